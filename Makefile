@@ -1,0 +1,65 @@
+# PerpuSeru Hotspot: the two commands a new user runs are `make demo` and `make test`.
+# Both need root (the lab builds network namespaces) on Debian 12.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian's python3 (not a per-user one) so the unprivileged portal can run the venv too
+SYSTEM_PYTHON ?= /usr/bin/python3
+APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybox udhcpc \
+	curl python3-venv chromium chromium-driver
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean
+
+help:
+	@echo "make demo      bring the lab up and walk a phone through a visit (root)"
+	@echo "make test      run the whole test suite (root; builds its own lab)"
+	@echo "make lab-down  stop the demo lab"
+	@echo "make deps      install the Debian packages the lab needs"
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(SYSTEM_PYTHON) || { echo "$(SYSTEM_PYTHON) missing: make deps"; exit 1; }
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: deps venv
+	$(PY) -m gateway.lab.demo
+
+test: deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not lab" $(PYTEST_ARGS)
+
+lab-up: venv
+	$(VENV)/bin/hotspotctl lab up
+
+lab-down: venv
+	$(VENV)/bin/hotspotctl lab down
+
+lab-status: venv
+	$(VENV)/bin/hotspotctl lab status
+
+lint: venv
+	$(VENV)/bin/ruff check gateway portal tests bench
+
+bench: deps venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info tests/artifacts

@@ -1,0 +1,89 @@
+"""The request/ack protocol between the portal (or CLI) and the gateway, over Redis.
+
+A requester appends a command to the ``hs:commands`` stream and waits (bounded) on its
+own ack key; the gateway reads the stream, acts, and pushes one JSON reply to that key.
+Commands only make the gateway act sooner: the state they refer to (sessions) is
+already in Redis, so a lost command heals at the next reconcile pass and replaying
+one is harmless (every op is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from gateway import keys
+
+__all__ = ["Command", "read_commands", "reply", "request", "send", "wait_reply"]
+
+STREAM_MAXLEN = 10_000
+REPLY_TTL = 30  # seconds an unread reply stays
+
+
+@dataclass(frozen=True)
+class Command:
+    """One request: ``op`` (e.g. "authorize") with string fields, ``id`` for the reply."""
+
+    id: str
+    op: str
+    fields: dict[str, str] = field(default_factory=dict)
+    stream_id: str = ""
+
+
+def send(r: redis.Redis, op: str, **fields: Any) -> str:
+    """Append command ``op`` to the stream and return its request id (do not wait)."""
+    request_id = secrets.token_hex(8)
+    payload = {"id": request_id, "op": op, **{k: str(v) for k, v in fields.items()}}
+    r.xadd(keys.COMMANDS, payload, maxlen=STREAM_MAXLEN, approximate=True)
+    return request_id
+
+
+def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
+    """Return the gateway's reply to ``request_id``, or None if none came within ``timeout`` s."""
+    item = r.blpop([keys.ack(request_id)], timeout=timeout)
+    if item is None:
+        return None
+    raw = item[1]
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def request(r: redis.Redis, op: str, timeout: float, **fields: Any) -> dict | None:
+    """Send ``op`` and wait for the reply; None means the gateway did not answer in time."""
+    return wait_reply(r, send(r, op, **fields), timeout)
+
+
+def read_commands(r: redis.Redis, last_id: str, block_ms: int, count: int = 500) -> list[Command]:
+    """Return commands after stream id ``last_id``, blocking up to ``block_ms`` for the first."""
+    found = r.xread({keys.COMMANDS: last_id}, count=count, block=block_ms)
+    commands = []
+    for _stream, entries in found or []:
+        for stream_id, data in entries:
+            data = {_s(k): _s(v) for k, v in data.items()}
+            commands.append(
+                Command(
+                    id=data.pop("id", ""),
+                    op=data.pop("op", ""),
+                    fields=data,
+                    stream_id=_s(stream_id),
+                )
+            )
+    return commands
+
+
+def reply(r: redis.Redis, request_id: str, result: dict) -> None:
+    """Push the JSON ``result`` to the requester of ``request_id``."""
+    if not request_id:
+        return
+    key = keys.ack(request_id)
+    with r.pipeline(transaction=True) as pipe:
+        pipe.rpush(key, json.dumps(result))
+        pipe.expire(key, REPLY_TTL)
+        pipe.execute()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,48 @@
+"""Render the dnsmasq config for the LAN: DHCP, DNS, option 114, walled-garden sets.
+
+Pure: the lab and ``make install`` write what :func:`render_dnsmasq_conf` returns
+(a drop-in for the router's dnsmasq), so both run the same DHCP/DNS setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.names import NFT_FAMILY, NFT_TABLE, WALLED_SET4
+
+__all__ = ["render_dnsmasq_conf"]
+
+
+def render_dnsmasq_conf(
+    config: Config,
+    *,
+    lease_file: Path,
+    extra: tuple[str, ...] = (),
+) -> str:
+    """Return a dnsmasq config serving DHCP and DNS on the LAN interface of ``config``."""
+    net = config.network
+    dhcp = config.dhcp
+    lines = [
+        "# PerpuSeru Hotspot: DHCP and DNS for the library LAN (generated; edit hotspot.toml)",
+        f"interface={net.lan_interface}",
+        "bind-interfaces",
+        "dhcp-authoritative",
+        f"dhcp-range={dhcp.range_start},{dhcp.range_end},{net.lan_network.netmask},{dhcp.lease_time}",
+        f"dhcp-option=option:router,{net.router_ip}",
+        f"dhcp-option=option:dns-server,{net.router_ip}",
+        # RFC 8910: tell phones where the captive-portal API is (only asked-for, as the RFC says)
+        f'dhcp-option=114,"{config.portal.api_url}"',
+        f"dhcp-leasefile={lease_file}",
+        "domain-needed",
+        "bogus-priv",
+        "cache-size=2000",
+    ]
+    if dhcp.dns_upstream:
+        lines.append("no-resolv")
+        lines += [f"server={server}" for server in dhcp.dns_upstream]
+    for host in config.walled_garden.hosts:
+        # addresses dnsmasq answers for walled-garden names are opened for unauthorized phones
+        lines.append(f"nftset=/{host}/4#{NFT_FAMILY}#{NFT_TABLE}#{WALLED_SET4}")
+    lines += list(extra)
+    return "\n".join(lines) + "\n"

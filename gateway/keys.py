@@ -1,0 +1,73 @@
+"""Every Redis key the project uses, in one place: the schema of the source of truth.
+
+Redis holds what *should* be (sessions, vouchers, accounts); the kernel holds what
+*is* enforced, and the gateway's reconcile loop makes the second match the first.
+
+Keys (``hs:`` prefix, one namespace per router):
+
+=============================  ======  ==========================================================
+key                            type    what
+=============================  ======  ==========================================================
+hs:session:<sid>               hash    one session (fields: see :mod:`gateway.sessions`)
+hs:sessions:online             set     sids that should be online now (the desired state)
+hs:sessions:bymac:<mac>        string  sid of the online session of a device
+hs:commands                    stream  portal/CLI -> gateway requests (authorize, deauthorize, ...)
+hs:ack:<request id>            list    gateway -> requester reply, one JSON item, short TTL
+hs:gateway:heartbeat           string  JSON about the running gateway, expires if it stops
+hs:events                      stream  session start/end records (source of the session log)
+hs:voucher:<code>              hash    one voucher (fields: see :mod:`gateway.vouchers`)
+hs:voucher:<code>:devices      set     MACs that have used the voucher
+hs:voucher:id:<voucher id>     string  code of a voucher, by its public id
+hs:vouchers                    zset    codes by issue time (the voucher list)
+=============================  ======  ==========================================================
+
+Modules that add keys (rate limits, accounts, reports) add them here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PREFIX",
+    "COMMANDS",
+    "EVENTS",
+    "GATEWAY_HEARTBEAT",
+    "ONLINE",
+    "VOUCHERS",
+    "ack",
+    "session",
+    "session_by_mac",
+    "voucher",
+    "voucher_by_id",
+    "voucher_devices",
+]
+
+PREFIX = "hs:"
+ONLINE = "hs:sessions:online"
+COMMANDS = "hs:commands"
+EVENTS = "hs:events"
+GATEWAY_HEARTBEAT = "hs:gateway:heartbeat"
+VOUCHERS = "hs:vouchers"
+
+
+def session(sid: str) -> str:
+    return f"hs:session:{sid}"
+
+
+def session_by_mac(mac: str) -> str:
+    return f"hs:sessions:bymac:{mac}"
+
+
+def ack(request_id: str) -> str:
+    return f"hs:ack:{request_id}"
+
+
+def voucher(code: str) -> str:
+    return f"hs:voucher:{code}"
+
+
+def voucher_devices(code: str) -> str:
+    return f"hs:voucher:{code}:devices"
+
+
+def voucher_by_id(voucher_id: str) -> str:
+    return f"hs:voucher:id:{voucher_id}"

@@ -1,0 +1,1 @@
+"""The development lab: network namespaces standing in for a library (``hotspotctl lab``)."""

@@ -1,0 +1,168 @@
+"""The lab's shape as data: namespaces, veth pairs, bridge ports, addresses, routes.
+
+Pure: :func:`plan_lab` turns a :class:`LabSpec` into a :class:`LabPlan`; the
+applier in :mod:`gateway.lab.netns` makes the kernel match it. Every link is
+created with both ends inside lab namespaces, so nothing ever touches the root
+namespace::
+
+    hs-c1 eth0 --\\
+    hs-c2 eth0 ---+-- hs-ap br0 (the Wi-Fi access point) -- gw | lan0 hs-gw wan0 -- eth0 hs-up
+    hs-cN eth0 --/                                         10.42.0.1/24   192.0.2.2/24   192.0.2.1/24
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "LAN_ROUTER",
+    "UPSTREAM_IP",
+    "UPSTREAM_IP6",
+    "UPSTREAM_WALLED_IP",
+    "IPERF_PORTS",
+    "Address",
+    "LabPlan",
+    "LabSpec",
+    "Veth",
+    "client_ip6",
+    "client_mac",
+    "plan_lab",
+]
+
+LAN_ROUTER = "10.42.0.1"
+LAN_PREFIX = 24
+WAN_ROUTER = "192.0.2.2"
+UPSTREAM_IP = "192.0.2.1"
+# walled-garden names resolve here in the lab, so they are told apart from "everything else"
+UPSTREAM_WALLED_IP = "192.0.2.7"
+# IPv6 exists in the lab so tests can prove it does not escape: the router forwards
+# v6 and has a route upstream, clients configure static addresses when a test needs them.
+LAN_ROUTER6 = "2001:db8:42::1"
+WAN_ROUTER6 = "2001:db8:2::2"
+UPSTREAM_IP6 = "2001:db8:2::1"
+IPERF_PORTS = tuple(range(5201, 5211))
+MAX_CLIENTS = 60
+
+_PREFIX = re.compile(r"^hs-([a-z0-9]{1,4}-)?$")
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """What to build: a namespace prefix (``hs-`` or ``hs-xyz-``) and how many phones."""
+
+    prefix: str = "hs-"
+    clients: int = 2
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.match(self.prefix):
+            raise ValueError(f'lab prefix "{self.prefix}" must look like "hs-" or "hs-t-"')
+        if not 1 <= self.clients <= MAX_CLIENTS:
+            raise ValueError(f"clients must be 1 to {MAX_CLIENTS}, got {self.clients}")
+
+    @property
+    def gw(self) -> str:
+        return f"{self.prefix}gw"
+
+    @property
+    def up(self) -> str:
+        return f"{self.prefix}up"
+
+    @property
+    def ap(self) -> str:
+        return f"{self.prefix}ap"
+
+    def client(self, index: int) -> str:
+        """Return the namespace of phone number ``index`` (1-based)."""
+        return f"{self.prefix}c{index}"
+
+    @property
+    def client_namespaces(self) -> list[str]:
+        return [self.client(i) for i in range(1, self.clients + 1)]
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.gw, self.up, self.ap, *self.client_namespaces]
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair with each end created directly in its namespace."""
+
+    ns_a: str
+    name_a: str
+    ns_b: str
+    name_b: str
+    mac_b: str = ""  # fixed MAC for end b (phones get predictable MACs)
+
+
+@dataclass(frozen=True)
+class Address:
+    ns: str
+    ifname: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    spec: LabSpec
+    namespaces: tuple[str, ...]
+    veths: tuple[Veth, ...]
+    bridge: tuple[str, str, tuple[str, ...]]  # (ns, bridge name, port names)
+    addresses: tuple[Address, ...]
+    routes: tuple[tuple[str, str, str], ...]  # (ns, destination, gateway)
+    sysctls: tuple[tuple[str, str, str], ...]  # (ns, key, value)
+
+
+def client_mac(index: int) -> str:
+    """Return the fixed MAC of phone ``index`` (locally administered, unicast)."""
+    return f"02:00:00:00:01:{index:02x}"
+
+
+def client_ip6(index: int) -> str:
+    """Return the static IPv6 address a test may give phone ``index``."""
+    return f"2001:db8:42::{index + 0x100:x}"
+
+
+def plan_lab(spec: LabSpec) -> LabPlan:
+    """Return the namespaces, links, addresses and routes of the lab described by ``spec``."""
+    veths = [
+        Veth(spec.gw, "wan0", spec.up, "eth0"),
+        Veth(spec.gw, "lan0", spec.ap, "gw"),
+    ]
+    ports = ["gw"]
+    for i in range(1, spec.clients + 1):
+        veths.append(Veth(spec.ap, f"c{i}", spec.client(i), "eth0", mac_b=client_mac(i)))
+        ports.append(f"c{i}")
+    addresses = (
+        Address(spec.gw, "lan0", f"{LAN_ROUTER}/{LAN_PREFIX}"),
+        Address(spec.gw, "wan0", f"{WAN_ROUTER}/24"),
+        Address(spec.up, "eth0", f"{UPSTREAM_IP}/24"),
+        Address(spec.up, "eth0", f"{UPSTREAM_WALLED_IP}/24"),
+        Address(spec.gw, "lan0", f"{LAN_ROUTER6}/64"),
+        Address(spec.gw, "wan0", f"{WAN_ROUTER6}/64"),
+        Address(spec.up, "eth0", f"{UPSTREAM_IP6}/64"),
+    )
+    routes = (
+        (spec.gw, "default", UPSTREAM_IP),
+        (spec.gw, "default6", UPSTREAM_IP6),
+        # the upstream routes the lab's v6 LAN back (v4 is masqueraded, v6 is not)
+        (spec.up, "2001:db8:42::/64", WAN_ROUTER6),
+    )
+    sysctls = (
+        (spec.gw, "net.ipv4.ip_forward", "1"),
+        (spec.gw, "net.ipv6.conf.all.forwarding", "1"),
+        # phones must not autoconfigure v6 from anything: there is no RA in the lab
+        *((ns, "net.ipv6.conf.eth0.accept_ra", "0") for ns in spec.client_namespaces),
+        # the bridge must not run IPv6 of its own
+        (spec.ap, "net.ipv6.conf.all.disable_ipv6", "1"),
+    )
+    return LabPlan(
+        spec=spec,
+        namespaces=tuple(spec.namespaces),
+        veths=tuple(veths),
+        bridge=(spec.ap, "br0", tuple(ports)),
+        addresses=addresses,
+        routes=routes,
+        sysctls=sysctls,
+    )

@@ -1,0 +1,18 @@
+"""Names shared by the gateway's kernel state and the tools that refer to it.
+
+The nftables table and set names are part of the contract with dnsmasq (which adds
+walled-garden addresses to a set by name) and with admins reading ``nft list``.
+"""
+
+__all__ = ["NFT_FAMILY", "NFT_TABLE", "AUTH_SET4", "AUTH_SET6", "WALLED_SET4", "ifb_name"]
+
+NFT_FAMILY = "inet"
+NFT_TABLE = "hotspot"
+AUTH_SET4 = "auth4"  # ether_addr . ipv4_addr of authorized clients
+AUTH_SET6 = "auth6"  # ether_addr . ipv6_addr of authorized clients
+WALLED_SET4 = "walled4"  # ipv4_addr, filled by dnsmasq nftset= for walled-garden names
+
+
+def ifb_name(lan_interface: str) -> str:
+    """Return the IFB device that carries ``lan_interface``'s upload traffic."""
+    return f"ifb-{lan_interface}"[:15]

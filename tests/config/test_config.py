@@ -1,0 +1,164 @@
+"""Config snippets that must load, and broken ones that must fail naming file and key."""
+
+from pathlib import Path
+
+import pytest
+
+from gateway import config as config_mod
+from gateway.lab.topology import LabSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MINIMAL = """
+[library]
+id = "sukabumi"
+name = "Perpustakaan Daerah Sukabumi"
+
+[network]
+lan_interface = "lan0"
+wan_interface = "wan0"
+lan_address = "10.42.0.1/24"
+
+[uplink]
+down = "10mbit"
+up = "10mbit"
+"""
+
+
+def check_config_success(text: str) -> config_mod.Config:
+    return config_mod.loads(text, "hotspot.toml")
+
+
+def check_config_failure(text: str, *expected: str) -> list[str]:
+    with pytest.raises(config_mod.ConfigError) as caught:
+        config_mod.loads(text, "hotspot.toml")
+    lines = caught.value.lines()
+    for want in expected:
+        assert any(want in line for line in lines), f"{want!r} not in {lines}"
+    assert all(line.startswith("hotspot.toml: ") for line in lines)
+    return lines
+
+
+def test_minimal_config_gets_defaults():
+    config = check_config_success(MINIMAL)
+    assert config.portal.url == "http://10.42.0.1:8080"
+    assert config.portal.api_url == "http://10.42.0.1:8080/api/captive"
+    assert str(config.dhcp.range_start) == "10.42.0.100"
+    assert config.gateway.idle_timeout == 900
+    assert config.library.timezone == "Asia/Jakarta"
+    assert config.portal.languages == ("id", "en")
+    assert config.plans == {}
+
+
+def test_example_config_loads():
+    config = config_mod.load(ROOT / "docs" / "hotspot.example.toml")
+    assert set(config.plans) == {"harian", "kelas", "gratis"}
+    harian = config.plans["harian"]
+    assert (harian.duration, harian.down, harian.up, harian.max_devices) == (7200, 4_000_000, 2_000_000, 1)
+    assert config.plans["gratis"].quota == 200_000_000
+    assert harian.label_for("en") == "Daily (2 hours)"
+
+
+def test_lab_template_renders_a_valid_config(tmp_path):
+    import string
+    from importlib import resources
+
+    text = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
+    rendered = string.Template(text).substitute(lab_dir=tmp_path, prefix=LabSpec().prefix)
+    config = config_mod.loads(rendered, tmp_path / "hotspot.toml")
+    assert config.network.netns == "hs-gw"
+    assert config.redis_url == f"unix://{tmp_path}/redis.sock"
+    assert config.portal.free_plan == "gratis"
+
+
+def test_relative_paths_resolve_against_the_file(tmp_path):
+    path = tmp_path / "etc" / "hotspot.toml"
+    path.parent.mkdir()
+    path.write_text(MINIMAL + '[paths]\nstate_dir = "state"\n[redis]\nurl = "unix://run/r.sock"\n')
+    config = config_mod.load(path)
+    assert config.paths.state_dir == tmp_path / "etc" / "state"
+    assert config.redis_url == f"unix://{tmp_path}/etc/run/r.sock"
+    assert config.portal.secret_key_file == tmp_path / "etc" / "state" / "secret_key"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '[plans.harian]\nduration = "2h"\ndown = "10 mbps"\nup = "1mbit"\n',
+            'plans.harian.down: "10 mbps" is not a rate; use e.g. "10mbit"',
+        ),
+        ('[plans.harian]\ndown = "1mbit"\nup = "1mbit"\n', "plans.harian.duration: is required"),
+        (
+            '[plans.harian]\nduraton = "2h"\nduration = "2h"\ndown = "1mbit"\nup = "1mbit"\n',
+            'plans.harian.duraton: unknown key; did you mean "duration"?',
+        ),
+        ('[plans.Harian]\nduration = "2h"\ndown = "1mbit"\nup = "1mbit"\n', "plans.Harian: plan names"),
+        ("[portla]\nport = 80\n", 'portla: unknown section; did you mean "portal"?'),
+        ("[portal]\nport = 99999\n", "portal.port: 99999 is out of range"),
+        ('[portal]\nport = "80"\n', "portal.port: expected a whole number, got a string"),
+        ('[portal]\nfree_plan = "gratis"\n', 'portal.free_plan: no plan named "gratis"'),
+        ('[portal]\ndefault_language = "fr"\n', 'portal.default_language: "fr" is not a supported language'),
+        ('[portal]\ntls_cert = "cert.pem"\n', "portal.tls_key: tls_cert and tls_key go together"),
+        ('[gateway]\nidle_timeout = "soon"\n', 'gateway.idle_timeout: "soon" is not a duration'),
+        ('[redis]\nurl = "localhost:6379"\n', "redis.url: "),
+        ('[dhcp]\nrange_start = "10.43.0.5"\n', "dhcp.range_start: 10.43.0.5 is outside the LAN"),
+        ('[walled_garden]\nhosts = ["ok.id", "not a host"]\n', "walled_garden.hosts: item 2"),
+        ("[library]\n", "not valid TOML"),  # a table defined twice
+    ],
+)
+def test_bad_values_name_the_key(extra, expected):
+    check_config_failure(MINIMAL + extra, expected)
+
+
+def test_every_problem_is_reported_at_once():
+    text = MINIMAL.replace('"10mbit"', '"fast"').replace('"lan0"', '"this-name-is-far-too-long"')
+    lines = check_config_failure(text, "uplink.down", "uplink.up", "network.lan_interface")
+    assert len(lines) == 3
+
+
+def test_timezone_is_checked():
+    check_config_failure(
+        MINIMAL.replace('name = "Perpustakaan Daerah Sukabumi"', 'name = "X"\ntimezone = "WIB"'),
+        'library.timezone: "WIB" is not a time zone',
+    )
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(config_mod.ConfigError, match="file not found"):
+        config_mod.load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[library\n")
+    with pytest.raises(config_mod.ConfigError, match="not valid TOML"):
+        config_mod.load(bad)
+
+
+def test_config_check_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    bad = tmp_path / "hotspot.toml"
+    bad.write_text(MINIMAL.replace('"10mbit"', '"10 mbps"', 1))
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert f'{bad}: uplink.down: "10 mbps" is not a rate; use e.g. "10mbit"' in result.output
+    assert "Traceback" not in result.output
+    good = CliRunner().invoke(cli, ["config", "check", str(ROOT / "docs" / "hotspot.example.toml")])
+    assert good.exit_code == 0, good.output
+    assert "OK (3 plans" in good.output
+
+
+def test_daemons_refuse_a_bad_config(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "hotspot.toml"
+    bad.write_text(MINIMAL + "[gateway]\nreconcile_interval = 5\n")
+    for module in ("gateway.daemon", "portal"):
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--config", str(bad)], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, (module, result.stderr)
+        assert "gateway.reconcile_interval" in result.stderr
+        assert "Traceback" not in result.stderr
