@@ -10,7 +10,7 @@ APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybo
 	curl python3-venv chromium chromium-driver
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean
+.PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations
 
 help:
 	@echo "make demo      bring the lab up and walk a phone through a visit (root)"
@@ -60,6 +60,19 @@ lint: venv
 
 bench: deps venv
 	$(PY) -m bench
+
+# Extract visitor (messages) and desk strings, merge them into the .po files, compile the .mo
+# files the portal loads. Translate in portal/translations/<lang>/LC_MESSAGES/*.po, then run again.
+TRANSLATIONS := portal/translations
+translations: venv
+	$(VENV)/bin/pybabel -q extract -F babel.cfg --ignore-dirs='desk .* _*' --no-location --sort-output \
+		--project=perpuseru-hotspot -o $(TRANSLATIONS)/messages.pot portal
+	$(VENV)/bin/pybabel -q extract -F babel-desk.cfg --no-location --sort-output \
+		--project=perpuseru-hotspot -o $(TRANSLATIONS)/desk.pot portal
+	for domain in messages desk; do \
+		$(VENV)/bin/pybabel -q update --no-fuzzy-matching -i $(TRANSLATIONS)/$$domain.pot -d $(TRANSLATIONS) -D $$domain && \
+		$(VENV)/bin/pybabel -q compile --statistics -d $(TRANSLATIONS) -D $$domain; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info tests/artifacts

@@ -1,11 +1,14 @@
 """The visitor portal and librarian desk: a Flask app, unprivileged, served by gunicorn.
 
 It writes sessions to Redis and asks the gateway (over Redis) to apply them; it never
-touches nftables or tc.
+touches nftables or tc. Shared plumbing lives here and in :mod:`portal.web`:
+languages (Bahasa Indonesia by default, English), CSRF, security headers, error pages
+that never show a traceback, and a friendly page while Redis is down.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import Flask
@@ -25,13 +28,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         HOTSPOT=hotspot,
         SECRET_KEY=_read_secret(hotspot),
-        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_CONTENT_LENGTH=16 * 1024,  # visitor and desk forms are small; anything bigger is abuse
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session cookie
+        # two catalogs so the visitor portal and the desk can be translated separately
+        BABEL_TRANSLATION_DIRECTORIES="translations;translations",
+        BABEL_DOMAIN="messages;desk",
+        BABEL_DEFAULT_LOCALE=hotspot.portal.default_language,
+        BABEL_DEFAULT_TIMEZONE=hotspot.library.timezone,
     )
     if test_config:
         app.config.update(test_config)
 
-    from portal import health
+    from portal import health, web
 
+    web.init_app(app)
     app.register_blueprint(health.bp)
     return app
 
@@ -40,7 +52,5 @@ def _read_secret(hotspot: config_mod.Config) -> str:
     try:
         return hotspot.portal.secret_key_file.read_text().strip()
     except OSError:
-        # no key file yet (e.g. a unit test): sessions then last only as long as this process
-        import secrets
-
+        # no key file (a unit test): cookies then last only as long as this process
         return secrets.token_hex(32)

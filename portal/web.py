@@ -1,0 +1,133 @@
+"""Plumbing every page shares: Redis on ``g``, language choice, CSRF, headers, error pages.
+
+- :func:`get_redis` returns the request's Redis client (cached on ``g``, as flaskr's ``get_db``).
+- Language: ``?lang=xx`` (remembered in a cookie), else the cookie, else the browser's
+  ``Accept-Language``, else the config's default (Bahasa Indonesia).
+- Every response carries security headers; errors render a plain page in the visitor's
+  language (never a traceback); Redis being down gives a friendly 503 "try again".
+"""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask, Response, current_app, g, render_template, request
+from flask_babel import Babel, gettext
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from gateway.config import Config
+from gateway.logs import get_logger
+
+__all__ = ["csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
+
+LANG_COOKIE = "lang"
+csrf = CSRFProtect()
+babel = Babel()
+log = get_logger("portal")
+
+
+def hotspot() -> Config:
+    """Return the hotspot config of the running app."""
+    return current_app.config["HOTSPOT"]
+
+
+def get_redis() -> redis.Redis:
+    """Return this request's Redis client (one per request, on ``g``)."""
+    if "redis" not in g:
+        from gateway.store import connect
+
+        g.redis = connect(hotspot(), timeout=3)
+    return g.redis
+
+
+def select_locale() -> str:
+    """Return the language for this request (see the module docstring for the order)."""
+    languages = hotspot().portal.languages
+    wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    if wanted in languages:
+        return wanted
+    return request.accept_languages.best_match(languages) or hotspot().portal.default_language
+
+
+def _remember_language(response: Response) -> Response:
+    wanted = request.args.get("lang")
+    if wanted in hotspot().portal.languages and request.cookies.get(LANG_COOKIE) != wanted:
+        response.set_cookie(LANG_COOKIE, wanted, max_age=365 * 86400, httponly=True, samesite="Lax")
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault(
+        "Content-Security-Policy",
+        # everything is served by the portal itself; no external requests at all
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    if request.path.startswith("/desk") or request.method != "GET":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_page(status: int, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, message=message), status
+
+
+def _messages() -> dict[int, str]:
+    return {
+        400: gettext("The request was not understood. Please go back and try again."),
+        403: gettext("You are not allowed to open this page."),
+        404: gettext("This page does not exist."),
+        405: gettext("This page cannot be used that way."),
+        413: gettext("What you sent is too large."),
+        429: gettext("Too many attempts. Please wait a moment and try again."),
+        500: gettext("Something went wrong on our side. Please try again."),
+        503: gettext("The hotspot is busy starting up. Please try again in a moment."),
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Attach the shared plumbing to ``app``."""
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    app.after_request(_security_headers)
+    app.after_request(_remember_language)
+
+    @app.teardown_appcontext
+    def _close_redis(_exc: BaseException | None) -> None:
+        client = g.pop("redis", None)
+        if client is not None:
+            client.close()
+
+    @app.context_processor
+    def _inject() -> dict:
+        from flask_babel import get_locale
+
+        config = hotspot()
+        return {"hotspot": config, "library": config.library, "lang": str(get_locale())}
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_err: CSRFError):
+        return _error_page(
+            400, gettext("This form has expired. Please reload the page and try again.")
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return _error_page(err.code or 500, _messages().get(err.code or 500, err.description or ""))
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(err: redis.RedisError):
+        log.warning("redis_unavailable", error=str(err), path=request.path)
+        page, status = _error_page(503, _messages()[503])
+        return page, status, {"Retry-After": "5"}
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        if isinstance(err, HTTPException):
+            return _http_error(err)
+        log.exception("request_failed", path=request.path, method=request.method)
+        return _error_page(500, _messages()[500])
