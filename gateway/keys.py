@@ -19,6 +19,8 @@ hs:voucher:<code>              hash    one voucher (fields: see :mod:`gateway.vo
 hs:voucher:<code>:devices      set     MACs that have used the voucher
 hs:voucher:id:<voucher id>     string  code of a voucher, by its public id
 hs:vouchers                    zset    codes by issue time (the voucher list)
+hs:rl:<scope>:<who>:*          mixed   rate-limit counters and lockouts (gateway.ratelimit)
+hs:counters                    hash    monotonic counters for metrics: logins_ok, logins_failed, ...
 =============================  ======  ==========================================================
 
 Modules that add keys (rate limits, accounts, reports) add them here.
@@ -29,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "PREFIX",
     "COMMANDS",
+    "COUNTERS",
     "EVENTS",
     "GATEWAY_HEARTBEAT",
     "ONLINE",
@@ -47,6 +50,10 @@ COMMANDS = "hs:commands"
 EVENTS = "hs:events"
 GATEWAY_HEARTBEAT = "hs:gateway:heartbeat"
 VOUCHERS = "hs:vouchers"
+# Monotonic counters (HINCRBY) exported as Prometheus counters. Field names in use:
+# logins_ok, logins_failed (wrong/unusable codes), logins_rate_limited, free_logins,
+# gateway_ack_timeouts; add yours here.
+COUNTERS = "hs:counters"
 
 
 def session(sid: str) -> str:
