@@ -322,6 +322,7 @@ class TcApplier:
         self._call(
             f"{device}: {op} {c.handle:#x}", self.ipr.tc, op, "htb", index, c.handle,
             parent=c.parent, rate=c.rate // 8, ceil=c.ceil // 8, quantum=c.quantum, prio=c.prio,
+            **({"burst": c.burst, "cburst": c.cburst} if c.burst else {}),
         )  # fmt: skip
 
     def _leaf(self, index: int, device: str, op: str, leaf: TcLeaf) -> None:

@@ -7,7 +7,7 @@ the tree looks like and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "CLIENT_MINOR_BASE",
@@ -58,7 +58,11 @@ PRIO_IP = 2
 
 @dataclass(frozen=True, order=True)
 class TcClass:
-    """One HTB class. Rates in bits/s (whole bytes), quantum in bytes."""
+    """One HTB class. Rates in bits/s (whole bytes); quantum, burst and cburst in bytes.
+
+    The bursts follow from the rates and are not compared (the kernel stores them as
+    times, which do not round-trip exactly): a class whose rates are right is right.
+    """
 
     handle: int
     parent: int
@@ -66,6 +70,8 @@ class TcClass:
     ceil: int
     quantum: int
     prio: int = 0
+    burst: int = field(default=0, compare=False)
+    cburst: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, order=True)
@@ -163,7 +169,7 @@ def describe(tree: TcTree) -> list[str]:
     for c in tree.classes:
         lines.append(
             f"class {handle_text(c.handle)} parent {handle_text(c.parent)} rate {c.rate} "
-            f"ceil {c.ceil} quantum {c.quantum} prio {c.prio}"
+            f"ceil {c.ceil} quantum {c.quantum} prio {c.prio} burst {c.burst} cburst {c.cburst}"
         )
     for leaf in tree.leaves:
         limit = f" limit {leaf.limit}" if leaf.kind == "pfifo" else ""
