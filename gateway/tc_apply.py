@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
+from pyroute2.netlink import nla
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.tcmsg import cls_u32
 
@@ -79,10 +80,18 @@ class ApplyResult:
 
 
 def _install_u32_extensions() -> None:
-    """Teach pyroute2's u32 plugin hash tables: ``divisor``, ``ht``, ``link``, ``hashkey``."""
+    """Teach pyroute2's u32 plugin what the kernel can do and its kwargs cannot say.
+
+    - hash tables: ``divisor``, ``ht`` (table and bucket of a node), ``link``, ``hashkey``;
+    - keys given as :class:`U32Key` records, encoded as is. pyroute2's own key parser
+      packs keys into a 256-byte array indexed by offset, so it cannot express the
+      negative offsets that reach the Ethernet header (IPv6 is classified by MAC), and
+      it fails on a zero mask.
+    """
     if getattr(cls_u32.get_parameters, "_hotspot", False):
         return
     original = cls_u32.get_parameters
+    original_encode = cls_u32.options.u32_sel.encode
 
     def get_parameters(kwarg: dict) -> dict:
         if "divisor" in kwarg:
@@ -97,8 +106,24 @@ def _install_u32_extensions() -> None:
             sel["hmask"], sel["hoff"] = kwarg["hashkey"]
         return ret
 
+    def encode(sel) -> None:
+        keys = sel["keys"]
+        if not keys or not isinstance(keys[0], U32Key):
+            return original_encode(sel)
+        # struct tc_u32_sel, then one struct tc_u32_key {be32 mask, be32 val, int off, offmask}
+        sel["nkeys"] = len(keys)
+        sel["flags"] = 1  # TC_U32_TERMINAL: a match ends the search
+        nla.encode(sel)
+        for key in keys:
+            sel.data.extend(
+                struct.pack(">II", key.mask, key.value & key.mask) + struct.pack("=ii", key.offset, 0)
+            )
+        sel.length = 20 + 16 * len(keys)
+        struct.pack_into("H", sel.data, sel.offset, sel.length)
+
     get_parameters._hotspot = True  # type: ignore[attr-defined]
     cls_u32.get_parameters = get_parameters
+    cls_u32.options.u32_sel.encode = encode
 
 
 _install_u32_extensions()
@@ -114,12 +139,6 @@ def _u32_keys(sel) -> tuple[U32Key, ...]:
         (offset,) = struct.unpack_from("=i", sel.data, at + 8)
         keys.append(U32Key(value, mask, offset))
     return tuple(keys)
-
-
-def _key_arg(key: U32Key) -> str:
-    if not key.mask:  # pyroute2 cannot parse "0x00000000" as a mask
-        return f"0x0/0x0+{key.offset}"
-    return f"0x{key.value:08x}/0x{key.mask:08x}+{key.offset}"
 
 
 class TcApplier:
@@ -335,7 +354,7 @@ class TcApplier:
         if f.divisor:
             args["divisor"] = f.divisor
         else:
-            args.update(target=f.target, keys=[_key_arg(k) for k in f.keys])
+            args.update(target=f.target, keys=list(f.keys))
             if f.ht:
                 args["ht"] = f.ht
             if f.link:
@@ -350,26 +369,27 @@ class TcApplier:
         lan = self.index(self.lan)
         if lan is None:
             raise TcError("lookup", f"no device {self.lan}")
-        has_ingress = any(q["parent"] == TC_H_INGRESS for q in self.ipr.get_qdiscs(index=lan))
+        # the filters say it all (no ingress qdisc: no filters), and dumping them is
+        # much cheaper than dumping the LAN's qdiscs, a leaf per client
         found = set()
-        if has_ingress:
-            for f in self.ipr.get_filters(index=lan, parent=INGRESS_QDISC):
-                opts = f.get_attr("TCA_OPTIONS")
-                acts = opts.get_attr("TCA_U32_ACT") if opts is not None else None
-                for _name, act in (acts or {}).get("attrs", []):
-                    parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
-                    if act.get_attr("TCA_ACT_KIND") == "mirred" and parms["ifindex"] == ifb_index:
-                        found.add((f["info"] >> 16, parms["eaction"]))
-        if has_ingress and found == {(prio, TCA_EGRESS_REDIR) for prio, _proto in REDIRECTS}:
+        for f in self.ipr.get_filters(index=lan, parent=INGRESS_QDISC):
+            opts = f.get_attr("TCA_OPTIONS")
+            acts = opts.get_attr("TCA_U32_ACT") if opts is not None else None
+            for _name, act in (acts or {}).get("attrs", []):
+                parms = act.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
+                if act.get_attr("TCA_ACT_KIND") == "mirred" and parms["ifindex"] == ifb_index:
+                    found.add((f["info"] >> 16, parms["eaction"]))
+        if found == {(prio, TCA_EGRESS_REDIR) for prio, _proto in REDIRECTS}:
             return 0
-        if has_ingress:
-            self._call("delete ingress", self.ipr.tc, "del", index=lan, handle=INGRESS_QDISC,
-                       parent=TC_H_INGRESS)  # fmt: skip
+        try:
+            self.ipr.tc("del", index=lan, handle=INGRESS_QDISC, parent=TC_H_INGRESS)
+        except NetlinkError:
+            pass  # there was none
         self._call("add ingress", self.ipr.tc, "add", "ingress", lan, INGRESS_QDISC)
         for prio, protocol in REDIRECTS:
             self._call(
                 "add redirect", self.ipr.tc, "add-filter", "u32", lan, parent=INGRESS_QDISC,
-                prio=prio, protocol=protocol, target=ROOT_QDISC, keys=["0x0/0x0+0"],
+                prio=prio, protocol=protocol, target=ROOT_QDISC, keys=[U32Key(0, 0, 0)],
                 action={"kind": "mirred", "direction": "egress", "action": "redirect",
                         "ifindex": ifb_index},
             )  # fmt: skip

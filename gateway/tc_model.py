@@ -17,10 +17,12 @@ __all__ = [
     "ETH_P_IPV6",
     "HASH_DIVISOR",
     "HASH_TABLE",
+    "HASH_TABLE6",
     "LOCAL_CLASS",
     "MAX_SLOT",
     "PRIO_ARP",
     "PRIO_IP",
+    "PRIO_IPV6",
     "ROOT_QDISC",
     "UNAUTH_CLASS",
     "UPLINK_CLASS",
@@ -50,10 +52,12 @@ LOCAL_CLASS = 0x10003
 CLIENT_MINOR_BASE = 0x10
 # u32 node ids are 12 bits, and a client's node id is its slot: 4095 clients per router.
 MAX_SLOT = 0xFFF
-HASH_TABLE = 0x2  # the u32 hash table (htid) holding one node per client
-HASH_DIVISOR = 256  # bucket = last octet of the client's address
+HASH_TABLE = 0x2  # the u32 hash table (htid) of IPv4 nodes, one per client
+HASH_TABLE6 = 0x3  # ... of IPv6 nodes, one per client, matching its MAC
+HASH_DIVISOR = 256  # bucket = last octet of the client's IPv4 address / of its MAC
 PRIO_ARP = 1
 PRIO_IP = 2
+PRIO_IPV6 = 3
 
 
 @dataclass(frozen=True, order=True)

@@ -11,11 +11,13 @@ Two HTB trees, one per direction, with the same shape (see ``docs/shaping.md``):
             crosses the uplink, so it sits beside 1:1, not under it
 
 Download is shaped on the LAN interface's egress, upload on an IFB device fed by the
-LAN's ingress. Clients are classified by u32 on their address through a 256-bucket
-hash table keyed on the last octet, so a packet meets a handful of filters whatever
-the number of clients. Every handle is derived from the client's slot (a small
-number kept on the session in Redis), so a new plan differs from the last one only
-where clients came, went or changed.
+LAN's ingress. Clients are classified by u32 through 256-bucket hash tables, so a
+packet meets a handful of filters whatever the number of clients: IPv4 by the
+client's address (bucket: its last octet), IPv6 by the client's MAC (bucket: the
+MAC's last octet), since a phone's IPv6 addresses change and its MAC does not.
+Every handle is derived from the client's slot (a small number kept on the session
+in Redis), so a new plan differs from the last one only where clients came, went or
+changed.
 
 Rates in the config and on sessions are what a visitor's speed test shows (TCP
 goodput); HTB counts whole Ethernet frames, so client caps are raised by
@@ -37,12 +39,15 @@ from gateway.config import Config
 from gateway.tc_model import (
     ETH_P_ARP,
     ETH_P_IP,
+    ETH_P_IPV6,
     HASH_DIVISOR,
     HASH_TABLE,
+    HASH_TABLE6,
     LOCAL_CLASS,
     MAX_SLOT,
     PRIO_ARP,
     PRIO_IP,
+    PRIO_IPV6,
     ROOT_QDISC,
     UNAUTH_CLASS,
     UPLINK_CLASS,
@@ -118,6 +123,7 @@ class ClientShape:
 
     slot: int
     ip: str
+    mac: str
     down: int  # cap, goodput bits/s
     up: int
     weight: float
@@ -241,6 +247,29 @@ def _ip_int(ip: ipaddress.IPv4Address) -> int:
     return int(ip)
 
 
+# Where the u32 classifier finds a client (offsets from the IP header; the Ethernet header
+# is in front of it). Download is classified by destination, upload by source. IPv6 goes
+# by MAC: a phone's IPv6 addresses come and go (privacy addresses), its MAC does not.
+@dataclass(frozen=True)
+class _Offsets:
+    ip: int  # the client's IPv4 address
+    router: int  # the router's own address, on the other side
+    mac: int  # the client's MAC: 4 bytes here, 2 more at mac + 4
+    mac_hash: int  # the word whose low byte is the MAC's last octet
+
+
+DOWN = _Offsets(ip=16, router=12, mac=-14, mac_hash=-12)
+UP = _Offsets(ip=12, router=16, mac=-8, mac_hash=-6)
+
+
+def _mac_keys(mac: str, at: int) -> tuple[U32Key, U32Key]:
+    raw = bytes.fromhex(mac.replace(":", ""))
+    return (
+        U32Key(int.from_bytes(raw[:4], "big"), 0xFFFFFFFF, at),
+        U32Key(int.from_bytes(raw[4:], "big") << 16, 0xFFFF0000, at + 4),
+    )
+
+
 def _tree(
     settings: ShapingSettings,
     clients: Sequence[ClientShape],
@@ -248,8 +277,7 @@ def _tree(
     device: str,
     uplink: int,
     cap_of: str,
-    client_offset: int,
-    router_offset: int,
+    at: _Offsets,
     arp: bool,
 ) -> TcTree:
     total = _bytes_rate(uplink * settings.headroom)
@@ -276,12 +304,17 @@ def _tree(
         # the router's own traffic first (node 1 is tried before node 2 in the root table)
         TcFilter(
             PRIO_IP, ETH_P_IP, 1, target=LOCAL_CLASS,
-            keys=(U32Key(_ip_int(settings.router_ip), 0xFFFFFFFF, router_offset),),
+            keys=(U32Key(_ip_int(settings.router_ip), 0xFFFFFFFF, at.router),),
         ),
         TcFilter(PRIO_IP, ETH_P_IP, HASH_TABLE << 20, divisor=HASH_DIVISOR),
         TcFilter(
-            PRIO_IP, ETH_P_IP, 2, link=HASH_TABLE << 20, hashkey=(0xFF, client_offset),
-            keys=(U32Key(int(net.network_address), int(net.netmask), client_offset),),
+            PRIO_IP, ETH_P_IP, 2, link=HASH_TABLE << 20, hashkey=(0xFF, at.ip),
+            keys=(U32Key(int(net.network_address), int(net.netmask), at.ip),),
+        ),
+        TcFilter(PRIO_IPV6, ETH_P_IPV6, HASH_TABLE6 << 20, divisor=HASH_DIVISOR),
+        TcFilter(
+            PRIO_IPV6, ETH_P_IPV6, 1, link=HASH_TABLE6 << 20, hashkey=(0xFF, at.mac_hash),
+            keys=(U32Key(0, 0, 0),),
         ),
     ]  # fmt: skip
     for client, cap, rate in zip(clients, caps, rates, strict=True):
@@ -294,7 +327,14 @@ def _tree(
         filters.append(
             TcFilter(
                 PRIO_IP, ETH_P_IP, bucket | client.slot, ht=bucket, target=handle,
-                keys=(U32Key(address, 0xFFFFFFFF, client_offset),),
+                keys=(U32Key(address, 0xFFFFFFFF, at.ip),),
+            )
+        )  # fmt: skip
+        bucket6 = (HASH_TABLE6 << 20) | (int(client.mac[-2:], 16) << 12)
+        filters.append(
+            TcFilter(
+                PRIO_IPV6, ETH_P_IPV6, bucket6 | client.slot, ht=bucket6, target=handle,
+                keys=_mac_keys(client.mac, at.mac),
             )
         )  # fmt: skip
     return TcTree(
@@ -327,7 +367,7 @@ def _client_shapes(settings: ShapingSettings, sessions: Iterable) -> list[Client
             continue  # no IPv4 address (yet): its traffic stays in the default class
         if s.slot < 1 or s.slot > MAX_SLOT or address not in settings.lan_network:
             continue
-        clients.append(ClientShape(s.slot, s.ip, s.down, s.up, s.weight or 1.0))
+        clients.append(ClientShape(s.slot, s.ip, s.mac, s.down, s.up, s.weight or 1.0))
     return sorted(clients, key=lambda c: c.slot)
 
 
@@ -342,10 +382,10 @@ def plan_tc(settings: ShapingSettings, sessions: Iterable) -> TcPlan:
     clients = _client_shapes(settings, sessions)
     down = _tree(
         settings, clients, device=settings.lan_interface, uplink=settings.uplink_down,
-        cap_of="down", client_offset=16, router_offset=12, arp=True,
+        cap_of="down", at=DOWN, arp=True,
     )  # fmt: skip
     up = _tree(
         settings, clients, device=settings.ifb_interface, uplink=settings.uplink_up,
-        cap_of="up", client_offset=12, router_offset=16, arp=False,
+        cap_of="up", at=UP, arp=False,
     )  # fmt: skip
     return TcPlan(down=down, up=up)

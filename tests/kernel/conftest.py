@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import string
 import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -51,21 +52,54 @@ def router_config(router_ns, tmp_path) -> config_mod.Config:
 
 @pytest.fixture
 def send_udp(router_ns):
-    """Return ``send(dst, count, size=1000)``: UDP datagrams out of lan0 towards a client.
+    """Return ``send(dst, count, size=1000, mac=...)``: UDP out of lan0 towards a client (download).
 
-    They leave from 10.42.0.50 (not the router's own address, whose traffic has a class
-    of its own) to a static neighbour entry, so no client namespace is needed.
+    It leaves from 10.42.0.50 / 2001:db8:42::50 (not the router's own address, whose
+    traffic has a class of its own) to a static neighbour entry with the client's MAC,
+    so no client namespace is needed.
     """
 
-    def send(dst: str, count: int, size: int = 1000) -> None:
-        _ip("-n", router_ns, "addr", "replace", "10.42.0.50/24", "dev", "lan0")
-        _ip("-n", router_ns, "neigh", "replace", dst, "lladdr", "02:00:00:00:01:01", "dev", "lan0")
+    def send(dst: str, count: int, size: int = 1000, mac: str = "02:00:00:00:01:01") -> None:
+        v6 = ":" in dst
+        src = "2001:db8:42::50" if v6 else "10.42.0.50"
+        _ip(
+            "-n",
+            router_ns,
+            "addr",
+            "replace",
+            f"{src}/{64 if v6 else 24}",
+            "dev",
+            "lan0",
+            *(["nodad"] if v6 else []),
+        )
+        _ip("-n", router_ns, "neigh", "replace", dst, "lladdr", mac, "dev", "lan0")
+        family = "AF_INET6" if v6 else "AF_INET"
         script = (
             "import socket\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "s.bind(('10.42.0.50', 0))\n"
+            f"s = socket.socket(socket.{family}, socket.SOCK_DGRAM)\n"
+            f"s.bind(('{src}', 0))\n"
             f"for _ in range({count}): s.sendto(b'x' * {size}, ('{dst}', 9))\n"
         )
         subprocess.run(["ip", "netns", "exec", router_ns, "python3", "-c", script], check=True)
+
+    return send
+
+
+@pytest.fixture
+def send_upload(router_ns):
+    """Return ``send(src_mac, src_ip, count, size=1000)``: frames into lan0 as if from a phone (upload)."""
+
+    def send(mac: str, src: str, count: int, size: int = 1000) -> None:
+        layer = (
+            f"IPv6(src='{src}', dst='2001:db8:2::1')" if ":" in src else f"IP(src='{src}', dst='192.0.2.1')"
+        )
+        script = (
+            "from scapy.all import Ether, IP, IPv6, UDP, Raw, sendp\n"
+            f"frame = Ether(src='{mac}', dst='ff:ff:ff:ff:ff:ff') / {layer}\n"
+            f"frame = frame / UDP(dport=9) / Raw(b'x' * {size})\n"
+            f"sendp(frame, iface='peer0', count={count}, verbose=False)\n"
+        )
+        python = sys.executable
+        subprocess.run(["ip", "netns", "exec", router_ns, python, "-c", script], check=True, timeout=60)
 
     return send

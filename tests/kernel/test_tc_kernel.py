@@ -64,10 +64,10 @@ def test_clients_come_change_and_go(applier):
     assert (result.added, result.removed) == (0, 0) and result.changed >= 2
     assert applier.read("lan0").classes[client_class(1)].ceil == plan.down.class_map()[client_class(1)].ceil
     _assert_in_step(applier, plan)
-    # one leaves: its filter, class and leaf go on both sides
+    # one leaves: its IPv4 and IPv6 filters and its class (with its leaf) go on both sides
     plan = plan_tc(SETTINGS, limited[1:])
     result = applier.apply(plan)
-    assert result.removed == 4 and result.added == 0
+    assert result.removed == 6 and result.added == 0
     _assert_in_step(applier, plan)
     # and everyone leaves
     plan = plan_tc(SETTINGS, [])
@@ -117,3 +117,19 @@ def test_counters_count_frames_per_client(applier, send_udp):
     assert after[2] == (0, 0)
     # classified by the hash table: nothing fell into the default class
     assert diff_tree(plan.down, applier.read("lan0")).is_empty()
+
+
+def test_ipv6_goes_by_mac_and_upload_by_source(applier, send_udp, send_upload):
+    plan = plan_tc(SETTINGS, LAB_SESSIONS)
+    applier.apply(plan)
+    kelas = LAB_SESSIONS[1]  # slot 2
+    send_udp("2001:db8:42::102", count=4, size=1000, mac=kelas.mac)
+    send_upload(kelas.mac, "2001:db8:42::102", count=3, size=500)
+    send_upload(kelas.mac, kelas.ip, count=2, size=500)
+    v6_down = 4 * (1000 + 8 + 40 + 14)
+    up = 3 * (500 + 8 + 40 + 14) + 2 * (500 + 8 + 20 + 14)
+    deadline = time.monotonic() + 3
+    while applier.counters()[2] != (v6_down, up) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert applier.counters()[2] == (v6_down, up)
+    assert applier.counters()[1] == (0, 0)

@@ -44,6 +44,10 @@ class FakeSession:
     down: int
     up: int
     weight: float = 1.0
+    mac: str = ""
+
+    def __post_init__(self):
+        self.mac = self.mac or f"02:00:00:00:01:{self.slot:02x}"
 
 
 SETTINGS = ShapingSettings(
@@ -191,7 +195,8 @@ def test_plan_is_deterministic_and_consistent():
 def test_plan_with_no_clients_keeps_the_skeleton():
     plan = plan_tc(SETTINGS, [])
     assert {c.handle for c in plan.down.classes} == {UPLINK_CLASS, UNAUTH_CLASS, LOCAL_CLASS}
-    assert len(plan.up.filters) == 3 and len(plan.down.filters) == 4  # + ARP on the LAN side
+    # router, IPv4 table and link, IPv6 table and link; and ARP on the LAN side
+    assert len(plan.up.filters) == 5 and len(plan.down.filters) == 6
 
 
 def test_plan_rejects_an_unknown_leaf():
