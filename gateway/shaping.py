@@ -1,52 +1,60 @@
-"""The shaping step of the gateway's reconcile pass: slots, tc tree, accounting, quotas.
+"""The shaping component of the reconcile loop: tc classes for the online sessions.
 
-One :meth:`Shaper.reconcile` call per pass, with the online sessions and ``now``:
+It follows the loop's ``Component`` protocol (``docs/gateway.md``): ``reconcile`` on
+every pass, ``login``/``logout`` as the fast paths of ``authorize``/``deauthorize``.
 
-1. read both tc trees back from the kernel (classes with their byte counters);
-2. account: add what each client's counters grew to its session in Redis, with its
-   current rate (every ``gateway.accounting_interval``), and end the sessions whose
-   data quota is used up (reason ``quota``);
-3. give every session without one a slot (the number its tc handles derive from),
-   never one whose class is still in the kernel;
+A pass (level-triggered, from the kernel and Redis, nothing remembered that matters):
+
+1. read both tc trees back (classes with their byte counters, leaves, filters);
+2. give every session without one a slot (the number its tc handles derive from),
+   never one whose class is still in the kernel, and write it to Redis;
+3. store each client's current rate (growth of its counters since the last pass);
 4. plan both trees (:func:`gateway.tc_plan.plan_tc`) and apply the difference.
 
-Level-triggered like the rest of the loop: each pass starts from Redis and the
-kernel, so a restart, a hand-deleted qdisc or a missed command heals on the next.
+The fast paths read nothing: they plan with the sessions of the last pass plus (or
+minus) the one logging in (out), diff that against the last plan and apply it, so a
+phone has its class, at its fair share, as soon as it is let through. The next pass
+checks their work against the kernel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 import redis
 
-from gateway import accounting, keys
+from gateway import keys
 from gateway.config import Config
 from gateway.logs import get_logger
-from gateway.sessions import Session, end_session
-from gateway.tc_apply import ApplyResult, TcApplier, slot_counters
+from gateway.rates import Sample, rates, write_rates
+from gateway.sessions import Session
+from gateway.tc_apply import TcApplier, slot_counters
+from gateway.tc_diff import TreeState, diff_tree, filter_key
+from gateway.tc_model import TcPlan, TcTree, slot_of_class
 from gateway.tc_plan import assign_slots, plan_tc, settings_from_config
 
-__all__ = ["ShapingPass", "Shaper"]
+__all__ = ["Shaper"]
 
 log = get_logger("shaping")
 
 
-@dataclass(frozen=True)
-class ShapingPass:
-    """What one pass did: tc changes, sessions accounted, sessions ended for quota."""
-
-    result: ApplyResult
-    accounted: int
-    quota_ended: tuple[str, ...]
-    slots_assigned: int
+def _as_state(tree: TcTree) -> TreeState:
+    """Return the kernel state a tree leaves once applied (what the fast paths diff against)."""
+    return TreeState(
+        root_ok=True,
+        classes=tree.class_map(),
+        leaves={leaf.parent: leaf for leaf in tree.leaves},
+        filters={filter_key(f): f for f in tree.filters},
+    )
 
 
 class Shaper:
-    """Keeps the router's tc trees and the sessions' byte counts in step with Redis."""
+    """Keeps the router's tc trees in step with the online sessions (component "tc")."""
+
+    name = "tc"
 
     def __init__(self, config: Config, r: redis.Redis, applier: TcApplier | None = None):
-        self.config = config
         self.redis = r
         net = config.network
         if applier is None:
@@ -54,70 +62,99 @@ class Shaper:
 
             applier = TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface))
         self.applier = applier
-        self.settings = settings_from_config(config, applier.probe_leaf_kind())
-        self.last_accounted = 0.0
+        self.leaf_kind = applier.probe_leaf_kind()
+        self.configure(config)
+        self.sessions: dict[str, Session] = {}  # as planned last, with their slots
+        self.plan: TcPlan | None = None  # what the kernel has, as far as we know
+        self.samples: dict[int, Sample] = {}  # slot -> counters at the last pass
+
+    def configure(self, config: Config) -> None:
+        """Take a (reloaded) config: uplink rates and interfaces apply at the next pass."""
+        self.config = config
+        self.settings = settings_from_config(config, self.leaf_kind)
 
     def close(self) -> None:
         self.applier.close()
 
-    def reconcile(self, sessions: list[Session], now: float) -> ShapingPass:
-        """Run the shaping step for the online ``sessions``; return what it did."""
+    # -- the pass ------------------------------------------------------------------------
+
+    def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]:
+        """Make both trees match ``sessions``; return counts of tc objects changed."""
         down = self.applier.read(self.settings.lan_interface)
         up = self.applier.read(self.settings.ifb_interface)
         counters = slot_counters(down, up)
+        sessions = self._assign_slots(list(sessions), set(counters))
 
-        accounted, ended = 0, []
-        if now - self.last_accounted >= self.config.gateway.accounting_interval:
-            accounted, ended = self._account(sessions, counters, now)
-            self.last_accounted = now
-        if ended:
-            sessions = [s for s in sessions if s.sid not in ended]
+        current = {s.slot: Sample(s.sid, *counters[s.slot], now) for s in sessions if s.slot in counters}
+        found = rates(self.samples, current)
+        self.samples = current
+        if found:
+            write_rates(self.redis, found, now)
 
-        in_kernel = set(counters)
-        sessions, assigned = self._assign_slots(sessions, in_kernel, now)
         plan = plan_tc(self.settings, sessions)
         result = self.applier.apply(plan, states=(down, up))
+        self.plan = plan
+        self.sessions = {s.sid: s for s in sessions}
         if not result.unchanged:
             log.info(
                 "tc_applied", added=result.added, changed=result.changed, removed=result.removed,
                 clients=len(sessions),
             )  # fmt: skip
-        return ShapingPass(result, accounted, tuple(ended), assigned)
+        total = sum(len(t.classes) + len(t.leaves) + len(t.filters) for t in (plan.down, plan.up))
+        return {
+            "added": result.added,
+            "changed": result.changed,
+            "removed": result.removed,
+            "unchanged": max(0, total - result.added - result.changed),
+        }
 
-    def _account(
-        self, sessions: list[Session], counters: dict[int, tuple[int, int]], now: float
-    ) -> tuple[int, list[str]]:
-        marks = accounting.read_marks(self.redis, (s.sid for s in sessions))
-        usages = accounting.account(sessions, counters, marks, now)
-        accounting.write_usage(self.redis, usages)
-        by_sid = {s.sid: s for s in sessions}
-        ended = []
-        for usage in usages:
-            session = by_sid[usage.sid]
-            if accounting.over_quota(session, usage):
-                done = end_session(
-                    self.redis, usage.sid, "quota", now,
-                    bytes_up=usage.bytes_up, bytes_down=usage.bytes_down,
-                )  # fmt: skip
-                if done is not None:
-                    ended.append(usage.sid)
-                    log.info(
-                        "session_ended", sid=usage.sid, mac=session.mac, reason="quota",
-                        bytes_total=usage.total, quota=session.quota,
-                    )  # fmt: skip
-        return len(usages), ended
-
-    def _assign_slots(
-        self, sessions: list[Session], in_kernel: set[int], now: float
-    ) -> tuple[list[Session], int]:
-        current = {s.sid: s.slot for s in sessions}
+    def _assign_slots(self, sessions: list[Session], in_kernel: set[int]) -> list[Session]:
         own = {s.slot for s in sessions if s.slot}
-        changes = assign_slots(current, [s.sid for s in sessions], reserved=in_kernel - own)
+        changes = assign_slots(
+            {s.sid: s.slot for s in sessions}, [s.sid for s in sessions], reserved=in_kernel - own
+        )
         if not changes:
-            return sessions, 0
+            return sessions
+        self._store_slots(changes)
+        return [replace(s, slot=changes.get(s.sid, s.slot)) for s in sessions]
+
+    def _store_slots(self, changes: dict[str, int]) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             for sid, slot in changes.items():
                 pipe.hset(keys.session(sid), "slot", slot)
-                accounting.reset_marks(pipe, sid, now)
             pipe.execute()
-        return [replace(s, slot=changes.get(s.sid, s.slot)) for s in sessions], len(changes)
+
+    # -- fast paths ----------------------------------------------------------------------
+
+    def login(self, session: Session, now: float) -> None:
+        """Give ``session`` its classes now, at its fair share (no kernel read)."""
+        if self.plan is None:
+            return  # no pass yet: the first one does it
+        # a device logging in again replaces its old session (same MAC or same address)
+        others = [
+            s for s in self.sessions.values()
+            if s.sid != session.sid and s.mac != session.mac and s.ip != session.ip
+        ]  # fmt: skip
+        slot = session.slot
+        if not slot or any(s.slot == slot for s in others):
+            taken = {s.slot for s in others}
+            in_kernel = {slot_of_class(c.handle) for c in self.plan.down.classes} - {None}
+            slot = assign_slots({session.sid: 0}, [session.sid], reserved=taken | in_kernel)[session.sid]
+            self._store_slots({session.sid: slot})
+        self._apply_fast([*others, replace(session, slot=slot)])
+
+    def logout(self, session: Session, now: float) -> None:
+        """Take ``session``'s classes away now (no kernel read)."""
+        if self.plan is None or session.sid not in self.sessions:
+            return
+        self._apply_fast([s for s in self.sessions.values() if s.sid != session.sid])
+
+    def _apply_fast(self, sessions: list[Session]) -> None:
+        plan = plan_tc(self.settings, sessions)
+        for tree, before in ((plan.down, self.plan.down), (plan.up, self.plan.up)):
+            state = _as_state(before)
+            diff = diff_tree(tree, state)
+            if not diff.is_empty():
+                self.applier.apply_diff(tree, state, diff)
+        self.plan = plan
+        self.sessions = {s.sid: s for s in sessions}

@@ -283,7 +283,7 @@ class TcApplier:
         for tree, state in ((plan.down, down_state), (plan.up, up_state)):
             diff = diff_tree(tree, state)
             if not diff.is_empty():
-                self._apply_diff(tree, state, diff)
+                self.apply_diff(tree, state, diff)
             added += diff.added
             changed += diff.changed
             removed += diff.removed
@@ -296,7 +296,8 @@ class TcApplier:
             diff_tree(plan.up, self.read(plan.up.device)),
         )
 
-    def _apply_diff(self, tree: TcTree, state: TreeState, diff: TreeDiff) -> None:
+    def apply_diff(self, tree: TcTree, state: TreeState, diff: TreeDiff) -> None:
+        """Apply one device's ``diff`` (from :func:`diff_tree` against ``state``)."""
         index = self.index(tree.device)
         if index is None:
             raise TcError("lookup", f"no device {tree.device}")

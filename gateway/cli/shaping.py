@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from gateway import accounting, commands, keys, limits
+from gateway import commands, keys, limits, rates
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
 from gateway.sessions import Session, normalize_mac, online_sessions, session_for_mac
 from gateway.units import format_rate, format_size
@@ -117,16 +117,16 @@ def _sample(ctx: Context, interval: float) -> list[Row]:
     sessions = online_sessions(r)
     with r.pipeline(transaction=False) as pipe:
         for s in sessions:
-            pipe.hmget(keys.session(s.sid), [accounting.RATE_DOWN, accounting.RATE_UP, limits.PLAN_DOWN])
+            pipe.hmget(keys.session(s.sid), [rates.RATE_DOWN, rates.RATE_UP, limits.PLAN_DOWN])
         extras = pipe.execute()
     rows = []
     for s, (rate_down, rate_up, plan_down) in zip(sessions, extras, strict=True):
         if before is not None and after is not None and s.slot in before and s.slot in after:
             (down0, up0), (down1, up1) = before[s.slot], after[s.slot]
-            rates = (max(0.0, (down1 - down0) * 8 / elapsed), max(0.0, (up1 - up0) * 8 / elapsed))
-        else:  # the gateway's last accounting pass
-            rates = (float(rate_down) if rate_down else None, float(rate_up) if rate_up else None)
-        rows.append(Row(s, rates[0], rates[1], plan_down is not None))
+            now = (max(0.0, (down1 - down0) * 8 / elapsed), max(0.0, (up1 - up0) * 8 / elapsed))
+        else:  # the gateway's last pass
+            now = (float(rate_down) if rate_down else None, float(rate_up) if rate_up else None)
+        rows.append(Row(s, now[0], now[1], plan_down is not None))
     rows.sort(key=lambda row: -((row.rate_down or 0) + (row.rate_up or 0)))
     return rows
 
@@ -171,7 +171,7 @@ def top(ctx: Context, interval: float, once: bool, as_json: bool) -> None:
     """Show every online client's current download and upload rate, refreshing.
 
     Rates come from the kernel's counters when run as root on the router, else from
-    the gateway's last accounting pass. Ctrl-C quits.
+    the gateway's last pass. Ctrl-C quits.
     """
     if as_json:
         rows = _sample(ctx, interval)

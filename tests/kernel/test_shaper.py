@@ -1,4 +1,4 @@
-"""The shaping step with real Redis and a real kernel: slots, restarts, accounting, quota."""
+"""The shaping component with real Redis and a real kernel: slots, restarts, fast paths, rates."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import pytest
 
 from gateway import keys
+from gateway.rates import read_rates
 from gateway.sessions import end_session, get_session, new_session, online_sessions, start_session
 from gateway.shaping import Shaper
 from gateway.tc_model import client_class
@@ -16,10 +17,10 @@ pytestmark = pytest.mark.lab
 NOW = 1_700_000_000.0
 
 
-def _login(r, n: int, quota: int | None = None):
+def _login(r, n: int, **kw):
     s = new_session(
         mac=f"02:00:00:00:01:{n:02x}", ip=f"10.42.0.{99 + n}", kind="voucher", plan="harian", now=NOW,
-        expires_at=NOW + 7200, down=4_000_000, up=2_000_000, quota=quota,
+        expires_at=NOW + 7200, down=4_000_000, up=2_000_000, **kw,
     )  # fmt: skip
     return start_session(r, s, NOW)
 
@@ -35,24 +36,28 @@ def _classes(shaper) -> set[int]:
     return set(shaper.applier.read("lan0").classes)
 
 
+def _quiet(counts: dict) -> bool:
+    return counts["added"] == counts["changed"] == counts["removed"] == 0
+
+
 def test_slots_are_given_kept_and_not_inherited(shaper, router_config, r):
     sessions = [_login(r, n) for n in (1, 2, 3)]
-    done = shaper.reconcile(online_sessions(r), NOW)
-    assert done.slots_assigned == 3 and done.result.added > 0
+    counts = shaper.reconcile(online_sessions(r), NOW)
+    assert counts["added"] > 0
     slots = {s.sid: get_session(r, s.sid).slot for s in sessions}
     assert sorted(slots.values()) == [1, 2, 3]
     assert {client_class(n) for n in (1, 2, 3)} <= _classes(shaper)
-    assert shaper.reconcile(online_sessions(r), NOW + 1).result.unchanged
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 1))
 
     # a restarted gateway finds everything in place
     again = Shaper(router_config, r)
     try:
-        assert again.reconcile(online_sessions(r), NOW + 2).result.unchanged
+        assert _quiet(again.reconcile(online_sessions(r), NOW + 2))
     finally:
         again.close()
 
-    # slot 1 frees up, a newcomer arrives in the same pass: the class of slot 1 is still
-    # in the kernel with the old session's counters, so the newcomer gets a fresh one
+    # slot 1 frees up and a newcomer arrives before the next pass: the class of slot 1 is
+    # still in the kernel, with the old session's counters, so the newcomer gets a fresh one
     first = min(slots, key=slots.get)
     end_session(r, first, "kicked", NOW + 3)
     newcomer = _login(r, 4)
@@ -64,36 +69,44 @@ def test_slots_are_given_kept_and_not_inherited(shaper, router_config, r):
     assert get_session(r, later.sid).slot == 1
 
 
-def test_bytes_rates_and_quota(shaper, send_udp, r):
-    interval = shaper.config.gateway.accounting_interval
-    plain = _login(r, 1)
-    capped = _login(r, 2, quota=4000)
+def test_fast_paths_leave_nothing_for_the_pass(shaper, r):
+    for n in (1, 2):
+        _login(r, n)
     shaper.reconcile(online_sessions(r), NOW)
-    send_udp("10.42.0.100", count=3)
-    send_udp("10.42.0.101", count=5)
-    time.sleep(0.2)  # the classes send at their rates
-    done = shaper.reconcile(online_sessions(r), NOW + interval)
-    assert done.accounted == 2
-    assert done.quota_ended == (capped.sid,)
+    before = shaper.applier.read("lan0").classes
 
-    s = get_session(r, plain.sid)
-    assert (s.bytes_down, s.bytes_up) == (3 * 1042, 0)
-    assert float(r.hget(keys.session(plain.sid), "rate_down")) == pytest.approx(3 * 1042 * 8 / interval)
-    ended = get_session(r, capped.sid)
-    assert (ended.state, ended.end_reason, ended.bytes_down) == ("ended", "quota", 5 * 1042)
-    record = r.xrevrange(keys.EVENTS, count=1)[0][1]
-    assert (record["event"], record["reason"], record["bytes_down"]) == ("end", "quota", str(5 * 1042))
-    # its class went in the same pass
-    assert client_class(ended.slot) not in _classes(shaper)
-    assert client_class(s.slot) in _classes(shaper)
+    # login: the phone's classes are there at once, and the others' shares moved already
+    phone = _login(r, 3)
+    shaper.login(get_session(r, phone.sid), NOW + 1)
+    slot = get_session(r, phone.sid).slot
+    assert slot == 3
+    after = shaper.applier.read("lan0").classes
+    assert client_class(3) in after
+    assert after[client_class(1)].rate < before[client_class(1)].rate
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 2))
 
-    # accounting again without traffic adds nothing; a restart does not count twice
-    shaper.reconcile(online_sessions(r), NOW + 2 * interval)
-    assert get_session(r, plain.sid).bytes_down == 3 * 1042
-    again = Shaper(shaper.config, r)
-    try:
-        again.reconcile(online_sessions(r), NOW + 3 * interval)
-    finally:
-        again.close()
-    assert get_session(r, plain.sid).bytes_down == 3 * 1042
-    assert r.hget(keys.session(plain.sid), "rate_down") == "0"
+    # the same phone logs in again (a new voucher): its old session is replaced
+    again = _login(r, 3)
+    assert get_session(r, phone.sid).end_reason == "replaced"
+    shaper.login(get_session(r, again.sid), NOW + 3)
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 4))
+
+    # logout: gone at once
+    gone = get_session(r, again.sid)
+    end_session(r, gone.sid, "logout", NOW + 5)
+    shaper.logout(gone, NOW + 5)
+    assert client_class(gone.slot) not in shaper.applier.read("lan0").classes
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 6))
+
+
+def test_current_rates_go_to_redis(shaper, send_udp, r):
+    busy, idle = _login(r, 1), _login(r, 2)
+    shaper.reconcile(online_sessions(r), NOW)
+    shaper.reconcile(online_sessions(r), NOW + 2)
+    send_udp(busy.ip, count=5, mac=busy.mac)
+    time.sleep(0.2)  # the class sends at its rate
+    shaper.reconcile(online_sessions(r), NOW + 4)
+    found = read_rates(r, [busy.sid, idle.sid])
+    assert found[busy.sid] == (5 * 1042 * 8 / 2, 0.0, NOW + 4)
+    assert found[idle.sid] == (0.0, 0.0, NOW + 4)
+    assert r.hget(keys.session(busy.sid), "rate_down") == str(5 * 1042 * 4)

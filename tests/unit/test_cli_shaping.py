@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 from click.testing import CliRunner
 
-from gateway import accounting, keys
+from gateway import keys, rates
 from gateway.cli import cli
 from gateway.sessions import get_session, new_session, start_session
 
@@ -80,7 +80,7 @@ def test_limit_bad_input(invoke, r, args, message):
 def test_top_once_from_the_gateways_rates(invoke, r):
     busy = _online(r, 1, quota=200_000_000)
     idle = _online(r, 2)
-    r.hset(keys.session(busy.sid), mapping={accounting.RATE_DOWN: 3_000_000, accounting.RATE_UP: 100_000,
+    r.hset(keys.session(busy.sid), mapping={rates.RATE_DOWN: 3_000_000, rates.RATE_UP: 100_000,
                                             "bytes_down": 5_000_000})  # fmt: skip
     result = invoke("top", "--json", "--interval", "0.2")
     assert result.exit_code == 0, result.output
