@@ -39,6 +39,10 @@ class Client:
     up: int
     weight: float = 1.0
 
+    @property
+    def mac(self) -> str:
+        return f"02:00:00:00:{self.slot >> 8:02x}:{self.slot & 0xFF:02x}"
+
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60)
@@ -135,7 +139,8 @@ def measure(prefix: str, count: int, rounds: int, seconds: int) -> dict:
             calls = []
             for _ in range(50):
                 started = time.perf_counter()
-                applier._class(index, "lan0", "change-class", phone_class)
+                applier.batch.klass("change", index, phone_class)
+                applier.batch.commit()
                 calls.append(time.perf_counter() - started)
             results["change_call_ms_median"] = statistics.median(calls) * 1000
             results["change_call_ms_max"] = max(calls) * 1000

@@ -10,11 +10,13 @@ kernel again, finishes the job.
 Besides the two HTB trees it keeps the plumbing they need: the IFB device, and the
 LAN's ingress qdisc whose filters redirect IPv4 and IPv6 to the IFB (upload).
 
-pyroute2 0.9.7 notes (see ``../shared/notes/kernel-facts.md``): u32 hash tables need
-extra attributes the ``tc()`` kwargs do not expose (:func:`_install_u32_extensions`
-adds ``divisor``, ``ht``, ``link``, ``hashkey``); its u32 key decoder reads 4 bytes too
-early, so keys are decoded here from the raw attribute (:func:`_u32_keys`); deleting
-classes and filters works only without ``kind`` (or with a dummy target).
+Reading back and the few one-off operations (root and ingress qdiscs, the redirect
+action, the IFB) go through pyroute2; the bulk of a diff (classes, leaves, u32 nodes)
+goes through :class:`gateway.tc_netlink.TcBatch`, which packs those messages itself:
+pyroute2 0.9.7 cannot express u32 hash tables or negative key offsets through its
+``tc()`` kwargs, and spends ~0.3 ms of Python per message. pyroute2's u32 key decoder
+reads 4 bytes too early, so keys are decoded here from the raw attribute
+(:func:`_u32_keys`). See ``../shared/notes/kernel-facts.md``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ import struct
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
-from pyroute2.netlink import nla
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.tcmsg import cls_u32
 
 from gateway.logs import get_logger
 from gateway.tc_diff import TreeDiff, TreeState, diff_tree, filter_key
@@ -42,6 +42,7 @@ from gateway.tc_model import (
     U32Key,
     slot_of_class,
 )
+from gateway.tc_netlink import BatchError, TcBatch
 
 __all__ = ["ApplyResult", "TcApplier", "TcError", "read_counters", "slot_counters"]
 
@@ -79,56 +80,6 @@ class ApplyResult:
         return not (self.added or self.changed or self.removed)
 
 
-def _install_u32_extensions() -> None:
-    """Teach pyroute2's u32 plugin what the kernel can do and its kwargs cannot say.
-
-    - hash tables: ``divisor``, ``ht`` (table and bucket of a node), ``link``, ``hashkey``;
-    - keys given as :class:`U32Key` records, encoded as is. pyroute2's own key parser
-      packs keys into a 256-byte array indexed by offset, so it cannot express the
-      negative offsets that reach the Ethernet header (IPv6 is classified by MAC), and
-      it fails on a zero mask.
-    """
-    if getattr(cls_u32.get_parameters, "_hotspot", False):
-        return
-    original = cls_u32.get_parameters
-    original_encode = cls_u32.options.u32_sel.encode
-
-    def get_parameters(kwarg: dict) -> dict:
-        if "divisor" in kwarg:
-            return {"attrs": [["TCA_U32_DIVISOR", kwarg["divisor"]]]}
-        ret = original(kwarg)
-        if "ht" in kwarg:
-            ret["attrs"].append(["TCA_U32_HASH", kwarg["ht"]])
-        if "link" in kwarg:
-            ret["attrs"].append(["TCA_U32_LINK", struct.pack("I", kwarg["link"])])
-        if "hashkey" in kwarg:
-            sel = next(a for a in ret["attrs"] if a[0] == "TCA_U32_SEL")[1]
-            sel["hmask"], sel["hoff"] = kwarg["hashkey"]
-        return ret
-
-    def encode(sel) -> None:
-        keys = sel["keys"]
-        if not keys or not isinstance(keys[0], U32Key):
-            return original_encode(sel)
-        # struct tc_u32_sel, then one struct tc_u32_key {be32 mask, be32 val, int off, offmask}
-        sel["nkeys"] = len(keys)
-        sel["flags"] = 1  # TC_U32_TERMINAL: a match ends the search
-        nla.encode(sel)
-        for key in keys:
-            sel.data.extend(
-                struct.pack(">II", key.mask, key.value & key.mask) + struct.pack("=ii", key.offset, 0)
-            )
-        sel.length = 20 + 16 * len(keys)
-        struct.pack_into("H", sel.data, sel.offset, sel.length)
-
-    get_parameters._hotspot = True  # type: ignore[attr-defined]
-    cls_u32.get_parameters = get_parameters
-    cls_u32.options.u32_sel.encode = encode
-
-
-_install_u32_extensions()
-
-
 def _u32_keys(sel) -> tuple[U32Key, ...]:
     # struct tc_u32_sel is 16 bytes after the 4-byte attribute header; each key is
     # {__be32 mask, __be32 val, int off, int offmask}
@@ -149,9 +100,11 @@ class TcApplier:
         self.lan = lan
         self.ifb = ifb
         self.ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+        self.batch = TcBatch(netns)
 
     def close(self) -> None:
         self.ipr.close()
+        self.batch.close()
 
     def __enter__(self) -> TcApplier:
         return self
@@ -203,29 +156,31 @@ class TcApplier:
             return TreeState(root_ok=False)
         root_ok = False
         leaves: dict[int, TcLeaf] = {}
+        # dict(msg["attrs"]) decodes each message once; pyroute2's get_attr() searches every time
         for q in self.ipr.get_qdiscs(index=index):
-            kind = q.get_attr("TCA_KIND")
-            if q["parent"] == TC_H_ROOT:
-                init = (q.get_attr("TCA_OPTIONS") or {}).get_attr("TCA_HTB_INIT") if kind == "htb" else None
+            attrs = dict(q["attrs"])
+            kind, parent = attrs.get("TCA_KIND"), q["parent"]
+            if parent == TC_H_ROOT:
+                init = dict(attrs["TCA_OPTIONS"]["attrs"]).get("TCA_HTB_INIT") if kind == "htb" else None
                 root_ok = q["handle"] == ROOT_QDISC and init is not None and init["defcls"] & 0xFFFF == 2
-            elif q["parent"] != TC_H_INGRESS and kind in ("pfifo", "fq_codel"):
-                limit = q.get_attr("TCA_OPTIONS")["limit"] if kind == "pfifo" else 0
-                leaves[q["parent"]] = TcLeaf(q["parent"], q["handle"], kind, limit)
-            elif q["parent"] != TC_H_INGRESS:
-                leaves[q["parent"]] = TcLeaf(q["parent"], q["handle"], kind or "?")
+            elif parent != TC_H_INGRESS:
+                limit = attrs["TCA_OPTIONS"]["limit"] if kind == "pfifo" else 0
+                leaves[parent] = TcLeaf(parent, q["handle"], kind or "?", limit)
         if not root_ok:
             return TreeState(root_ok=False)
         classes: dict[int, TcClass] = {}
         counters: dict[int, tuple[int, int]] = {}
         for c in self.ipr.get_classes(index=index):
-            parms = c.get_attr("TCA_OPTIONS").get_attr("TCA_HTB_PARMS")
-            rate = c.get_attr("TCA_OPTIONS").get_attr("TCA_HTB_RATE64") or parms["rate"]
-            ceil = c.get_attr("TCA_OPTIONS").get_attr("TCA_HTB_CEIL64") or parms["ceil"]
+            attrs = dict(c["attrs"])
+            options = dict(attrs["TCA_OPTIONS"]["attrs"])
+            parms = options["TCA_HTB_PARMS"]
+            rate = options.get("TCA_HTB_RATE64") or parms["rate"]
+            ceil = options.get("TCA_HTB_CEIL64") or parms["ceil"]
             parent = ROOT_QDISC if c["parent"] == TC_H_ROOT else c["parent"]
             classes[c["handle"]] = TcClass(
                 c["handle"], parent, rate * 8, ceil * 8, parms["quantum"], parms["prio"]
             )
-            basic = c.get_attr("TCA_STATS2").get_attr("TCA_STATS_BASIC")
+            basic = dict(attrs["TCA_STATS2"]["attrs"])["TCA_STATS_BASIC"]
             counters[c["handle"]] = (basic["bytes"], basic["packets"])
         filters, handles = self._read_filters(index)
         return TreeState(True, classes, leaves, filters, counters, handles)
@@ -234,26 +189,27 @@ class TcApplier:
         filters: dict[tuple, TcFilter] = {}
         handles: dict[tuple, int] = {}
         for f in self.ipr.get_filters(index=index, parent=ROOT_QDISC):
-            opts = f.get_attr("TCA_OPTIONS")
-            if f.get_attr("TCA_KIND") != "u32" or not f["handle"] or opts is None:
+            attrs = dict(f["attrs"])
+            if attrs.get("TCA_KIND") != "u32" or not f["handle"] or attrs.get("TCA_OPTIONS") is None:
                 continue
+            opts = dict(attrs["TCA_OPTIONS"]["attrs"])
             prio, protocol = f["info"] >> 16, struct.unpack(">H", struct.pack("=H", f["info"] & 0xFFFF))[0]
             handle = f["handle"]
             htid = handle >> 20
-            divisor = opts.get_attr("TCA_U32_DIVISOR")
+            divisor = opts.get("TCA_U32_DIVISOR")
             if divisor:
                 if htid >= 0x800:
                     continue  # a prio's root table: the kernel makes and names those
                 record = TcFilter(prio, protocol, handle, divisor=divisor)
             else:
-                sel = opts.get_attr("TCA_U32_SEL")
-                link = opts.get_attr("TCA_U32_LINK")
+                sel = opts.get("TCA_U32_SEL")
+                link = opts.get("TCA_U32_LINK")
                 in_root = htid >= 0x800
                 record = TcFilter(
                     prio, protocol,
                     handle & 0xFFF if in_root else handle,
                     ht=0 if in_root else handle & 0xFFFFF000,
-                    target=opts.get_attr("TCA_U32_CLASSID") or 0,
+                    target=opts.get("TCA_U32_CLASSID") or 0,
                     keys=_u32_keys(sel) if sel is not None else (),
                     link=int.from_bytes(bytes.fromhex(link.replace(":", "")), "little") if link else 0,
                     hashkey=(sel["hmask"], sel["hoff"]) if sel is not None and sel["hmask"] else None,
@@ -297,73 +253,45 @@ class TcApplier:
         )
 
     def apply_diff(self, tree: TcTree, state: TreeState, diff: TreeDiff) -> None:
-        """Apply one device's ``diff`` (from :func:`diff_tree` against ``state``)."""
+        """Apply one device's ``diff`` (from :func:`diff_tree` against ``state``), in its order."""
         index = self.index(tree.device)
         if index is None:
             raise TcError("lookup", f"no device {tree.device}")
-        ipr = self.ipr
         if diff.rebuild_root:
-            if self._root_handle(index) is not None:
-                self._call(f"{tree.device}: delete root qdisc", ipr.tc, "del", index=index,
-                           handle=self._root_handle(index), parent=TC_H_ROOT)  # fmt: skip
-            self._call(f"{tree.device}: add htb root", ipr.tc, "add", "htb", index, ROOT_QDISC,
+            root = self._root_handle(index)
+            if root is not None:
+                self._call(f"{tree.device}: delete root qdisc", self.ipr.tc, "del", index=index, handle=root,
+                           parent=TC_H_ROOT)  # fmt: skip
+            self._call(f"{tree.device}: add htb root", self.ipr.tc, "add", "htb", index, ROOT_QDISC,
                        default=tree.default)  # fmt: skip
             log.info("tc_root_created", device=tree.device)
+        batch = self.batch
         for f in diff.del_filters:
-            self._call(
-                f"{tree.device}: delete filter {f.handle:#x}", ipr.tc, "del-filter", "u32", index,
-                state.handles.get(filter_key(f), f.handle), parent=ROOT_QDISC, prio=f.prio,
-                protocol=f.protocol, target=0, keys=[],
-            )  # fmt: skip
+            batch.filter("del", index, ROOT_QDISC, f, handle=state.handles.get(filter_key(f), f.handle))
         for c in diff.del_classes:
-            self._call(f"{tree.device}: delete class {c.handle:#x}", ipr.tc, "del-class",
-                       index=index, handle=c.handle)  # fmt: skip
+            batch.klass("del", index, c)
         for leaf in diff.del_leaves:
-            self._call(f"{tree.device}: delete leaf {leaf.handle:#x}", ipr.tc, "del",
-                       index=index, handle=leaf.handle, parent=leaf.parent)  # fmt: skip
+            batch.leaf("del", index, leaf)
         for c in diff.add_classes:
-            self._class(index, tree.device, "add-class", c)
+            batch.klass("add", index, c)
         for c in diff.change_classes:
-            self._class(index, tree.device, "change-class", c)
+            batch.klass("change", index, c)
         for leaf in diff.add_leaves:
-            self._leaf(index, tree.device, "add", leaf)
+            batch.leaf("add", index, leaf)
         for leaf in diff.change_leaves:
-            self._leaf(index, tree.device, "change", leaf)
+            batch.leaf("change", index, leaf)
         for f in diff.add_filters:
-            self._filter(index, tree.device, f)
+            batch.filter("add", index, ROOT_QDISC, f)
+        try:
+            batch.commit()
+        except BatchError as err:
+            raise TcError(f"{tree.device}: {err.op}", err.detail) from err
 
     def _root_handle(self, index: int) -> int | None:
         for q in self.ipr.get_qdiscs(index=index):
             if q["parent"] == TC_H_ROOT and q["handle"]:
                 return q["handle"]
         return None
-
-    def _class(self, index: int, device: str, op: str, c: TcClass) -> None:
-        self._call(
-            f"{device}: {op} {c.handle:#x}", self.ipr.tc, op, "htb", index, c.handle,
-            parent=c.parent, rate=c.rate // 8, ceil=c.ceil // 8, quantum=c.quantum, prio=c.prio,
-            **({"burst": c.burst, "cburst": c.cburst} if c.burst else {}),
-        )  # fmt: skip
-
-    def _leaf(self, index: int, device: str, op: str, leaf: TcLeaf) -> None:
-        extra = {"limit": leaf.limit} if leaf.kind == "pfifo" else {}
-        self._call(f"{device}: {op} leaf {leaf.handle:#x}", self.ipr.tc, op, leaf.kind, index,
-                   leaf.handle, parent=leaf.parent, **extra)  # fmt: skip
-
-    def _filter(self, index: int, device: str, f: TcFilter) -> None:
-        args: dict = {"parent": ROOT_QDISC, "prio": f.prio, "protocol": f.protocol}
-        if f.divisor:
-            args["divisor"] = f.divisor
-        else:
-            args.update(target=f.target, keys=list(f.keys))
-            if f.ht:
-                args["ht"] = f.ht
-            if f.link:
-                args["link"] = f.link
-            if f.hashkey:
-                args["hashkey"] = f.hashkey
-        self._call(f"{device}: add filter {f.handle:#x}", self.ipr.tc, "add-filter", "u32", index,
-                   f.handle, **args)  # fmt: skip
 
     def _ensure_redirect(self, ifb_index: int) -> int:
         """Keep the LAN's ingress qdisc redirecting IPv4 and IPv6 to the IFB; return changes."""
@@ -390,7 +318,7 @@ class TcApplier:
         for prio, protocol in REDIRECTS:
             self._call(
                 "add redirect", self.ipr.tc, "add-filter", "u32", lan, parent=INGRESS_QDISC,
-                prio=prio, protocol=protocol, target=ROOT_QDISC, keys=[U32Key(0, 0, 0)],
+                prio=prio, protocol=protocol, target=ROOT_QDISC, keys=["0x0/0x0+0"],
                 action={"kind": "mirred", "direction": "egress", "action": "redirect",
                         "ifindex": ifb_index},
             )  # fmt: skip

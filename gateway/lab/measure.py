@@ -30,11 +30,11 @@ class Flow:
     download: bool  # True: the upstream sends (-R), as when a phone watches a video
 
 
-def _iperf_argv(flow: Flow, seconds: int, omit: int) -> list[str]:
+def _iperf_argv(flow: Flow, seconds: int, omit: int, server: str) -> list[str]:
     # no -O: iperf3 misplaces bytes across the omit boundary (a high omitted second, then
     # a low first measured one); the first seconds are left out in _goodput instead
     argv = [
-        "ip", "netns", "exec", flow.ns, "iperf3", "-c", UPSTREAM_IP, "-p", str(flow.port),
+        "ip", "netns", "exec", flow.ns, "iperf3", "-c", server, "-p", str(flow.port),
         "-t", str(seconds + omit), "-J", "--connect-timeout", "3000",
     ]  # fmt: skip
     return [*argv, "-R"] if flow.download else [*argv, "--get-server-output"]
@@ -82,10 +82,13 @@ def _goodput(report: dict, download: bool, seconds: int, omit: int) -> float:
     return sum(length * rate for length, rate in kept) / elapsed
 
 
-def iperf_many(flows: Sequence[Flow], seconds: int = 8, omit: int = 2) -> list[float]:
+def iperf_many(
+    flows: Sequence[Flow], seconds: int = 8, omit: int = 2, server: str = UPSTREAM_IP
+) -> list[float]:
     """Run ``flows`` at the same time; return each one's goodput (bits/s), in order.
 
-    ``omit`` seconds of TCP slow start are left out of the result.
+    ``omit`` seconds of TCP slow start are left out of the result. ``server`` is the
+    upstream address to test against (the walled-garden one is another).
     """
     ports = [f.port for f in flows]
     if len(set(ports)) != len(ports) or not set(ports) <= set(IPERF_PORTS):

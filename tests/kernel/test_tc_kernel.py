@@ -133,3 +133,33 @@ def test_ipv6_goes_by_mac_and_upload_by_source(applier, send_udp, send_upload):
         time.sleep(0.02)
     assert applier.counters()[2] == (v6_down, up)
     assert applier.counters()[1] == (0, 0)
+
+
+def test_leaf_lengths_follow_the_shares(applier):
+    fast = dataclasses.replace(SETTINGS, uplink_down=100_000_000, uplink_up=100_000_000)
+    alone = [dataclasses.replace(LAB_SESSIONS[0], down=40_000_000)]
+    applier.apply(plan_tc(fast, alone))
+    assert applier.read("lan0").leaves[client_class(1)].limit == 70  # 20 ms at 41.8 Mbit/s
+    crowd = alone + [
+        dataclasses.replace(LAB_SESSIONS[0], slot=n, ip=f"10.42.0.{100 + n}", down=40_000_000)
+        for n in range(2, 12)
+    ]
+    plan = plan_tc(fast, crowd)
+    result = applier.apply(plan)
+    assert result.changed >= 2  # its class and its leaf, at least
+    # eleven share 90 Mbit/s: 8.2 Mbit/s each, 20 ms of which is 14 frames
+    assert applier.read("lan0").leaves[client_class(1)].limit == 14
+    _assert_in_step(applier, plan)
+
+
+def test_a_failed_change_names_it_and_the_rest_still_happens(applier):
+    from gateway.tc_model import UNAUTH_CLASS, TcClass
+    from gateway.tc_netlink import BatchError
+
+    applier.apply(plan_tc(SETTINGS, []))
+    index = applier.index("lan0")
+    applier.batch.klass("add", index, TcClass(UNAUTH_CLASS, 0x10001, 8000, 8000, 300))  # exists already
+    applier.batch.klass("add", index, TcClass(0x10099, 0x10001, 8000, 8000, 300))
+    with pytest.raises(BatchError, match="add class 0x10002: File exists"):
+        applier.batch.commit()
+    assert 0x10099 in applier.read("lan0").classes
