@@ -268,18 +268,16 @@ class TcApplier:
         batch = self.batch
         for f in diff.del_filters:
             batch.filter("del", index, ROOT_QDISC, f, handle=state.handles.get(filter_key(f), f.handle))
-        for c in diff.del_classes:
-            batch.klass("del", index, c)
-        for leaf in diff.del_leaves:
-            batch.leaf("del", index, leaf)
-        for c in diff.add_classes:
-            batch.klass("add", index, c)
-        for c in diff.change_classes:
-            batch.klass("change", index, c)
-        for leaf in diff.add_leaves:
-            batch.leaf("add", index, leaf)
-        for leaf in diff.change_leaves:
-            batch.leaf("change", index, leaf)
+        for op, queue, items in (
+            ("del", batch.klass, diff.del_classes),
+            ("del", batch.leaf, diff.del_leaves),
+            ("add", batch.klass, diff.add_classes),
+            ("change", batch.klass, diff.change_classes),
+            ("add", batch.leaf, diff.add_leaves),
+            ("change", batch.leaf, diff.change_leaves),
+        ):
+            for item in items:
+                queue(op, index, item)
         for f in diff.add_filters:
             batch.filter("add", index, ROOT_QDISC, f)
         try:
