@@ -101,9 +101,9 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import admin, lab
+    from gateway.cli import access, admin, lab
 
-    for module in (admin, lab):
+    for module in (admin, lab, access):
         for command in module.COMMANDS:
             cli.add_command(command)
 
