@@ -28,6 +28,8 @@ from gateway import config as config_mod
 from gateway.doctor import diagnose
 from gateway.logs import get_logger, setup_logging
 from gateway.nft_enforce import read_kernel
+from gateway.nft_monitor import TableWatch
+from gateway.nft_plan import session_elements
 from gateway.reconcile import PassHook, PassResult, build_reconciler
 from gateway.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.store import connect
@@ -37,6 +39,7 @@ __all__ = ["Daemon", "main"]
 log = get_logger("gateway")
 
 MAX_BACKOFF = 2.0  # seconds between retries while Redis is away: logins resume soon after it returns
+WAKE_EVERY = 0.2  # longest wait for commands before looking at the table watch and signals
 Handler = Callable[[commands.Command], dict]
 
 
@@ -62,8 +65,15 @@ class Daemon:
             "resolve": self.resolve,
             "ping": self.ping,
         }
+        self.watch: TableWatch | None = None  # started in run(): hand edits of the table
         self.last_pass: PassResult | None = None
         self.next_pass = 0.0  # time.monotonic() of the next pass
+
+    def apply_config(self, config: config_mod.Config) -> None:
+        """Run with a reloaded config from now on (the table is replaced at once if its rules change)."""
+        self.config = config
+        self.reconciler.configure(config)
+        self.next_pass = 0.0
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("gateway_stopping", signal=signal.Signals(signum).name)
@@ -96,6 +106,10 @@ class Daemon:
             return {"ok": False, "error": "no such session"}
         if session.state != "online" or session.expires_at <= now:
             return {"ok": False, "error": "session is not online", "state": session.state}
+        try:
+            session_elements(session)
+        except ValueError as err:
+            return {"ok": False, "error": f"session has a bad MAC or IP: {err}", "sid": session.sid}
         failed = self.reconciler.login(session, now)
         if self.enforcer.name in failed:
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": session.sid}
@@ -211,6 +225,7 @@ class Daemon:
             self.enforcer.ensure_ruleset()  # before Redis: a rebooted router must not stand open
         except Exception:
             log.exception("ruleset_not_loaded")
+        self.watch = TableWatch(self.config.network.netns)
         for hook in self.hooks:
             hook.start()
         backoff = 0.25
@@ -218,11 +233,15 @@ class Daemon:
             try:
                 if not self.cursor:
                     self.cursor = self.start_cursor()
+                if self.watch.changed.is_set():
+                    self.watch.changed.clear()  # someone edited our table: heal it now
+                    self.next_pass = 0.0
                 if time.monotonic() >= self.next_pass:
                     self.run_pass()
                 wait = self.next_pass - time.monotonic()
-                # block for commands until the next pass, waking at least every second for SIGTERM
-                self.serve_commands(int(min(max(wait, 0.001), 1.0) * 1000))
+                # block for commands until the next pass; wake often enough to see a hand
+                # edit of the table (TableWatch) and SIGTERM
+                self.serve_commands(int(min(max(wait, 0.001), WAKE_EVERY) * 1000))
                 backoff = 0.25
             except redis.RedisError as err:
                 # Redis away: the kernel keeps enforcing what it has; retry soon
@@ -237,6 +256,7 @@ class Daemon:
             hook.stop()
         for component in self.reconciler.components:
             component.close()
+        self.watch.close()
         try:
             self.redis.delete(keys.GATEWAY_HEARTBEAT)
         except redis.RedisError:

@@ -144,7 +144,7 @@ class NftEnforcer:
             e: Want(p.comment, p.expires if p.expires is not None else element_timeout_unknown())
             for e, p in view.accounted().items()
         }
-        self.rebuild(carried, view, reason="start_without_redis")
+        self.rebuild(carried, view, reason="start")
         return True
 
     def rebuild(self, wanted: Mapping[Element, Want], view: KernelView, *, reason: str) -> None:

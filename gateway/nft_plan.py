@@ -21,6 +21,7 @@ atomically (a plain ``add`` of an existing element keeps both).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -176,7 +177,7 @@ def plan_elements(
 def diff_elements(wanted: Mapping[Element, Want], present: Mapping[Element, Present]) -> ElementDiff:
     """Return what turns the ``present`` accounted elements into the ``wanted`` ones."""
     diff = ElementDiff()
-    for element, want in sorted(wanted.items()):
+    for element, want in wanted.items():
         have = present.get(element)
         if have is None:
             diff.add.append((element, want))
@@ -187,6 +188,8 @@ def diff_elements(wanted: Mapping[Element, Want], present: Mapping[Element, Pres
         else:
             diff.unchanged += 1
     diff.remove = sorted(e for e in present if e.set in ACCOUNTED_SETS and e not in wanted)
+    for changes in (diff.add, diff.replace, diff.refresh):
+        changes.sort()  # batches in a stable order (the lists are small; the whole set is not sorted)
     return diff
 
 
@@ -248,7 +251,7 @@ def rebuild_batch(
     a repair) loses neither a client nor a byte of accounting.
     """
     lines = [f"table {TABLE}", f"delete table {TABLE}", ruleset.rstrip(), *config_statements]
-    for element, want in sorted(wanted.items()):
+    for element, want in wanted.items():
         have = present.get(element)
         if have is not None and have.comment == want.sid:
             lines.append(_full(element, want, have.packets, have.bytes))
@@ -296,11 +299,20 @@ def _key(val: Any) -> tuple[str, ...] | None:
     for part in parts:
         if not isinstance(part, str):
             return None  # a range or prefix: not one of ours
-        try:
-            out.append(str(ipaddress.ip_address(part)))
-        except ValueError:
-            try:
-                out.append(normalize_mac(part))
-            except ValueError:
-                return None
+        normal = _normal(part)
+        if normal is None:
+            return None
+        out.append(normal)
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal(part: str) -> str | None:
+    # the same few thousand addresses come back every pass: remember their normal form
+    try:
+        return str(ipaddress.ip_address(part))
+    except ValueError:
+        try:
+            return normalize_mac(part)
+        except ValueError:
+            return None

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["NETNS_DIR", "in_netns"]
+__all__ = ["NETNS_DIR", "in_netns", "is_current"]
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -29,6 +29,16 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def is_current(name: str) -> bool:
+    """Return whether this thread already runs in network namespace ``name`` ("" = yes)."""
+    if not name:
+        return True
+    try:
+        return os.stat("/proc/thread-self/ns/net").st_ino == os.stat(NETNS_DIR / name).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @contextmanager
 def in_netns(name: str) -> Iterator[None]:
     """Run the block inside network namespace ``name`` ("" = stay where we are)."""
@@ -38,13 +48,13 @@ def in_netns(name: str) -> Iterator[None]:
     path = NETNS_DIR / name
     if not path.exists():
         raise FileNotFoundError(f"network namespace {name!r} does not exist ({path})")
+    if is_current(name):
+        yield  # already there (the lab starts the daemon inside it)
+        return
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         target = os.open(path, os.O_RDONLY)
         try:
-            if os.stat(own).st_ino == os.fstat(target).st_ino:
-                yield  # already there (the lab starts the daemon inside it)
-                return
             _setns(target)
         finally:
             os.close(target)

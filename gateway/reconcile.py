@@ -136,6 +136,14 @@ class Reconciler:
         self.components: list[Component] = [enforcer, *components]
         self.neighbours = neighbours
 
+    def configure(self, config: Config) -> None:
+        """Take a reloaded config; components with a ``configure(config)`` method get it too."""
+        self.config = config
+        for component in self.components:
+            configure = getattr(component, "configure", None)
+            if configure is not None:
+                configure(config)
+
     # -- fast paths ----------------------------------------------------------------------
 
     def login(self, session: Session, now: float) -> list[str]:
