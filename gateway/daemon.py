@@ -254,8 +254,7 @@ class Daemon:
                 backoff = min(backoff * 2, MAX_BACKOFF)
         for hook in self.hooks:
             hook.stop()
-        for component in self.reconciler.components:
-            component.close()
+        self.reconciler.close()
         self.watch.close()
         try:
             self.redis.delete(keys.GATEWAY_HEARTBEAT)

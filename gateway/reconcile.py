@@ -144,6 +144,13 @@ class Reconciler:
             if configure is not None:
                 configure(config)
 
+    def close(self) -> None:
+        """Release the components' and the neighbour reader's handles; kernel state stays."""
+        for component in self.components:
+            component.close()
+        if self.neighbours is not None:
+            self.neighbours.close()
+
     # -- fast paths ----------------------------------------------------------------------
 
     def login(self, session: Session, now: float) -> list[str]:

@@ -285,13 +285,16 @@ def _local_doctor(ctx: Context, repair: bool) -> dict:
     reconciler.enforcer.expected = stored.get("fingerprint", "")
     note = "the gateway is down; read the kernel directly"
     reply: dict = {"ok": True, "source": "hotspotctl", "note": note}
-    if repair:
-        reply["repair"] = reconciler.run_pass().summary()
-    table = reconciler.neighbours.read() if reconciler.neighbours else None
-    reply["report"] = diagnose(
-        online_sessions(ctx.redis), read_kernel(reconciler.enforcer.nft), reconciler.enforcer.expected,
-        time.time(), table,
-    )  # fmt: skip
+    try:
+        if repair:
+            reply["repair"] = reconciler.run_pass().summary()
+        table = reconciler.neighbours.read() if reconciler.neighbours else None
+        reply["report"] = diagnose(
+            online_sessions(ctx.redis), read_kernel(reconciler.enforcer.nft), reconciler.enforcer.expected,
+            time.time(), table,
+        )  # fmt: skip
+    finally:
+        reconciler.close()
     return reply
 
 

@@ -19,9 +19,9 @@ from gateway import commands
 from gateway.lab.lab import Lab
 from gateway.lab.topology import UPSTREAM_IP
 from gateway.lab.upstream import UPSTREAM_MARKER
-from gateway.sessions import Session, new_session, start_session
+from gateway.sessions import Session, end_session, new_session, online_sessions, start_session
 
-__all__ = ["Fetched", "admit", "fetch", "online_from", "udp_arrives", "wait_for"]
+__all__ = ["Fetched", "admit", "everyone_out", "fetch", "online_from", "udp_arrives", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,18 @@ def admit(
     )  # fmt: skip
     start_session(r, session, now)
     return session, commands.request(r, "authorize", timeout, sid=session.sid)
+
+
+def everyone_out(lab: Lab, r: redis.Redis) -> None:
+    """Bring the lab's Redis and gateway back if a test stopped them, end every session, apply."""
+    for name in ("redis", "gateway"):
+        if not lab.is_running(name):
+            lab.start(name)
+    for session in online_sessions(r):
+        end_session(r, session.sid, "kicked", time.time())
+    reply = commands.request(r, "reconcile", 10)
+    if not reply or not reply.get("ok"):
+        raise AssertionError(f"the gateway did not reconcile: {reply}")
 
 
 _UDP_LISTEN = """

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from gateway import commands, keys
-from gateway.lab.probe import admit, fetch, online_from, udp_arrives, wait_for
+from gateway.lab.probe import admit, everyone_out, fetch, online_from, udp_arrives, wait_for
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP, UPSTREAM_IP6, UPSTREAM_WALLED_IP, client_ip6
-from gateway.sessions import end_session, get_session, online_sessions
+from gateway.sessions import get_session
 from gateway.store import connect
 
 pytestmark = pytest.mark.lab
@@ -25,17 +25,9 @@ pytestmark = pytest.mark.lab
 def gw(lab):
     """Redis of the running lab, with nobody online before and after the test."""
     r = connect(lab.config())
-
-    def everyone_out():
-        if not lab.is_running("gateway"):
-            lab.start("gateway")
-        for session in online_sessions(r):
-            end_session(r, session.sid, "kicked", time.time())
-        assert commands.request(r, "reconcile", 10)["ok"]
-
-    everyone_out()
+    everyone_out(lab, r)
     yield r
-    everyone_out()
+    everyone_out(lab, r)
 
 
 def portal_answer(lab, ns):

@@ -15,9 +15,9 @@ import time
 import pytest
 
 from gateway import commands
-from gateway.lab.probe import admit, online_from, wait_for
+from gateway.lab.probe import admit, everyone_out, online_from, wait_for
 from gateway.lab.topology import UPSTREAM_IP
-from gateway.sessions import end_session, new_session, online_sessions, start_session
+from gateway.sessions import end_session, new_session, start_session
 from gateway.store import connect
 
 pytestmark = pytest.mark.lab
@@ -26,19 +26,9 @@ pytestmark = pytest.mark.lab
 @pytest.fixture
 def gw(lab):
     r = connect(lab.config())
-
-    def everyone_out():
-        if not lab.is_running("redis"):
-            lab.start("redis")
-        if not lab.is_running("gateway"):
-            lab.start("gateway")
-        for session in online_sessions(r):
-            end_session(r, session.sid, "kicked", time.time())
-        assert commands.request(r, "reconcile", 10)["ok"]
-
-    everyone_out()
+    everyone_out(lab, r)
     yield r
-    everyone_out()
+    everyone_out(lab, r)
 
 
 def nft(lab, *argv):
