@@ -25,6 +25,8 @@ __all__ = ["NeighbourReader", "NeighbourTable", "plan_moves"]
 
 # NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_NOARP, NUD_PERMANENT
 _VALID_STATES = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
+# a device still heard at its session's address moves only if its new one is fresher by this much
+MOVE_MARGIN = 30.0
 
 
 @dataclass
@@ -34,12 +36,13 @@ class NeighbourTable:
     mac_by_ip: dict[str, str] = field(default_factory=dict)
     ip4_by_mac: dict[str, set[str]] = field(default_factory=dict)
     ip6_by_mac: dict[str, set[str]] = field(default_factory=dict)
+    heard: dict[str, float] = field(default_factory=dict)  # ip -> seconds since last heard from
 
     @classmethod
-    def from_entries(cls, entries: Iterable[tuple[str, str]]) -> NeighbourTable:
-        """Return the table for ``(ip, mac)`` pairs (bad ones are skipped)."""
+    def from_entries(cls, entries: Iterable[tuple[str, str] | tuple[str, str, float]]) -> NeighbourTable:
+        """Return the table for ``(ip, mac[, seconds since heard])`` entries (bad ones are skipped)."""
         table = cls()
-        for ip_text, mac_text in entries:
+        for ip_text, mac_text, *age in entries:
             try:
                 ip = ipaddress.ip_address(ip_text)
                 mac = normalize_mac(mac_text)
@@ -48,6 +51,7 @@ class NeighbourTable:
             if mac == "00:00:00:00:00:00":
                 continue
             table.mac_by_ip[str(ip)] = mac
+            table.heard[str(ip)] = float(age[0]) if age else 0.0
             into = table.ip4_by_mac if ip.version == 4 else table.ip6_by_mac
             into.setdefault(mac, set()).add(str(ip))
         return table
@@ -60,8 +64,9 @@ class NeighbourTable:
             return None
 
     def ip4_of(self, mac: str) -> list[str]:
-        """Return the IPv4 addresses ``mac`` is seen at, sorted."""
-        return sorted(self.ip4_by_mac.get(mac, ()), key=ipaddress.IPv4Address)
+        """Return the IPv4 addresses ``mac`` is seen at, most recently heard first."""
+        found = self.ip4_by_mac.get(mac, ())
+        return sorted(found, key=lambda ip: (self.heard.get(ip, 0.0), ipaddress.IPv4Address(ip)))
 
 
 def plan_moves(
@@ -72,21 +77,25 @@ def plan_moves(
 ) -> dict[str, str]:
     """Return ``{sid: new IPv4}`` for sessions whose device now uses another LAN address.
 
-    A session moves only when its MAC is no longer seen at its IP and is seen at exactly
-    one other address of the LAN: a device that renewed to a new lease keeps its session,
-    and an IP that another device took over never moves anyone.
+    A device that renewed to a new lease keeps its session: it moves to the LAN address its
+    MAC was heard at most recently, once its session's address no longer shows its MAC
+    (taken over, or gone from the table) or was last heard :data:`MOVE_MARGIN` seconds
+    before the new one (the old entry lingers as "stale" for a minute or so). An address
+    another device took over never moves anyone to it.
     """
     moves: dict[str, str] = {}
     for session in sessions:
         mac = session.mac.lower()
-        if table.mac_at(session.ip) == mac:
-            continue
         candidates = [
             ip for ip in table.ip4_of(mac)
             if ip != session.ip and ipaddress.IPv4Address(ip) in lan and ipaddress.IPv4Address(ip) != router
         ]  # fmt: skip
-        if len(candidates) == 1:
-            moves[session.sid] = candidates[0]
+        if not candidates:
+            continue
+        best = candidates[0]
+        still_here = table.mac_at(session.ip) == mac
+        if not still_here or table.heard.get(session.ip, 0.0) - table.heard[best] > MOVE_MARGIN:
+            moves[session.sid] = best
     return moves
 
 
@@ -113,8 +122,11 @@ class NeighbourReader:
                 if not msg["state"] & _VALID_STATES:
                     continue
                 dst, mac = msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR")
+                info = msg.get_attr("NDA_CACHEINFO") or {}
+                # ages are in 1/100 s: the last confirmation or update, whichever is newer
+                heard = min(info.get("ndm_confirmed", 0), info.get("ndm_updated", 0)) / 100
                 if dst and mac:
-                    entries.append((dst, mac))
+                    entries.append((dst, mac, heard))
         self.table = NeighbourTable.from_entries(entries)
         return self.table
 

@@ -147,6 +147,29 @@ def test_ipv6_does_not_escape_before_login_and_works_after(lab, gw):
         lab.exec(ns, "ip", "-6", "addr", "del", f"{client_ip6(4)}/64", "dev", "eth0")
 
 
+def test_a_client_that_changes_ip_keeps_its_session(lab, gw):
+    ns = lab.spec.client(6)
+    old, new = lab.client_ip(ns), "10.42.0.230"
+    session, _ = admit(gw, lab, 6)
+    assert online_from(lab, 6)
+
+    def readdress(ip):
+        lab.exec(ns, "ip", "-4", "addr", "flush", "dev", "eth0", check=True)
+        lab.exec(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0", check=True)
+        lab.exec(ns, "ip", "route", "replace", "default", "via", LAN_ROUTER, check=True)
+
+    try:
+        readdress(new)
+        # the router's entry for the old address ages out (takes a minute by itself)
+        lab.exec(lab.spec.gw, "ip", "neigh", "flush", "to", old, "dev", "lan0", check=True)
+        lab.exec(ns, "busybox", "ping", "-c", "1", "-W", "1", LAN_ROUTER)  # the router hears the new one
+        wait_for(lambda: get_session(gw, session.sid).ip == new, timeout=8, what="the session to follow")
+        assert online_from(lab, 6) and get_session(gw, session.sid).state == "online"
+        assert udp_arrives(lab, lab.spec.client(1), UPSTREAM_IP, port=9994) == 0, "nobody else got in"
+    finally:
+        readdress(old)
+
+
 def test_walled_garden_is_open_without_login(lab, gw):
     ns = lab.spec.client(2)
     got = fetch(lab, ns, "http://perpuseru.id/")

@@ -73,12 +73,16 @@ def test_a_renewed_client_moves_and_a_taken_over_ip_moves_nobody():
     s = session()
     renewed = NeighbourTable.from_entries([("10.42.0.150", MAC), ("2001:db8:42::101", MAC)])
     assert plan_moves([s], renewed, LAN, ROUTER) == {s.sid: "10.42.0.150"}
-    still_there = NeighbourTable.from_entries([("10.42.0.100", MAC), ("10.42.0.150", MAC)])
+    still_there = NeighbourTable.from_entries([("10.42.0.100", MAC, 1), ("10.42.0.150", MAC, 1)])
     assert plan_moves([s], still_there, LAN, ROUTER) == {}
     taken = NeighbourTable.from_entries([("10.42.0.100", "02:00:00:00:01:09")])
     assert plan_moves([s], taken, LAN, ROUTER) == {}
-    two = NeighbourTable.from_entries([("10.42.0.150", MAC), ("10.42.0.151", MAC)])
-    assert plan_moves([s], two, LAN, ROUTER) == {}, "ambiguous: stay"
+    two = NeighbourTable.from_entries([("10.42.0.150", MAC, 40), ("10.42.0.151", MAC, 3)])
+    assert plan_moves([s], two, LAN, ROUTER) == {s.sid: "10.42.0.151"}, "the freshest"
+    lingering = NeighbourTable.from_entries([("10.42.0.100", MAC, 45), ("10.42.0.150", MAC, 2)])
+    assert plan_moves([s], lingering, LAN, ROUTER) == {s.sid: "10.42.0.150"}, "the old entry is stale"
+    both_busy = NeighbourTable.from_entries([("10.42.0.100", MAC, 5), ("10.42.0.150", MAC, 2)])
+    assert plan_moves([s], both_busy, LAN, ROUTER) == {}
     outside = NeighbourTable.from_entries([("192.0.2.9", MAC)])
     assert plan_moves([s], outside, LAN, ROUTER) == {}
 
