@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
 
 import redis
@@ -99,17 +100,27 @@ class Daemon:
         return {"op": command.op, **result}
 
     def authorize(self, command: commands.Command) -> dict:
-        """Let the online session ``sid`` through now (fast path); the next pass checks it."""
+        """Let the online session ``sid`` through now (fast path); the next pass checks it.
+
+        An ``ip`` field moves the session to that address first (a device that logged in
+        again from a new lease gets its session back there).
+        """
         session = get_session(self.redis, command.fields.get("sid", ""))
         now = time.time()
         if session is None:
             return {"ok": False, "error": "no such session"}
         if session.state != "online" or session.expires_at <= now:
             return {"ok": False, "error": "session is not online", "state": session.state}
+        moved = command.fields.get("ip", session.ip) != session.ip
+        if moved:
+            # the device came back from another address (a new lease) and logged in again
+            session = replace(session, ip=command.fields["ip"])
         try:
             session_elements(session)
         except ValueError as err:
             return {"ok": False, "error": f"session has a bad MAC or IP: {err}", "sid": session.sid}
+        if moved:
+            self.redis.hset(keys.session(session.sid), "ip", session.ip)
         failed = self.reconciler.login(session, now)
         if self.enforcer.name in failed:
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": session.sid}

@@ -166,6 +166,12 @@ def test_a_client_that_changes_ip_keeps_its_session(lab, gw):
         wait_for(lambda: get_session(gw, session.sid).ip == new, timeout=8, what="the session to follow")
         assert online_from(lab, 6) and get_session(gw, session.sid).state == "online"
         assert udp_arrives(lab, lab.spec.client(1), UPSTREAM_IP, port=9994) == 0, "nobody else got in"
+        # and back again, told by the portal this time (a new login from the old address)
+        readdress(old)
+        lab.exec(ns, "busybox", "ping", "-c", "1", "-W", "1", LAN_ROUTER)  # as its visit to the portal would
+        reply = commands.request(gw, "authorize", 5, sid=session.sid, ip=old)
+        assert reply["ok"] and reply["ip"] == old and get_session(gw, session.sid).ip == old
+        assert online_from(lab, 6)
     finally:
         readdress(old)
 
