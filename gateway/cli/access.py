@@ -258,7 +258,7 @@ def _need_root() -> None:
 def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
     """Compare who should be online (Redis) with what the firewall enforces (kernel).
 
-    Exits 1 when they differ (and --repair was not given).
+    Exits 1 when they differ (with --repair: when they still differ afterwards).
     """
     reply = _ask(ctx, "reconcile" if repair else "doctor", timeout=10.0)
     if reply is None:
