@@ -62,7 +62,7 @@ class Shaper:
 
             applier = TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface))
         self.applier = applier
-        self.leaf_kind = applier.probe_leaf_kind()
+        self.leaf_kind = ""  # probed at the first pass: building a Shaper touches nothing
         self.configure(config)
         self.sessions: dict[str, Session] = {}  # as planned last, with their slots
         self.plan: TcPlan | None = None  # what the kernel has, as far as we know
@@ -71,7 +71,12 @@ class Shaper:
     def configure(self, config: Config) -> None:
         """Take a (reloaded) config: uplink rates and interfaces apply at the next pass."""
         self.config = config
-        self.settings = settings_from_config(config, self.leaf_kind)
+        self.settings = settings_from_config(config, self.leaf_kind or "pfifo")
+
+    def _probe(self) -> None:
+        if not self.leaf_kind:
+            self.leaf_kind = self.applier.probe_leaf_kind()
+            self.settings = settings_from_config(self.config, self.leaf_kind)
 
     def close(self) -> None:
         self.applier.close()
@@ -80,6 +85,7 @@ class Shaper:
 
     def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]:
         """Make both trees match ``sessions``; return counts of tc objects changed."""
+        self._probe()
         down = self.applier.read(self.settings.lan_interface)
         up = self.applier.read(self.settings.ifb_interface)
         counters = slot_counters(down, up)

@@ -42,7 +42,7 @@ from gateway.tc_model import (
     U32Key,
     slot_of_class,
 )
-from gateway.tc_netlink import BatchError, TcBatch
+from gateway.tc_netlink import TcBatch, TcError
 
 __all__ = ["ApplyResult", "TcApplier", "TcError", "read_counters", "slot_counters"]
 
@@ -54,15 +54,6 @@ INGRESS_QDISC = 0xFFFF0000
 TCA_EGRESS_REDIR = 1
 REDIRECTS = ((1, ETH_P_IP), (2, ETH_P_IPV6))  # (prio, protocol) of the LAN -> IFB filters
 PROBE_DEVICE = "hs-tcprobe"
-
-
-class TcError(Exception):
-    """A tc operation failed: ``op`` says which, ``detail`` what the kernel answered."""
-
-    def __init__(self, op: str, detail: str):
-        self.op = op
-        self.detail = detail
-        super().__init__(f"{op}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -282,7 +273,7 @@ class TcApplier:
             batch.filter("add", index, ROOT_QDISC, f)
         try:
             batch.commit()
-        except BatchError as err:
+        except TcError as err:
             raise TcError(f"{tree.device}: {err.op}", err.detail) from err
 
     def _root_handle(self, index: int) -> int | None:

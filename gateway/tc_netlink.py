@@ -8,23 +8,24 @@ tenth of that. Everything else (dumps, the root and ingress qdiscs, the redirect
 action) stays with pyroute2 in :mod:`gateway.tc_apply`.
 
 Messages are processed by the kernel one by one, in order; a failed one does not stop
-the ones after it. :meth:`TcBatch.commit` returns after every ack and raises
-:class:`~gateway.tc_apply.TcError`-compatible :class:`BatchError` naming the first
-failure (the next reconcile pass repairs the rest).
+the ones after it. Deleting what is already gone counts as done (another pass, e.g.
+``hotspotctl doctor --repair``, may have raced us to it). :meth:`TcBatch.commit`
+returns after every ack and raises :class:`TcError` naming the first failure (the next
+reconcile pass repairs the rest).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
 from functools import cache
 
-from pyroute2 import netns as pyroute2_netns
-
+from gateway.nsenter import in_netns
 from gateway.tc_model import TcClass, TcFilter, TcLeaf
 
-__all__ = ["BatchError", "TcBatch"]
+__all__ = ["TcBatch", "TcError"]
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270  # not exported by Python's socket module
@@ -49,8 +50,8 @@ FLAGS = {
 }
 
 
-class BatchError(Exception):
-    """A message of a batch failed: ``op`` says which, ``detail`` what the kernel answered."""
+class TcError(Exception):
+    """A tc operation failed: ``op`` says which, ``detail`` what the kernel answered."""
 
     def __init__(self, op: str, detail: str):
         self.op = op
@@ -76,7 +77,7 @@ def _tick_in_usec() -> float:
 
 def _ticks(rate_bytes: int, size: int) -> int:
     """Return the time to send ``size`` bytes at ``rate_bytes``/s, in scheduler ticks (HTB's buffer)."""
-    return int(int(1_000_000 * size / max(rate_bytes, 1)) * _tick_in_usec())
+    return min(0xFFFFFFFF, int(int(1_000_000 * size / max(rate_bytes, 1)) * _tick_in_usec()))
 
 
 def _ratespec(rate_bytes: int) -> bytes:
@@ -127,15 +128,8 @@ class TcBatch:
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
-            here = os.open("/proc/self/ns/net", os.O_RDONLY)
-            try:
-                if self.netns:  # flags=0: never create a namespace that is not there
-                    pyroute2_netns.setns(self.netns, flags=0)
+            with in_netns(self.netns):  # the socket stays bound to the router's namespace
                 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-            finally:
-                if self.netns:
-                    pyroute2_netns.setns(here, flags=0)
-                os.close(here)
             try:
                 sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
                 sock.bind((0, 0))
@@ -195,7 +189,7 @@ class TcBatch:
         if not messages:
             return 0
         sock = self._socket()
-        failure: BatchError | None = None
+        failure: TcError | None = None
         for start in range(0, len(messages), CHUNK):
             chunk = messages[start : start + CHUNK]
             pending: dict[int, str] = {}
@@ -215,8 +209,9 @@ class TcBatch:
                     if kind == NLMSG_ERROR and seq in pending:
                         (error,) = struct.unpack_from("=i", reply, at + 16)
                         what = pending.pop(seq)
-                        if error and failure is None:
-                            failure = BatchError(what, os.strerror(-error))
+                        gone = error == -errno.ENOENT and what.startswith("delete")  # done already
+                        if error and not gone and failure is None:
+                            failure = TcError(what, os.strerror(-error))
                     at += (length + 3) & ~3
         if failure is not None:
             raise failure

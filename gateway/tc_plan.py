@@ -91,6 +91,7 @@ UNAUTH_CEIL_SHARE = 0.10  # ... and all it may ever take
 UNAUTH_MIN_RATE = 64_000
 LOCAL_RATE = 1_000_000_000  # the router's own LAN traffic: effectively unshaped
 MIN_CLIENT_RATE = 8_000  # HTB needs some guarantee; below this the sum may exceed the line
+MIN_CAP = 64_000  # the lowest cap (goodput) a session gets, whatever Redis says
 # HTB refills a class's tokens only up to its burst. The lab showed 4 clients capped at
 # 2 Mbit/s reaching 95 % of it with the default 1600-byte burst (a late dequeue loses the
 # tokens that did not fit) and 99-100 % with 60 ms worth of burst. Client classes get
@@ -163,6 +164,14 @@ def leaf_limit(rate: int) -> int:
     """Return a pfifo length (packets) that holds about :data:`LEAF_DELAY` at ``rate``."""
     packets = math.ceil(rate * LEAF_DELAY / FRAME_BITS)
     return min(LEAF_MAX_PACKETS, max(LEAF_MIN_PACKETS, packets))
+
+
+def _cap(goodput: int, total: int) -> int:
+    """Return a client's ceil (frame bits/s) for a cap of ``goodput`` on a line of ``total``."""
+    if goodput <= 0:  # no cap (0 in Redis): the whole line
+        return total
+    # below MIN_CAP a phone cannot even load the portal's status page to see why
+    return min(total, line_rate(max(goodput, MIN_CAP)))
 
 
 def _burst(rate: int, seconds: float) -> int:
@@ -284,7 +293,7 @@ def _tree(
     unauth_rate = _bytes_rate(max(UNAUTH_MIN_RATE, total * UNAUTH_RATE_SHARE))
     unauth_ceil = _bytes_rate(max(unauth_rate, total * UNAUTH_CEIL_SHARE))
     pool = max(0, total - unauth_rate)
-    caps = [min(total, line_rate(getattr(c, cap_of))) for c in clients]
+    caps = [_cap(getattr(c, cap_of), total) for c in clients]
     rates = fair_shares([(c.weight, cap) for c, cap in zip(clients, caps, strict=True)], pool)
 
     classes = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -15,26 +14,11 @@ from rich.table import Table
 
 from gateway import commands, keys, limits, rates
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
-from gateway.sessions import Session, normalize_mac, online_sessions, session_for_mac
+from gateway.cli.access import _find_online, _target
+from gateway.sessions import Session, online_sessions
 from gateway.units import format_rate, format_size
 
 __all__ = ["COMMANDS"]
-
-
-class ClientParam(click.ParamType):
-    """A client named by its MAC address or its IPv4 address."""
-
-    name = "MAC|IP"
-
-    def convert(self, value, param, ctx):
-        try:
-            return normalize_mac(value)
-        except ValueError:
-            pass
-        try:
-            return str(ipaddress.IPv4Address(value.strip()))
-        except ValueError:
-            self.fail(f'"{value}" is neither a MAC address nor an IPv4 address', param, ctx)
 
 
 class RatesParam(click.ParamType):
@@ -49,31 +33,24 @@ class RatesParam(click.ParamType):
             self.fail(str(err), param, ctx)
 
 
-def find_client(r: redis.Redis, who: str) -> Session | None:
-    """Return the online session of the client with MAC or IP ``who``, or None."""
-    if ":" in who:
-        return session_for_mac(r, who)
-    return next((s for s in online_sessions(r) if s.ip == who), None)
-
-
 @click.command("limit")
-@click.argument("client", type=ClientParam())
+@click.argument("client")
 @click.argument("rates", type=RatesParam(), required=False)
 @click.option("--reset", is_flag=True, help="Give the client its plan's caps back.")
 @pass_ctx
 def limit(ctx: Context, client: str, rates: tuple[int, int] | None, reset: bool) -> None:
     """Throttle (or un-throttle) one online client now, without a reconnect.
 
-    RATES is DOWN/UP as in the config, e.g. `hotspotctl limit 02:00:00:00:01:01 1mbit/512kbit`;
-    `--reset` restores the plan's caps. The limit stays until the session ends,
-    across gateway restarts.
+    CLIENT is its MAC or its IP; RATES is DOWN/UP as in the config, e.g.
+    `hotspotctl limit 02:00:00:00:01:01 1mbit/512kbit`; `--reset` restores the plan's
+    caps. The limit stays until the session ends, across gateway restarts.
     """
     if (rates is None) == (not reset):
         raise click.UsageError("give RATES (e.g. 1mbit/512kbit) or --reset, not both")
     r = ctx.redis
-    session = find_client(r, client)
+    session = _find_online(ctx, *_target(client))
     if session is None:
-        fail(f"no online client {client}")
+        fail(f"{client}: no client online with that address")
     try:
         if reset:
             session = limits.clear_limit(r, session.sid)

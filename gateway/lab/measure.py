@@ -13,12 +13,13 @@ import json
 import math
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.lab.topology import IPERF_PORTS, UPSTREAM_IP
 
-__all__ = ["Flow", "iperf_many", "jain", "percentile", "ping_rtts"]
+__all__ = ["Flow", "ServerBusy", "download_intervals", "iperf_many", "jain", "percentile", "ping_rtts"]
 
 
 @dataclass(frozen=True)
@@ -82,37 +83,66 @@ def _goodput(report: dict, download: bool, seconds: int, omit: int) -> float:
     return sum(length * rate for length, rate in kept) / elapsed
 
 
+class ServerBusy(RuntimeError):
+    """An iperf3 server was still finishing a test (it serves one at a time)."""
+
+
+def _reports(argvs: Sequence[list[str]], timeout: float) -> list[dict]:
+    """Run iperf3 commands at the same time; return their JSON reports, in order."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(argv, **pipes) for argv in argvs]
+    reports = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            try:
+                report = json.loads(out)
+            except ValueError as exc:
+                raise RuntimeError(f"iperf3 gave no result: {err.strip() or out[:200]}") from exc
+            if "busy" in report.get("error", ""):
+                raise ServerBusy(report["error"])
+            reports.append(report)
+    finally:
+        for proc in procs:  # the ones not read yet when another failed
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()  # reaps it and closes its pipes
+    return reports
+
+
+def _run(argvs: Sequence[list[str]], timeout: float, attempts: int = 10) -> list[dict]:
+    for attempt in range(attempts):
+        try:
+            return _reports(argvs, timeout)
+        except ServerBusy:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)  # the server is still closing the previous test
+    raise AssertionError("unreachable")
+
+
 def iperf_many(
     flows: Sequence[Flow], seconds: int = 8, omit: int = 2, server: str = UPSTREAM_IP
 ) -> list[float]:
     """Run ``flows`` at the same time; return each one's goodput (bits/s), in order.
 
     ``omit`` seconds of TCP slow start are left out of the result. ``server`` is the
-    upstream address to test against (the walled-garden one is another).
+    upstream address to test against (the walled-garden one is another). A server still
+    busy with the previous test is waited for (a few times, a second each).
     """
     ports = [f.port for f in flows]
     if len(set(ports)) != len(ports) or not set(ports) <= set(IPERF_PORTS):
         raise ValueError(f"each flow needs its own server port in {IPERF_PORTS[0]}..{IPERF_PORTS[-1]}")
-    procs = [
-        subprocess.Popen(
-            _iperf_argv(f, seconds, omit), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for f in flows
-    ]
-    results = []
-    try:
-        for flow, proc in zip(flows, procs, strict=True):
-            out, err = proc.communicate(timeout=seconds + omit + 20)
-            try:
-                results.append(_goodput(json.loads(out), flow.download, seconds, omit))
-            except (ValueError, KeyError) as exc:
-                raise RuntimeError(f"iperf3 gave no result: {err.strip() or out[:200]}") from exc
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return results
+    reports = _run([_iperf_argv(f, seconds, omit, server) for f in flows], seconds + omit + 20)
+    return [_goodput(r, f.download, seconds, omit) for r, f in zip(reports, flows, strict=True)]
+
+
+def download_intervals(flow: Flow, seconds: int, server: str = UPSTREAM_IP) -> list[float]:
+    """Return the per-second rates (bits/s) a phone received during one download."""
+    [report] = _run([_iperf_argv(flow, seconds, 0, server)], seconds + 20)
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    return [i["sum"]["bits_per_second"] for i in report["intervals"]]
 
 
 _RTT = re.compile(r"time=([0-9.]+) ms")

@@ -154,12 +154,12 @@ def test_leaf_lengths_follow_the_shares(applier):
 
 def test_a_failed_change_names_it_and_the_rest_still_happens(applier):
     from gateway.tc_model import UNAUTH_CLASS, TcClass
-    from gateway.tc_netlink import BatchError
+    from gateway.tc_netlink import TcError
 
     applier.apply(plan_tc(SETTINGS, []))
     index = applier.index("lan0")
     applier.batch.klass("add", index, TcClass(UNAUTH_CLASS, 0x10001, 8000, 8000, 300))  # exists already
     applier.batch.klass("add", index, TcClass(0x10099, 0x10001, 8000, 8000, 300))
-    with pytest.raises(BatchError, match="add class 0x10002: File exists"):
+    with pytest.raises(TcError, match="add class 0x10002: File exists"):
         applier.batch.commit()
     assert 0x10099 in applier.read("lan0").classes

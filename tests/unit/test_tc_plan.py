@@ -214,3 +214,11 @@ def test_settings_from_the_lab_config(tmp_path):
     config = config_mod.loads(text, tmp_path / "hotspot.toml")
     settings = settings_from_config(config, "pfifo")
     assert settings == SETTINGS
+
+
+def test_absurd_caps():
+    plan = plan_tc(SETTINGS, [FakeSession(1, "10.42.0.100", 0, 0), FakeSession(2, "10.42.0.101", 1, 1)])
+    classes = plan.down.class_map()
+    # no cap: the whole line; a 1 bit/s cap: the floor, enough to load a page
+    assert classes[client_class(1)].ceil == classes[UPLINK_CLASS].ceil == 9_500_000
+    assert classes[client_class(2)].ceil == line_rate(64_000)
