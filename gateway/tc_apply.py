@@ -22,7 +22,6 @@ reads 4 bytes too early, so keys are decoded here from the raw attribute
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -30,16 +29,13 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from gateway.logs import get_logger
 from gateway.tc_diff import TreeDiff, TreeState, diff_tree, filter_key
+from gateway.tc_dump import TC_H_INGRESS, TC_H_ROOT, read_tree
 from gateway.tc_model import (
     ETH_P_IP,
     ETH_P_IPV6,
     ROOT_QDISC,
-    TcClass,
-    TcFilter,
-    TcLeaf,
     TcPlan,
     TcTree,
-    U32Key,
     slot_of_class,
 )
 from gateway.tc_netlink import TcBatch, TcError
@@ -48,8 +44,6 @@ __all__ = ["ApplyResult", "TcApplier", "TcError", "read_counters", "slot_counter
 
 log = get_logger("tc")
 
-TC_H_ROOT = 0xFFFFFFFF
-TC_H_INGRESS = 0xFFFFFFF1
 INGRESS_QDISC = 0xFFFF0000
 TCA_EGRESS_REDIR = 1
 REDIRECTS = ((1, ETH_P_IP), (2, ETH_P_IPV6))  # (prio, protocol) of the LAN -> IFB filters
@@ -69,18 +63,6 @@ class ApplyResult:
     @property
     def unchanged(self) -> bool:
         return not (self.added or self.changed or self.removed)
-
-
-def _u32_keys(sel) -> tuple[U32Key, ...]:
-    # struct tc_u32_sel is 16 bytes after the 4-byte attribute header; each key is
-    # {__be32 mask, __be32 val, int off, int offmask}
-    keys = []
-    for i in range(sel["nkeys"]):
-        at = sel.offset + 20 + 16 * i
-        mask, value = struct.unpack_from(">II", sel.data, at)
-        (offset,) = struct.unpack_from("=i", sel.data, at + 8)
-        keys.append(U32Key(value, mask, offset))
-    return tuple(keys)
 
 
 class TcApplier:
@@ -145,69 +127,10 @@ class TcApplier:
         index = self.index(device)
         if index is None:
             return TreeState(root_ok=False)
-        root_ok = False
-        leaves: dict[int, TcLeaf] = {}
-        # dict(msg["attrs"]) decodes each message once; pyroute2's get_attr() searches every time
-        for q in self.ipr.get_qdiscs(index=index):
-            attrs = dict(q["attrs"])
-            kind, parent = attrs.get("TCA_KIND"), q["parent"]
-            if parent == TC_H_ROOT:
-                init = dict(attrs["TCA_OPTIONS"]["attrs"]).get("TCA_HTB_INIT") if kind == "htb" else None
-                root_ok = q["handle"] == ROOT_QDISC and init is not None and init["defcls"] & 0xFFFF == 2
-            elif parent != TC_H_INGRESS:
-                limit = attrs["TCA_OPTIONS"]["limit"] if kind == "pfifo" else 0
-                leaves[parent] = TcLeaf(parent, q["handle"], kind or "?", limit)
-        if not root_ok:
-            return TreeState(root_ok=False)
-        classes: dict[int, TcClass] = {}
-        counters: dict[int, tuple[int, int]] = {}
-        for c in self.ipr.get_classes(index=index):
-            attrs = dict(c["attrs"])
-            options = dict(attrs["TCA_OPTIONS"]["attrs"])
-            parms = options["TCA_HTB_PARMS"]
-            rate = options.get("TCA_HTB_RATE64") or parms["rate"]
-            ceil = options.get("TCA_HTB_CEIL64") or parms["ceil"]
-            parent = ROOT_QDISC if c["parent"] == TC_H_ROOT else c["parent"]
-            classes[c["handle"]] = TcClass(
-                c["handle"], parent, rate * 8, ceil * 8, parms["quantum"], parms["prio"]
-            )
-            basic = dict(attrs["TCA_STATS2"]["attrs"])["TCA_STATS_BASIC"]
-            counters[c["handle"]] = (basic["bytes"], basic["packets"])
-        filters, handles = self._read_filters(index)
-        return TreeState(True, classes, leaves, filters, counters, handles)
-
-    def _read_filters(self, index: int) -> tuple[dict[tuple, TcFilter], dict[tuple, int]]:
-        filters: dict[tuple, TcFilter] = {}
-        handles: dict[tuple, int] = {}
-        for f in self.ipr.get_filters(index=index, parent=ROOT_QDISC):
-            attrs = dict(f["attrs"])
-            if attrs.get("TCA_KIND") != "u32" or not f["handle"] or attrs.get("TCA_OPTIONS") is None:
-                continue
-            opts = dict(attrs["TCA_OPTIONS"]["attrs"])
-            prio, protocol = f["info"] >> 16, struct.unpack(">H", struct.pack("=H", f["info"] & 0xFFFF))[0]
-            handle = f["handle"]
-            htid = handle >> 20
-            divisor = opts.get("TCA_U32_DIVISOR")
-            if divisor:
-                if htid >= 0x800:
-                    continue  # a prio's root table: the kernel makes and names those
-                record = TcFilter(prio, protocol, handle, divisor=divisor)
-            else:
-                sel = opts.get("TCA_U32_SEL")
-                link = opts.get("TCA_U32_LINK")
-                in_root = htid >= 0x800
-                record = TcFilter(
-                    prio, protocol,
-                    handle & 0xFFF if in_root else handle,
-                    ht=0 if in_root else handle & 0xFFFFF000,
-                    target=opts.get("TCA_U32_CLASSID") or 0,
-                    keys=_u32_keys(sel) if sel is not None else (),
-                    link=int.from_bytes(bytes.fromhex(link.replace(":", "")), "little") if link else 0,
-                    hashkey=(sel["hmask"], sel["hoff"]) if sel is not None and sel["hmask"] else None,
-                )  # fmt: skip
-            filters[filter_key(record)] = record
-            handles[filter_key(record)] = handle
-        return filters, handles
+        try:
+            return read_tree(self.batch.socket(), index)
+        except TcError as err:
+            raise TcError(f"{device}: {err.op}", err.detail) from err
 
     def counters(self) -> dict[int, tuple[int, int]]:
         """Return slot -> (download bytes, upload bytes) from the client classes."""

@@ -4,8 +4,9 @@ pyroute2 spends about 0.3 ms of Python per tc message building it (its generic
 attribute encoder), which made the first pass for 1000 clients (8000 classes, leaves
 and filters) take over 2 s. The few message shapes the shaper sends in bulk are packed
 here directly, sent hundreds to a ``send()`` and acknowledged in order, which takes a
-tenth of that. Everything else (dumps, the root and ingress qdiscs, the redirect
-action) stays with pyroute2 in :mod:`gateway.tc_apply`.
+tenth of that (reading back is :mod:`gateway.tc_dump`, on the same socket). The
+one-off operations (the root and ingress qdiscs, the redirect action, the IFB) stay
+with pyroute2 in :mod:`gateway.tc_apply`.
 
 Messages are processed by the kernel one by one, in order; a failed one does not stop
 the ones after it. Deleting what is already gone counts as done (another pass, e.g.
@@ -46,6 +47,7 @@ CHUNK = 256  # messages per send: their acks must fit the socket's receive buffe
 FLAGS = {
     "add": NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
     "change": NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE,
+    "replace": NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,  # add, or change if there
     "del": NLM_F_REQUEST | NLM_F_ACK,
 }
 
@@ -126,7 +128,8 @@ class TcBatch:
         self._messages: list[tuple[bytes, str]] = []  # (message without its header, what it does)
         self._seq = 0
 
-    def _socket(self) -> socket.socket:
+    def socket(self) -> socket.socket:
+        """Return the netlink socket, bound to the router's namespace (opened on first use)."""
         if self._sock is None:
             with in_netns(self.netns):  # the socket stays bound to the router's namespace
                 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
@@ -154,7 +157,7 @@ class TcBatch:
         self._messages.append((struct.pack("=HH", kind, flags) + body, what))
 
     def klass(self, op: str, index: int, c: TcClass) -> None:
-        """Queue adding (``op`` "add"), changing ("change") or deleting ("del") class ``c``."""
+        """Queue adding (``op`` "add"), changing ("change"), either ("replace") or deleting ("del") ``c``."""
         if op == "del":
             self._add(RTM_DELTCLASS, FLAGS["del"], index, c.handle, 0, 0, b"", f"delete class {c.handle:#x}")
             return
@@ -172,7 +175,7 @@ class TcBatch:
         self._add(RTM_NEWQDISC, FLAGS[op], index, leaf.handle, leaf.parent, 0, attrs, what)
 
     def filter(self, op: str, index: int, parent: int, f: TcFilter, handle: int | None = None) -> None:
-        """Queue adding or deleting a u32 node (``handle``: the kernel's, for root-table nodes)."""
+        """Queue adding, replacing or deleting a u32 node (``handle``: the kernel's, for root-table nodes)."""
         info = (f.prio << 16) | socket.htons(f.protocol)
         attrs = _attr(TCA_KIND, b"u32\0")
         handle = f.handle if handle is None else handle
@@ -188,14 +191,14 @@ class TcBatch:
         messages, self._messages = self._messages, []
         if not messages:
             return 0
-        sock = self._socket()
+        sock = self.socket()
         failure: TcError | None = None
         for start in range(0, len(messages), CHUNK):
             chunk = messages[start : start + CHUNK]
             pending: dict[int, str] = {}
             data = bytearray()
             for body, what in chunk:
-                self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+                self._seq = (self._seq + 1) & 0x7FFFFFFF or 1  # dumps use the upper half
                 pending[self._seq] = what
                 data += (
                     struct.pack("=I", 12 + len(body)) + body[:4] + struct.pack("=II", self._seq, 0) + body[4:]

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.lab
 NOW = 1_700_000_000.0
 
 
-def _login(r, n: int, **kw):
+def _login(r, n: int, down: int = 4_000_000, up: int = 2_000_000, **kw):
     s = new_session(
         mac=f"02:00:00:00:01:{n:02x}", ip=f"10.42.0.{99 + n}", kind="voucher", plan="harian", now=NOW,
-        expires_at=NOW + 7200, down=4_000_000, up=2_000_000, **kw,
+        expires_at=NOW + 7200, down=down, up=up, **kw,
     )  # fmt: skip
     return start_session(r, s, NOW)
 
@@ -69,34 +69,38 @@ def test_slots_are_given_kept_and_not_inherited(shaper, router_config, r):
     assert get_session(r, later.sid).slot == 1
 
 
-def test_fast_paths_leave_nothing_for_the_pass(shaper, r):
-    for n in (1, 2):
-        _login(r, n)
+def test_fast_paths_act_at_once_and_the_pass_finishes(shaper, r):
+    for n in (1, 2):  # caps above half the line: the share is what limits them
+        _login(r, n, down=10_000_000)
     shaper.reconcile(online_sessions(r), NOW)
-    before = shaper.applier.read("lan0").classes
+    share_of_two = shaper.applier.read("lan0").classes[client_class(1)].rate
 
-    # login: the phone's classes are there at once, and the others' shares moved already
-    phone = _login(r, 3)
+    # login: the phone's classes are there at once, and everyone has a third of the line
+    phone = _login(r, 3, down=10_000_000)
     shaper.login(get_session(r, phone.sid), NOW + 1)
-    slot = get_session(r, phone.sid).slot
-    assert slot == 3
-    after = shaper.applier.read("lan0").classes
-    assert client_class(3) in after
-    assert after[client_class(1)].rate < before[client_class(1)].rate
+    assert get_session(r, phone.sid).slot == 3
+    thirds = shaper.applier.read("lan0").classes
+    assert thirds[client_class(3)].rate == thirds[client_class(1)].rate < share_of_two
+    assert thirds[client_class(3)].ceil == 9_500_000
+    # the pass finds nothing left to do
     assert _quiet(shaper.reconcile(online_sessions(r), NOW + 2))
 
-    # the same phone logs in again (a new voucher): its old session is replaced
-    again = _login(r, 3)
+    # the same phone logs in again (a new voucher): its old session's objects go, the new come
+    again = _login(r, 3, down=10_000_000)
     assert get_session(r, phone.sid).end_reason == "replaced"
-    shaper.login(get_session(r, again.sid), NOW + 3)
-    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 4))
+    shaper.login(get_session(r, again.sid), NOW + 4)
+    slot = get_session(r, again.sid).slot
+    classes = shaper.applier.read("lan0").classes
+    assert client_class(slot) in classes and (slot == 3 or client_class(3) not in classes)
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 5))
 
-    # logout: gone at once
+    # logout: gone at once, and the two left have half the line each again
     gone = get_session(r, again.sid)
-    end_session(r, gone.sid, "logout", NOW + 5)
-    shaper.logout(gone, NOW + 5)
-    assert client_class(gone.slot) not in shaper.applier.read("lan0").classes
-    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 6))
+    end_session(r, gone.sid, "logout", NOW + 6)
+    shaper.logout(gone, NOW + 6)
+    halves = shaper.applier.read("lan0").classes
+    assert client_class(gone.slot) not in halves and halves[client_class(1)].rate == share_of_two
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 7))
 
 
 def test_current_rates_go_to_redis(shaper, send_udp, r):

@@ -75,7 +75,9 @@ def test_four_share_the_line_and_the_last_one_borrows_what_the_others_leave(lab,
     line = 10 * MBIT * 0.95 * 1448 / 1514  # the shaped uplink, as TCP goodput
     assert sum(got) >= 0.85 * line, got
     assert all(_within(g, sum(got) / 4, 0.15) for g in got), got
-    # the three stop: the fourth rises to its own cap
+    # the three stop: the fourth rises to its own cap (once the upstream's send buffers for
+    # the three, which outlast their tests by seconds, have drained through their classes)
+    _wait_quiet(lab.config(), [s.slot for s in sessions])
     [alone] = iperf_many([_flow(lab, 4, 5205)], SECONDS, OMIT)
     assert _within(alone, 6 * MBIT), alone
     assert alone > 2 * max(got)
@@ -87,6 +89,24 @@ def _class_rate(config, slot, seconds):
     first, started = read_counters(config)[slot][0], time.monotonic()
     time.sleep(seconds)
     return (read_counters(config)[slot][0] - first) * 8 / (time.monotonic() - started)
+
+
+def _wait_quiet(config, slots, timeout=15.0):
+    """Wait until the clients in ``slots`` receive nothing any more."""
+
+    def sent():
+        counters = read_counters(config)
+        return [counters[slot][0] for slot in slots]
+
+    last = sent()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sent()
+        if now == last:
+            return
+        last = now
+    raise AssertionError(f"slots {slots} still busy after {timeout:.0f}s")
 
 
 def test_a_live_throttle_takes_effect_within_seconds_and_survives_a_restart(lab, gw):

@@ -25,13 +25,15 @@ from gateway.tc_model import (
 from gateway.tc_plan import (
     FRAME_OVERHEAD,
     ShapingSettings,
-    assign_slots,
-    fair_shares,
+    client_objects,
+    client_rates,
+    client_shape,
     leaf_limit,
     line_rate,
     plan_tc,
     settings_from_config,
 )
+from gateway.tc_shares import assign_slots, fair_shares
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MBIT = 1_000_000
@@ -150,10 +152,9 @@ def test_assign_slots(current, order, reserved, changes):
     assert assign_slots(current, order, reserved) == changes
 
 
-def test_assign_slots_runs_out():
-    current = {f"s{i}": i for i in range(1, MAX_SLOT + 1)} | {"new": 0}
-    with pytest.raises(ValueError, match="no tc slot left"):
-        assign_slots(current, list(current))
+def test_assign_slots_runs_out_without_failing_the_others():
+    current = {f"s{i}": i for i in range(1, MAX_SLOT + 1)} | {"new": 0, "clash": 7}
+    assert assign_slots(current, list(current)) == {"clash": 0}  # "new" had none, keeps none
 
 
 LAB_SESSIONS = [
@@ -222,3 +223,19 @@ def test_absurd_caps():
     # no cap: the whole line; a 1 bit/s cap: the floor, enough to load a page
     assert classes[client_class(1)].ceil == classes[UPLINK_CLASS].ceil == 9_500_000
     assert classes[client_class(2)].ceil == line_rate(64_000)
+
+
+def test_one_clients_objects_and_everyones_rates_are_the_plans():
+    clients = [
+        FakeSession(n, f"10.42.0.{100 + n}", (n % 3 + 1) * MBIT, MBIT, 0.5 * (n % 3 + 1)) for n in range(1, 9)
+    ]
+    plan = plan_tc(SETTINGS, clients)
+    shapes = [client_shape(SETTINGS, c) for c in clients]
+    rates = client_rates(SETTINGS, shapes)
+    for shape in shapes:
+        objects = client_objects(SETTINGS, shape, rates[shape.slot])
+        for part, full in ((objects.down, plan.down), (objects.up, plan.up)):
+            assert set(part.classes) <= set(full.classes)
+            assert set(part.leaves) <= set(full.leaves)
+            assert set(part.filters) <= set(full.filters)
+    assert client_shape(SETTINGS, FakeSession(0, "10.42.0.99", 1, 1)) is None
