@@ -74,10 +74,12 @@ def start_free_session(
         expires = min(expires, _end_of_day(now, timezone))
 
     def attempt(pipe: redis.client.Pipeline) -> Session:
+        # read the count before the device's session: a racing tap that started the session
+        # between the two reads is then seen as online, never as "limit reached"
+        used = int(pipe.get(used_key) or 0)
         current = session_for_mac(pipe, mac)
         if current is not None:  # a second tap raced the first one: it is online already
             return current
-        used = int(pipe.get(used_key) or 0)
         if used >= per_day:
             raise FreeLimitReached(per_day)
         session = new_session(
