@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
@@ -22,7 +22,6 @@ from gateway.store import connect
 PHONE_IP, PHONE_MAC = "10.42.0.100", "02:00:00:00:01:01"
 PHONE2_IP, PHONE2_MAC = "10.42.0.101", "02:00:00:00:01:02"
 NOW = 1_800_000_000.0  # 2027-01-15 15:00 WIB
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class Clock:
@@ -68,17 +67,17 @@ class GatewayAcks:
 
 
 @pytest.fixture
-def hotspot_config(redis_url, tmp_path) -> config_mod.Config:
-    """The lab-like config: free mode on ("gratis"), a short ack timeout, a branding folder."""
-    text = (ROOT / "docs" / "hotspot.example.toml").read_text()
-    text = text.replace('url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    text = text.replace('state_dir = "/var/lib/hotspot"', f'state_dir = "{tmp_path}/state"')
-    text = text.replace('log_dir = "/var/log/hotspot"', f'log_dir = "{tmp_path}/log"')
-    text = text.replace('branding_dir = "/etc/hotspot/branding"', f'branding_dir = "{tmp_path}/branding"')
-    text = text.replace('free_plan = ""', 'free_plan = "gratis"')
-    text = text.replace("ack_timeout = 2.0", "ack_timeout = 0.5")
+def hotspot_config(hotspot_config, tmp_path) -> config_mod.Config:
+    """The example config (see ../conftest.py) with free mode on ("gratis"), a short ack
+    timeout, and a branding folder of its own."""
+    config = hotspot_config
     (tmp_path / "branding").mkdir()
-    return config_mod.loads(text, tmp_path / "hotspot.toml")
+    return replace(
+        config,
+        library=replace(config.library, branding_dir=tmp_path / "branding"),
+        portal=replace(config.portal, free_plan="gratis"),
+        gateway=replace(config.gateway, ack_timeout=0.5),
+    )
 
 
 @pytest.fixture
