@@ -165,3 +165,12 @@ def test_status_and_online_pages_send_a_stranger_to_the_splash(phone, stranger):
 
 def test_the_phone_fixture_comes_from_the_lan():
     assert PHONE_IP.startswith("10.42.0.")
+
+
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [("id-ID,id;q=0.9,en-US;q=0.8", "id"), ("en-ID,en;q=0.9", "en"), ("jv-ID,ms;q=0.8", "id"), ("", "id")],
+)
+def test_language_from_the_phones_settings(phone, accept, lang):
+    page = phone.get("/", headers={"Accept-Language": accept} if accept else {}).get_data(as_text=True)
+    assert f'<html lang="{lang}">' in page
