@@ -26,6 +26,7 @@ hs:survey:answered:<sid>       string  a session has answered the survey (no ans
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.free)
 hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
 hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
+hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
 =============================  ======  ==========================================================
 
 Modules that add keys (rate limits, accounts, reports) add them here.
@@ -45,6 +46,7 @@ __all__ = [
     "free_used",
     "portal_acked",
     "portal_next",
+    "portal_retry",
     "session",
     "session_by_mac",
     "survey_answered",
@@ -108,3 +110,7 @@ def portal_next(mac: str) -> str:
 
 def portal_acked(sid: str) -> str:
     return f"hs:portal:acked:{sid}"
+
+
+def portal_retry(mac: str) -> str:
+    return f"hs:portal:retry:{mac}"

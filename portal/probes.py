@@ -8,7 +8,9 @@ and whatever page the visitor opened. Each one, whatever its method and path, ge
 ``302`` to the splash, marked uncacheable, on a connection that is then closed (so a
 kept-alive connection that was redirected before login is never reused after it).
 A page the visitor opened (a GET navigation, not a probe) is remembered so the online
-page can continue there.
+page can continue there. A device that is already online and still arrives here came
+on a connection opened before its login; it is sent back to the same URL (307) so the
+browser retries on a new connection.
 
 After login the gateway stops redirecting and the same probes reach the real hosts,
 which is how the OS sees it is online and closes its sign-in window.
@@ -23,9 +25,10 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from markupsafe import escape
 
+from gateway import keys
 from gateway.logs import get_logger
-from portal.visitor import remember_next
-from portal.web import hotspot
+from portal.visitor import current_session, remember_next
+from portal.web import get_redis, hotspot
 
 __all__ = ["PROBE_HOSTS", "PROBE_PATHS", "bp", "is_probe", "own_hosts"]
 
@@ -49,6 +52,7 @@ PROBE_PATHS = frozenset({
 })  # fmt: skip
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _NO_STORE = "no-cache, no-store, must-revalidate, max-age=0"
+STALE_RETRIES = 5
 
 
 def is_probe(host: str, path: str) -> bool:
@@ -85,21 +89,10 @@ def splash_url() -> str:
     return hotspot().portal.url + "/"
 
 
-@bp.before_app_request
-def redirect_foreign_hosts() -> Response | None:
-    """Answer any request for another host with a 302 to the splash (see the module docstring)."""
-    host = request.host.lower().rstrip(".")
-    if host in own_hosts():
-        return None
-    if _HOST.match(host) and _is_navigation() and not is_probe(host, request.path):
-        try:
-            remember_next(request.url)
-        except redis.RedisError as err:  # the redirect matters more than the memory
-            log.warning("redis_unavailable", error=str(err), path="(next page)")
-    target = splash_url()
+def _redirect(target: str, status: int) -> Response:
     link = escape(target)
     body = f'<!doctype html><meta charset="utf-8"><title>Wi-Fi</title><a href="{link}">{link}</a>\n'
-    response = Response(body, status=302, mimetype="text/html")
+    response = Response(body, status=status, mimetype="text/html")
     response.headers["Location"] = target
     response.headers["Cache-Control"] = _NO_STORE
     response.headers["Pragma"] = "no-cache"
@@ -107,3 +100,49 @@ def redirect_foreign_hosts() -> Response | None:
     # honoured under gunicorn by portal.__main__ (see there): no reuse after login
     response.headers["Connection"] = "close"
     return response
+
+
+def _on_a_stale_connection() -> bool:
+    """Return whether an online device reached the portal on a connection opened before login.
+
+    The firewall only sends devices that are not online here, but conntrack keeps a
+    connection's NAT for its life: a browser that opened (or preconnected) a socket to a
+    site before login and reuses it afterwards still reaches the portal. Such a request
+    is sent back to its own URL on a closed connection, so the browser retries on a new
+    one, which goes out. Only for sessions the gateway has acked, and at most
+    ``STALE_RETRIES`` times in 30 s, so a firewall that does not let the device out
+    cannot make a redirect loop.
+    """
+    try:
+        session = current_session()
+        if session is None:
+            return False
+        r = get_redis()
+        if not r.exists(keys.portal_acked(session.sid)):
+            return False
+        retry_key = keys.portal_retry(session.mac)
+        with r.pipeline(transaction=True) as pipe:
+            pipe.incr(retry_key)
+            pipe.expire(retry_key, 30, nx=True)
+            retries, _ = pipe.execute()
+    except redis.RedisError:
+        return False
+    return int(retries) <= STALE_RETRIES
+
+
+@bp.before_app_request
+def redirect_foreign_hosts() -> Response | None:
+    """Answer any request for another host with a 302 to the splash (see the module docstring)."""
+    host = request.host.lower().rstrip(".")
+    if host in own_hosts():
+        return None
+    valid_host = bool(_HOST.match(host))
+    if valid_host and _on_a_stale_connection():
+        log.info("stale_connection_retried", host=host, ip=request.remote_addr)
+        return _redirect(request.url, 307)
+    if valid_host and _is_navigation() and not is_probe(host, request.path):
+        try:
+            remember_next(request.url)
+        except redis.RedisError as err:  # the redirect matters more than the memory
+            log.warning("redis_unavailable", error=str(err), path="(next page)")
+    return _redirect(splash_url(), 302)

@@ -260,3 +260,25 @@ def test_captive_portal_api(phone, stranger, r, gateway, voucher, clock):
     phone.post("/logout", data={"token": fresh_token(phone)})
     login(phone, voucher.code)
     assert "bytes-remaining" not in json.loads(phone.get("/api/captive").data), "no quota, no field"
+
+
+def test_a_connection_opened_before_login_is_retried_not_sent_to_the_splash(phone, r, gateway, voucher):
+    login(phone, voucher.code)
+    headers = {"Host": "example.com", "Accept": "text/html"}
+    response = phone.get("/artikel?id=3", headers=headers)
+    assert response.status_code == 307, "online and acked: the browser should retry on a new connection"
+    assert response.headers["Location"] == "http://example.com/artikel?id=3"
+    assert response.headers["Connection"] == "close"
+    for _ in range(4):
+        assert phone.get("/artikel?id=3", headers=headers).status_code == 307
+    response = phone.get("/artikel?id=3", headers=headers)
+    assert response.status_code == 302 and response.headers["Location"] == "http://10.42.0.1:8080/", (
+        "a firewall that does not let it out cannot make a redirect loop"
+    )
+
+
+def test_no_retry_before_the_gateway_acked(phone, gateway, voucher):
+    gateway.silent = True
+    assert login(phone, voucher.code).status_code == 202
+    response = phone.get("/", headers={"Host": "example.com"})
+    assert response.status_code == 302 and response.headers["Location"] == "http://10.42.0.1:8080/"
