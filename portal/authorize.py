@@ -24,11 +24,17 @@ def count(r: redis.Redis, name: str) -> None:
     r.hincrby(keys.COUNTERS, name, 1)
 
 
-def confirm_online(r: redis.Redis, session: Session, *, timeout: float, now: float) -> bool:
-    """Return True once the gateway has applied ``session``; False if it did not ack in time."""
-    if r.exists(keys.portal_acked(session.sid)):
+def confirm_online(r: redis.Redis, session: Session, *, timeout: float, now: float, ip: str = "") -> bool:
+    """Return True once the gateway has applied ``session``; False if it did not ack in time.
+
+    ``ip`` is the address the device asks from; when it is not the session's (the device
+    came back with a new lease and logged in again), the gateway moves the session there.
+    """
+    moved = bool(ip) and ip != session.ip
+    if not moved and r.exists(keys.portal_acked(session.sid)):
         return True
-    reply = commands.request(r, "authorize", timeout, sid=session.sid)
+    fields = {"sid": session.sid, **({"ip": ip} if moved else {})}
+    reply = commands.request(r, "authorize", timeout, **fields)
     if reply is None:
         count(r, "gateway_ack_timeouts")
         log.warning("gateway_ack_timeout", op="authorize", sid=session.sid, mac=session.mac, timeout=timeout)

@@ -90,7 +90,7 @@ def _stale_form(code: str = "") -> Response:
 def _online(session: Session) -> Response:
     """Ask the gateway to apply ``session``; go on to the online page once it has."""
     config = hotspot()
-    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now()):
+    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
 

@@ -36,7 +36,7 @@ from gateway.sessions import Session
 from gateway.units import format_rate, format_size
 from portal import branding
 from portal.authorize import confirm_online
-from portal.visitor import client_mac, current_session, form_token, next_url, now
+from portal.visitor import client_ip, client_mac, current_session, form_token, next_url, now
 from portal.web import get_redis, hotspot
 
 __all__ = [
@@ -180,7 +180,7 @@ def online():
         return redirect(url_for("splash.index", **lang_args()))
     r = get_redis()
     config = hotspot()
-    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now()):
+    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
         return render_wait()
     return visitor_page(
         "splash/online.html",

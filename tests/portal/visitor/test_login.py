@@ -282,3 +282,15 @@ def test_no_retry_before_the_gateway_acked(phone, gateway, voucher):
     assert login(phone, voucher.code).status_code == 202
     response = phone.get("/", headers={"Host": "example.com"})
     assert response.status_code == 302 and response.headers["Location"] == "http://10.42.0.1:8080/"
+
+
+def test_logging_in_again_from_a_new_lease_moves_the_session(app, phone, neighbours, r, gateway, voucher):
+    login(phone, voucher.code)
+    session = session_for_mac(r, PHONE_MAC)
+    neighbours["10.42.0.150"] = PHONE_MAC  # the same phone, a new DHCP lease
+    moved = app.test_client()
+    moved.environ_base["REMOTE_ADDR"] = "10.42.0.150"
+    assert login(moved, voucher.code).status_code == 303
+    last = [c for c in gateway.received if c.op == "authorize"][-1]
+    assert last.fields == {"sid": session.sid, "ip": "10.42.0.150"}, "the gateway moves it to the new address"
+    assert session_for_mac(r, PHONE_MAC).sid == session.sid, "the same session"
