@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
 
 import structlog
 
 __all__ = ["setup_logging", "get_logger"]
 
 
-def setup_logging(level: str = "info", *, json: bool | None = None, stream: TextIO | None = None) -> None:
-    """Route structlog and stdlib logging to stdout (or ``stream``), as JSON unless it is a terminal."""
-    stream = stream or sys.stdout
+def setup_logging(level: str = "info", *, json: bool | None = None) -> None:
+    """Route structlog and stdlib logging to stdout, as JSON unless stdout is a terminal."""
     if json is None:
-        json = not stream.isatty()
+        json = not sys.stdout.isatty()
     numeric = getattr(logging, level.upper(), logging.INFO)
     processors: list = [
         structlog.contextvars.merge_contextvars,
@@ -34,10 +32,10 @@ def setup_logging(level: str = "info", *, json: bool | None = None, stream: Text
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=stream, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=numeric, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:

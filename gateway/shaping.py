@@ -108,7 +108,7 @@ class Shaper:
         if not result.unchanged:
             log.info(
                 "tc_applied", added=result.added, changed=result.changed, removed=result.removed,
-                clients=len(sessions),
+                clients=len(sessions), leaf=self.leaf_kind,
             )  # fmt: skip
         total = sum(len(t.classes) + len(t.leaves) + len(t.filters) for t in (plan.down, plan.up))
         return {

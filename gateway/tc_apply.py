@@ -117,7 +117,6 @@ class TcApplier:
             kind = "pfifo"
         finally:
             self.ipr.link("del", index=index)
-        log.info("tc_leaf_probed", leaf=kind)
         return kind
 
     # -- reading ------------------------------------------------------------------------

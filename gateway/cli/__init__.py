@@ -103,11 +103,11 @@ def print_json(data: Any) -> None:
 @click.pass_context
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
-    from gateway.logs import setup_logging
+    import structlog
 
     # what the gateway's modules log when a command runs them (doctor --repair) is for
     # the admin's eyes on stderr, never mixed into --json output on stdout
-    setup_logging("warning", json=False, stream=sys.stderr)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     click_ctx.obj = Context(config_path)
     click_ctx.call_on_close(click_ctx.obj.close)
 
