@@ -33,15 +33,28 @@ from gateway.config import Config
 from gateway.logs import get_logger
 from gateway.rates import Sample, rates, write_rates
 from gateway.sessions import Session
-from gateway.tc_apply import TcApplier, TcError, slot_counters
+from gateway.tc_apply import TcApplier, slot_counters
 from gateway.tc_diff import RATE_TOLERANCE
 from gateway.tc_model import ROOT_QDISC, TcPlan, client_class, slot_of_class
-from gateway.tc_plan import client_objects, client_rates, client_shape, plan_tc, settings_from_config
-from gateway.tc_shares import assign_slots
+from gateway.tc_plan import (
+    ClientShape,
+    client_caps,
+    client_objects,
+    client_rates,
+    client_shape,
+    plan_tc,
+    settings_from_config,
+)
+from gateway.tc_shares import Water, assign_slots
 
-__all__ = ["Shaper"]
+__all__ = ["EXACT_UP_TO", "Shaper"]
 
 log = get_logger("shaping")
+
+# Up to this many clients online, a login or logout splits the line again among all of
+# them (a fraction of a millisecond); beyond, each share moves by less than the applier's
+# tolerance, so only the client coming or going is dealt with, in constant time.
+EXACT_UP_TO = 50
 
 
 class Shaper:
@@ -62,6 +75,9 @@ class Shaper:
         self.sessions: dict[str, Session] = {}  # as planned last (plus fast paths), with their slots
         self.plan: TcPlan | None = None  # the last pass's plan
         self.rates: dict[int, tuple[int, int]] = {}  # slot -> (down, up) guarantee in the kernel
+        self.shapes: dict[str, ClientShape] = {}  # sid -> what the planner needs of it
+        self.waters: tuple[Water, ...] = ()  # what the last split left, (download, upload)
+        self.indexes: list[int] = []  # the LAN interface's and its IFB's, as of the last pass
         self.kernel_slots: set[int] = set()  # slots whose classes are in the kernel
         self.samples: dict[int, Sample] = {}  # slot -> counters at the last pass
 
@@ -98,6 +114,12 @@ class Shaper:
         result = self.applier.apply(plan, states=(down, up))
         self.plan = plan
         self.sessions = {s.sid: s for s in sessions}
+        self.shapes = {s.sid: c for s in sessions if (c := client_shape(self.settings, s))}
+        self.waters = client_rates(self.settings, list(self.shapes.values()))[1]
+        self.indexes = [
+            self.applier.index(self.settings.lan_interface),
+            self.applier.index(self.settings.ifb_interface),
+        ]
         down_rates = {c.handle: c.rate for c in plan.down.classes}
         up_rates = {c.handle: c.rate for c in plan.up.classes}
         self.rates = {
@@ -137,12 +159,13 @@ class Shaper:
     # -- fast paths ----------------------------------------------------------------------
 
     def login(self, session: Session, now: float) -> None:
-        """Give ``session`` its classes now, at its fair share, and move the others' shares.
+        """Give ``session`` its classes now, at its fair share (no kernel read, no full plan).
 
-        No kernel read and no full plan: the shares of everyone are computed again (a
-        fraction of a millisecond for 1000 clients) and only the classes whose share
-        moved by more than the diff's tolerance are changed, so the cost stays a few
-        netlink messages however many are online.
+        Up to :data:`EXACT_UP_TO` clients, everyone's shares are split again and the
+        classes whose share moved by more than the diff's tolerance change in the same
+        netlink batch. Beyond, each share moves by less than that, so only the newcomer's
+        share is worked out (from the water the last split left) and only its objects are
+        sent: the cost of a login does not grow with the number online.
         """
         if self.plan is None:
             return  # no pass yet: the first one does it
@@ -160,56 +183,98 @@ class Shaper:
                 return  # all slots taken: its traffic stays in the default class
             self._store_slots({session.sid: slot})
         session = replace(session, slot=slot)
-        if client_shape(self.settings, session) is None:
+        client = client_shape(self.settings, session)
+        if client is None:
             return
-        self._move_shares({**self.sessions, session.sid: session}, add=session)
+        if len(self.shapes) < EXACT_UP_TO:
+            self._resplit({**self.sessions, session.sid: session}, fresh=session.sid)
+            return
+        caps = client_caps(self.settings, client)
+        (down, water_down), (up, water_up) = (
+            w.admit(client.weight, c) for w, c in zip(self.waters, caps, strict=True)
+        )
+        self._put(client, (down, up), fresh=True)
+        self.applier.batch.commit()
+        self.waters = (water_down, water_up)
+        self._known(session, client, (down, up))
 
     def logout(self, session: Session, now: float) -> None:
-        """Take ``session``'s classes away now, and give its share back to the others."""
+        """Take ``session``'s classes away now (and, up to :data:`EXACT_UP_TO`, give its share back)."""
         known = self.sessions.get(session.sid, session)
-        client = client_shape(self.settings, known)
+        client = self.shapes.get(session.sid) or client_shape(self.settings, known)
         if self.plan is None or client is None:
             self.sessions.pop(session.sid, None)
             return
-        remaining = {sid: s for sid, s in self.sessions.items() if sid != session.sid}
-        self._move_shares(remaining, remove=client)
+        self._delete(client)
+        if len(self.shapes) <= EXACT_UP_TO:
+            self._resplit({sid: s for sid, s in self.sessions.items() if sid != session.sid})
+            return
+        self.applier.batch.commit()
+        rates = self.rates.get(client.slot)
+        if rates is not None:
+            caps = client_caps(self.settings, client)
+            self.waters = tuple(
+                w.release(client.weight, c, r) for w, c, r in zip(self.waters, caps, rates, strict=True)
+            )  # fmt: skip
+        self._forget(session.sid, client.slot)
 
-    def _move_shares(self, sessions: dict[str, Session], add: Session | None = None, remove=None) -> None:
-        """Apply one login or logout: the client's objects, and the shares that moved."""
-        shapes = {sid: c for sid, s in sessions.items() if (c := client_shape(self.settings, s))}
-        rates = client_rates(self.settings, list(shapes.values()))
-        batch = self.applier.batch
-        indexes = [
-            self.applier.index(self.settings.lan_interface),
-            self.applier.index(self.settings.ifb_interface),
-        ]
-        if None in indexes:
-            raise TcError("lookup", "the LAN interface or its IFB is missing")
-        if remove is not None:
-            gone = client_objects(self.settings, remove, (0, 0))
-            for tree, index in zip((gone.down, gone.up), indexes, strict=True):
-                for f in tree.filters:  # filters first: a class a filter points to cannot go
-                    batch.filter("del", index, ROOT_QDISC, f)
-                batch.klass("del", index, tree.classes[0])
-            self.rates.pop(remove.slot, None)
-            self.kernel_slots.discard(remove.slot)
+    # -- fast path helpers ---------------------------------------------------------------
+
+    def _known(self, session: Session, client: ClientShape, rates: tuple[int, int]) -> None:
+        self.sessions[session.sid] = session
+        self.shapes[session.sid] = client
+        self.rates[client.slot] = rates
+        self.kernel_slots.add(client.slot)
+
+    def _forget(self, sid: str, slot: int) -> None:
+        self.sessions.pop(sid, None)
+        self.shapes.pop(sid, None)
+        self.rates.pop(slot, None)
+        self.kernel_slots.discard(slot)
+
+    def _put(self, client: ClientShape, rates: tuple[int, int], *, fresh: bool) -> None:
+        """Queue ``client``'s class and leaf at ``rates`` (and, if ``fresh``, its filters)."""
+        objects = client_objects(self.settings, client, rates)
+        for tree, index in zip((objects.down, objects.up), self.indexes, strict=True):
+            self.applier.batch.klass("replace", index, tree.classes[0])
+            self.applier.batch.leaf("replace", index, tree.leaves[0])
+            for f in tree.filters if fresh else ():
+                self.applier.batch.filter("replace", index, ROOT_QDISC, f)
+
+    def _delete(self, client: ClientShape) -> None:
+        """Queue removing ``client``'s filters, then its class (which takes its leaf)."""
+        objects = client_objects(self.settings, client, (0, 0))
+        for tree, index in zip((objects.down, objects.up), self.indexes, strict=True):
+            for f in tree.filters:  # filters first: a class a filter points to cannot go
+                self.applier.batch.filter("del", index, ROOT_QDISC, f)
+            self.applier.batch.klass("del", index, tree.classes[0])
+
+    def _resplit(self, sessions: dict[str, Session], fresh: str = "") -> None:
+        """Split the line again among ``sessions``; send the ``fresh`` one's objects and the
+        classes whose share moved, with what is already queued, in one batch."""
+        shapes = {}
+        for sid, s in sessions.items():
+            known = self.shapes.get(sid)
+            same = known is not None and (known.slot, known.ip, known.mac, known.down, known.up) == (
+                s.slot, s.ip, s.mac, s.down, s.up,
+            )  # fmt: skip
+            shape = known if same else client_shape(self.settings, s)
+            if shape is not None:
+                shapes[sid] = shape
+        rates, self.waters = client_rates(self.settings, list(shapes.values()))
+        kept = {shape.slot for shape in shapes.values()}
+        for slot in [slot for slot in self.rates if slot not in kept]:
+            self.rates.pop(slot)
+            self.kernel_slots.discard(slot)
         for sid, client in shapes.items():
             new, old = rates[client.slot], self.rates.get(client.slot)
-            fresh = add is not None and sid == add.sid
-            if not fresh and old is not None and not any(_moved(n, o) for n, o in zip(new, old, strict=True)):
-                continue
-            objects = client_objects(self.settings, client, new)
-            for tree, index in zip((objects.down, objects.up), indexes, strict=True):
-                batch.klass("replace", index, tree.classes[0])
-                batch.leaf("replace", index, tree.leaves[0])
-                if fresh:
-                    for f in tree.filters:
-                        batch.filter("replace", index, ROOT_QDISC, f)
-            self.rates[client.slot] = new
-        batch.commit()
-        self.sessions = sessions
-        if add is not None:
-            self.kernel_slots.add(add.slot)
+            moved = old is None or any(_moved(n, o) for n, o in zip(new, old, strict=True))
+            if sid == fresh or moved:
+                self._put(client, new, fresh=sid == fresh)
+                self.rates[client.slot] = new
+        self.applier.batch.commit()
+        self.sessions, self.shapes = dict(sessions), shapes
+        self.kernel_slots |= kept
 
 
 def _moved(new: int, old: int) -> bool:

@@ -59,13 +59,14 @@ from gateway.tc_model import (
     U32Key,
     client_class,
 )
-from gateway.tc_shares import bytes_rate, fair_shares
+from gateway.tc_shares import Water, bytes_rate, split
 
 __all__ = [
     "FRAME_OVERHEAD",
     "LEAF_KINDS",
     "ClientShape",
     "ShapingSettings",
+    "client_caps",
     "client_objects",
     "client_rates",
     "client_shape",
@@ -249,12 +250,12 @@ def _budget(settings: ShapingSettings, uplink: int) -> tuple[int, int, int]:
 
 def _shares(
     settings: ShapingSettings, clients: Sequence[ClientShape], uplink: int, cap_of: str
-) -> tuple[list[int], list[int]]:
+) -> tuple[list[int], list[int], Water]:
     """Return each client's ceil and guaranteed rate (frame bits/s) in one direction."""
     total, unauth_rate, _ceil = _budget(settings, uplink)
     caps = [_cap(getattr(c, cap_of), total) for c in clients]
-    rates = fair_shares([(c.weight, cap) for c, cap in zip(clients, caps, strict=True)], total - unauth_rate)
-    return caps, [min(rate, cap) for rate, cap in zip(rates, caps, strict=True)]
+    rates, water = split([(c.weight, cap) for c, cap in zip(clients, caps, strict=True)], total - unauth_rate)
+    return caps, [min(rate, cap) for rate, cap in zip(rates, caps, strict=True)], water
 
 
 def _tree(
@@ -268,7 +269,7 @@ def _tree(
     arp: bool,
 ) -> TcTree:
     total, unauth_rate, unauth_ceil = _budget(settings, uplink)
-    caps, rates = _shares(settings, clients, uplink, cap_of)
+    caps, rates, _water = _shares(settings, clients, uplink, cap_of)
 
     classes = [
         _class(UPLINK_CLASS, ROOT_QDISC, total, total, 1.0),
@@ -346,15 +347,28 @@ def _client_shapes(settings: ShapingSettings, sessions: Iterable) -> list[Client
     return sorted((c for c in clients if c is not None), key=lambda c: c.slot)
 
 
-def client_rates(settings: ShapingSettings, clients: Sequence[ClientShape]) -> dict[int, tuple[int, int]]:
-    """Return slot -> (download, upload) guaranteed rate of each client: the plan's shares only.
+Rates = dict[int, tuple[int, int]]  # slot -> (download, upload) guaranteed rate
+
+
+def client_rates(
+    settings: ShapingSettings, clients: Sequence[ClientShape]
+) -> tuple[Rates, tuple[Water, Water]]:
+    """Return each client's guaranteed rates (the plan's shares only), and the water left.
 
     What a login or logout needs to move the others' shares without planning every
     class and filter again (a fraction of a millisecond for 1000 clients).
     """
-    _, down = _shares(settings, clients, settings.uplink_down, "down")
-    _, up = _shares(settings, clients, settings.uplink_up, "up")
-    return {c.slot: (d, u) for c, d, u in zip(clients, down, up, strict=True)}
+    _, down, water_down = _shares(settings, clients, settings.uplink_down, "down")
+    _, up, water_up = _shares(settings, clients, settings.uplink_up, "up")
+    return {c.slot: (d, u) for c, d, u in zip(clients, down, up, strict=True)}, (water_down, water_up)
+
+
+def client_caps(settings: ShapingSettings, client: ClientShape) -> tuple[int, int]:
+    """Return ``client``'s (download, upload) ceil in frame bits/s."""
+    return (
+        _cap(client.down, _budget(settings, settings.uplink_down)[0]),
+        _cap(client.up, _budget(settings, settings.uplink_up)[0]),
+    )
 
 
 def client_objects(settings: ShapingSettings, client: ClientShape, rates: tuple[int, int]) -> TcPlan:

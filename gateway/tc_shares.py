@@ -6,10 +6,11 @@ Pure functions, no kernel, no Redis (see :mod:`gateway.tc_plan` for how they are
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from gateway.tc_model import MAX_SLOT
 
-__all__ = ["MIN_CLIENT_RATE", "assign_slots", "bytes_rate", "fair_shares"]
+__all__ = ["MIN_CLIENT_RATE", "Water", "assign_slots", "bytes_rate", "fair_shares", "split"]
 
 MIN_CLIENT_RATE = 8_000  # HTB needs some guarantee; below this the sum may exceed the line
 
@@ -19,8 +20,40 @@ def bytes_rate(bits: float) -> int:
     return max(8, int(bits) // 8 * 8)
 
 
-def fair_shares(demands: Sequence[tuple[float, int]], pool: int) -> list[int]:
-    """Return each client's guaranteed rate: the weighted max-min fair split of ``pool``.
+@dataclass(frozen=True)
+class Water:
+    """What a fair split leaves behind, so one more client can be given its share in O(1).
+
+    ``capped`` is the sum of the rates of the clients held at their caps, ``weight`` the
+    sum of the weights of the others, who share ``pool - capped`` by weight.
+    """
+
+    pool: float
+    capped: float
+    weight: float
+
+    def admit(self, weight: float, cap: int) -> tuple[int, Water]:
+        """Return the share of one more client (``weight``, ``cap``) and the water after it.
+
+        The others keep theirs: with many online each moves by about 1/n, less than the
+        applier's tolerance, and the next full split puts everyone right.
+        """
+        free = max(0.0, self.pool - self.capped)
+        offered = free * weight / (self.weight + weight)
+        if cap <= offered:
+            return max(MIN_CLIENT_RATE, bytes_rate(cap)), replace(self, capped=self.capped + cap)
+        return max(MIN_CLIENT_RATE, bytes_rate(offered)), replace(self, weight=self.weight + weight)
+
+    def release(self, weight: float, cap: int, rate: int) -> Water:
+        """Return the water once a client that had ``rate`` (of ``cap``) has gone."""
+        if rate >= cap:
+            return replace(self, capped=max(0.0, self.capped - cap))
+        return replace(self, weight=max(0.0, self.weight - weight))
+
+
+def split(demands: Sequence[tuple[float, int]], pool: int) -> tuple[list[int], Water]:
+    """Return each client's guaranteed rate, the weighted max-min fair split of ``pool``,
+    and the :class:`Water` it leaves.
 
     ``demands`` are ``(weight, cap)`` pairs. A client never gets more than its cap;
     what a capped client leaves is split among the others by weight (water filling).
@@ -42,7 +75,13 @@ def fair_shares(demands: Sequence[tuple[float, int]], pool: int) -> list[int]:
         for j in order[pos:]:
             shares[j] = level * demands[j][0]
         break
-    return [max(MIN_CLIENT_RATE, bytes_rate(s)) if s else MIN_CLIENT_RATE for s in shares]
+    rates = [max(MIN_CLIENT_RATE, bytes_rate(s)) if s else MIN_CLIENT_RATE for s in shares]
+    return rates, Water(float(pool), pool - remaining, open_weight)
+
+
+def fair_shares(demands: Sequence[tuple[float, int]], pool: int) -> list[int]:
+    """Return each client's guaranteed rate (:func:`split` without the water)."""
+    return split(demands, pool)[0]
 
 
 def assign_slots(

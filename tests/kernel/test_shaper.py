@@ -114,3 +114,26 @@ def test_current_rates_go_to_redis(shaper, send_udp, r):
     assert found[busy.sid] == (5 * 1042 * 8 / 2, 0.0, NOW + 4)
     assert found[idle.sid] == (0.0, 0.0, NOW + 4)
     assert r.hget(keys.session(busy.sid), "rate_down") == str(5 * 1042 * 4)
+
+
+def test_with_many_online_a_login_touches_only_its_own_classes(shaper, r):
+    from gateway.shaping import EXACT_UP_TO
+
+    crowd = EXACT_UP_TO + 5
+    for n in range(1, crowd + 1):
+        _login(r, n, down=10_000_000)
+    shaper.reconcile(online_sessions(r), NOW)
+    before = shaper.applier.read("lan0").classes
+    newcomer = _login(r, crowd + 1, down=10_000_000)
+    shaper.login(get_session(r, newcomer.sid), NOW + 1)
+    after = shaper.applier.read("lan0").classes
+    slot = get_session(r, newcomer.sid).slot
+    assert {h for h in after if h not in before} == {client_class(slot)}
+    assert all(after[h] == c for h, c in before.items()), "nobody else's class changed"
+    # its share is the one a full plan gives it, so the pass has nothing to do
+    assert _quiet(shaper.reconcile(online_sessions(r), NOW + 2))
+    # and out again
+    gone = get_session(r, newcomer.sid)
+    end_session(r, gone.sid, "logout", NOW + 3)
+    shaper.logout(gone, NOW + 3)
+    assert shaper.applier.read("lan0").classes == before

@@ -231,7 +231,7 @@ def test_one_clients_objects_and_everyones_rates_are_the_plans():
     ]
     plan = plan_tc(SETTINGS, clients)
     shapes = [client_shape(SETTINGS, c) for c in clients]
-    rates = client_rates(SETTINGS, shapes)
+    rates, _waters = client_rates(SETTINGS, shapes)
     for shape in shapes:
         objects = client_objects(SETTINGS, shape, rates[shape.slot])
         for part, full in ((objects.down, plan.down), (objects.up, plan.up)):
@@ -239,3 +239,19 @@ def test_one_clients_objects_and_everyones_rates_are_the_plans():
             assert set(part.leaves) <= set(full.leaves)
             assert set(part.filters) <= set(full.filters)
     assert client_shape(SETTINGS, FakeSession(0, "10.42.0.99", 1, 1)) is None
+
+
+def test_admitting_one_more_costs_nothing_and_is_close_to_a_new_split():
+    from gateway.tc_shares import split
+
+    demands = [(1.0, 10 * MBIT)] * 60 + [(0.5, 64_000)] * 20  # the latter held at their caps
+    pool = 9_025_000
+    before, water = split(demands, pool)
+    share, after = water.admit(1.0, 10 * MBIT)
+    exact, _ = split([*demands, (1.0, 10 * MBIT)], pool)
+    assert abs(share - exact[-1]) <= 0.02 * exact[-1]
+    # the others keep theirs, each within the tolerance of its exact new share
+    assert all(abs(b - e) <= 0.02 * e for b, e in zip(before, exact, strict=False))
+    assert (water.capped, water.weight, after.weight) == (20 * 64_000, 60.0, 61.0)
+    assert after.release(1.0, 10 * MBIT, share) == water
+    assert water.release(0.5, 64_000, 64_000).capped == 19 * 64_000
