@@ -20,13 +20,15 @@ import redis
 
 from gateway import keys
 
-__all__ = ["RATE_AT", "RATE_DOWN", "RATE_UP", "Sample", "rates", "read_rates", "write_rates"]
+__all__ = ["RATE_AT", "RATE_DOWN", "RATE_UP", "Sample", "rates", "read_rates", "worth_writing", "write_rates"]
 
 RATE_DOWN = "rate_down"
 RATE_UP = "rate_up"
 RATE_AT = "rate_at"
 
 MIN_INTERVAL = 0.5  # seconds; closer samples give noisy rates and are skipped
+MIN_CHANGE = 8_000  # bits/s a rate must move by (or 10 %) to be written again ...
+REFRESH = 60.0  # ... unless it was written longer ago than this
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,30 @@ return -1
 """
 
 
+def worth_writing(
+    found: Mapping[str, tuple[float, float]], written: Mapping[str, tuple[float, float, float]], at: float
+) -> dict[str, tuple[float, float]]:
+    """Return the rates that moved since they were last written (``written``: sid -> (down,
+    up, at)), or were written more than :data:`REFRESH` seconds ago: most clients are idle
+    or steady most of the time, and a pass with 1000 online should not write 1000 hashes."""
+    out = {}
+    for sid, (down, up) in found.items():
+        last = written.get(sid)
+        if (
+            last is None
+            or at - last[2] >= REFRESH
+            or any(
+                abs(new - old) > max(MIN_CHANGE, 0.1 * old) for new, old in ((down, last[0]), (up, last[1]))
+            )
+        ):
+            out[sid] = (down, up)
+    return out
+
+
 def write_rates(r: redis.Redis, found: Mapping[str, tuple[float, float]], at: float) -> None:
     """Store each session's current rates (one round trip)."""
+    if not found:
+        return
     script = r.register_script(_HSET_IF_EXISTS)
     with r.pipeline(transaction=False) as pipe:
         for sid, (down, up) in found.items():

@@ -24,14 +24,14 @@ paths' work against the kernel.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import redis
 
 from gateway import keys
 from gateway.config import Config
 from gateway.logs import get_logger
-from gateway.rates import Sample, rates, write_rates
+from gateway.rates import Sample, rates, worth_writing, write_rates
 from gateway.sessions import Session
 from gateway.tc_apply import TcApplier, slot_counters
 from gateway.tc_diff import RATE_TOLERANCE
@@ -80,6 +80,7 @@ class Shaper:
         self.indexes: list[int] = []  # the LAN interface's and its IFB's, as of the last pass
         self.kernel_slots: set[int] = set()  # slots whose classes are in the kernel
         self.samples: dict[int, Sample] = {}  # slot -> counters at the last pass
+        self.written: dict[str, tuple[float, float, float]] = {}  # sid -> rates last stored, and when
 
     def configure(self, config: Config) -> None:
         """Take a (reloaded) config: uplink rates and interfaces apply at the next pass."""
@@ -105,10 +106,12 @@ class Shaper:
         sessions = self._assign_slots(list(sessions), set(counters))
 
         current = {s.slot: Sample(s.sid, *counters[s.slot], now) for s in sessions if s.slot in counters}
-        found = rates(self.samples, current)
+        found = worth_writing(rates(self.samples, current), self.written, now)
         self.samples = current
-        if found:
-            write_rates(self.redis, found, now)
+        write_rates(self.redis, found, now)
+        live = {s.sid for s in sessions}
+        self.written = {sid: w for sid, w in self.written.items() if sid in live}
+        self.written.update({sid: (down, up, now) for sid, (down, up) in found.items()})
 
         plan = plan_tc(self.settings, sessions)
         result = self.applier.apply(plan, states=(down, up))
@@ -141,14 +144,19 @@ class Shaper:
         }
 
     def _assign_slots(self, sessions: list[Session], in_kernel: set[int]) -> list[Session]:
-        own = {s.slot for s in sessions if s.slot}
-        changes = assign_slots(
-            {s.sid: s.slot for s in sessions}, [s.sid for s in sessions], reserved=in_kernel - own
-        )
-        if not changes:
-            return sessions
-        self._store_slots(changes)
-        return [replace(s, slot=changes.get(s.sid, s.slot)) for s in sessions]
+        # a slot this shaper gave may not be in the caller's copy of the session yet
+        current = {s.sid: s.slot or getattr(self.sessions.get(s.sid), "slot", 0) for s in sessions}
+        own = {slot for slot in current.values() if slot}
+        # only sessions that can have a class take a slot (not one without an address on the LAN)
+        order = [s.sid for s in sessions if self._on_lan(s.ip)]
+        changes = assign_slots(current, order, reserved=in_kernel - own)
+        if changes:
+            self._store_slots(changes)
+        final = {**current, **changes}
+        return [s if final[s.sid] == s.slot else replace(s, slot=final[s.sid]) for s in sessions]
+
+    def _on_lan(self, ip: str) -> bool:
+        return client_shape(self.settings, _Probe(ip)) is not None
 
     def _store_slots(self, changes: dict[str, int]) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
@@ -175,6 +183,8 @@ class Shaper:
             if s.sid != session.sid and (s.mac == session.mac or s.ip == session.ip)
         ]:  # fmt: skip
             self.logout(old, now)
+        if not self._on_lan(session.ip):
+            return  # no IPv4 address on the LAN: no class (its traffic stays in the default one)
         slot = session.slot
         if not slot or any(s.slot == slot for s in self.sessions.values() if s.sid != session.sid):
             taken = {s.slot for s in self.sessions.values()} | self.kernel_slots
@@ -275,6 +285,18 @@ class Shaper:
         self.applier.batch.commit()
         self.sessions, self.shapes = dict(sessions), shapes
         self.kernel_slots |= kept
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """Just enough of a session for :func:`client_shape` to say whether its address can have a class."""
+
+    ip: str
+    slot: int = 1
+    mac: str = ""
+    down: int = 0
+    up: int = 0
+    weight: float = 1.0
 
 
 def _moved(new: int, old: int) -> bool:

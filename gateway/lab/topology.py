@@ -49,10 +49,15 @@ _PREFIX = re.compile(r"^hs-([a-z0-9]{1,4}-)?$")
 
 @dataclass(frozen=True)
 class LabSpec:
-    """What to build: a namespace prefix (``hs-`` or ``hs-xyz-``) and how many phones."""
+    """What to build: a namespace prefix (``hs-`` or ``hs-xyz-``) and how many phones.
+
+    ``uplink`` is the line rate the lab's config gives the router both ways; benchmarks
+    that measure forwarding rather than shaping raise it so the shaper is not the limit.
+    """
 
     prefix: str = "hs-"
     clients: int = 2
+    uplink: str = "10mbit"
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):

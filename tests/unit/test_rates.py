@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import keys
-from gateway.rates import Sample, rates, read_rates, write_rates
+from gateway.rates import Sample, rates, read_rates, worth_writing, write_rates
 
 T = 1_700_000_000.0
 
@@ -30,3 +30,11 @@ def test_rates_round_trip_without_resurrecting(r):
     write_rates(r, {"a": (8000.4, 4000.0), "gone": (1.0, 1.0)}, T)
     assert read_rates(r, ["a", "gone"]) == {"a": (8000.0, 4000.0, T)}
     assert not r.exists(keys.session("gone"))
+
+
+def test_only_rates_that_moved_are_written_again():
+    written = {"steady": (4e6, 1e5, T), "idle": (0.0, 0.0, T), "old": (1e6, 0.0, T - 120)}
+    found = {"steady": (4.1e6, 1e5), "idle": (0.0, 0.0), "old": (1e6, 0.0), "busy": (2e6, 0.0),
+             "woke": (0.0, 0.0)}  # fmt: skip
+    written["woke"] = (3e6, 0.0, T)
+    assert set(worth_writing(found, written, T + 2)) == {"old", "busy", "woke"}
