@@ -73,6 +73,7 @@ class Shaper:
         self.leaf_kind = ""  # probed at the first pass: building a Shaper touches nothing
         self.configure(config)
         self.sessions: dict[str, Session] = {}  # as planned last (plus fast paths), with their slots
+        self.owner: dict[tuple[str, object], str] = {}  # ("mac"|"ip"|"slot", value) -> sid
         self.plan: TcPlan | None = None  # the last pass's plan
         self.rates: dict[int, tuple[int, int]] = {}  # slot -> (down, up) guarantee in the kernel
         self.shapes: dict[str, ClientShape] = {}  # sid -> what the planner needs of it
@@ -116,8 +117,10 @@ class Shaper:
         plan = plan_tc(self.settings, sessions)
         result = self.applier.apply(plan, states=(down, up))
         self.plan = plan
-        self.sessions = {s.sid: s for s in sessions}
+        # only the sessions that have classes: the fast paths go through these
         self.shapes = {s.sid: c for s in sessions if (c := client_shape(self.settings, s))}
+        self.sessions = {s.sid: s for s in sessions if s.sid in self.shapes}
+        self._index()
         self.waters = client_rates(self.settings, list(self.shapes.values()))[1]
         self.indexes = [
             self.applier.index(self.settings.lan_interface),
@@ -178,17 +181,17 @@ class Shaper:
         if self.plan is None:
             return  # no pass yet: the first one does it
         # a device logging in again replaces its old session (same MAC or same address)
-        for old in [
-            s for s in self.sessions.values()
-            if s.sid != session.sid and (s.mac == session.mac or s.ip == session.ip)
-        ]:  # fmt: skip
-            self.logout(old, now)
+        for key in (("mac", session.mac), ("ip", session.ip)):
+            old = self.sessions.get(self.owner.get(key, ""))
+            if old is not None and old.sid != session.sid:
+                self.logout(old, now)
         if not self._on_lan(session.ip):
             return  # no IPv4 address on the LAN: no class (its traffic stays in the default one)
         slot = session.slot
-        if not slot or any(s.slot == slot for s in self.sessions.values() if s.sid != session.sid):
-            taken = {s.slot for s in self.sessions.values()} | self.kernel_slots
-            slot = assign_slots({session.sid: 0}, [session.sid], reserved=taken).get(session.sid, 0)
+        if not slot or self.owner.get(("slot", slot), session.sid) != session.sid:
+            slot = assign_slots({session.sid: 0}, [session.sid], reserved=self.kernel_slots).get(
+                session.sid, 0
+            )
             if not slot:
                 return  # all slots taken: its traffic stays in the default class
             self._store_slots({session.sid: slot})
@@ -235,12 +238,24 @@ class Shaper:
         self.shapes[session.sid] = client
         self.rates[client.slot] = rates
         self.kernel_slots.add(client.slot)
+        self.owner.update({("mac", session.mac): session.sid, ("ip", session.ip): session.sid,
+                           ("slot", client.slot): session.sid})  # fmt: skip
 
     def _forget(self, sid: str, slot: int) -> None:
-        self.sessions.pop(sid, None)
+        session = self.sessions.pop(sid, None)
         self.shapes.pop(sid, None)
         self.rates.pop(slot, None)
         self.kernel_slots.discard(slot)
+        if session is not None:
+            for key in (("mac", session.mac), ("ip", session.ip), ("slot", slot)):
+                if self.owner.get(key) == sid:
+                    del self.owner[key]
+
+    def _index(self) -> None:
+        """Rebuild who owns which MAC, address and slot (for the fast paths' O(1) lookups)."""
+        self.owner = {}
+        for s in self.sessions.values():
+            self.owner.update({("mac", s.mac): s.sid, ("ip", s.ip): s.sid, ("slot", s.slot): s.sid})
 
     def _put(self, client: ClientShape, rates: tuple[int, int], *, fresh: bool) -> None:
         """Queue ``client``'s class and leaf at ``rates`` (and, if ``fresh``, its filters)."""
@@ -283,8 +298,9 @@ class Shaper:
                 self._put(client, new, fresh=sid == fresh)
                 self.rates[client.slot] = new
         self.applier.batch.commit()
-        self.sessions, self.shapes = dict(sessions), shapes
+        self.sessions, self.shapes = {sid: sessions[sid] for sid in shapes}, shapes
         self.kernel_slots |= kept
+        self._index()
 
 
 @dataclass(frozen=True)
