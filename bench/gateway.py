@@ -264,8 +264,9 @@ def forwarding(lab: Lab, r, ip: str, args: argparse.Namespace) -> None:
     # 3. forwarding with 10,000 entries vs only the phone's
     clear(r)
     now = time.time()
-    me = new_session(mac=lab.client_mac(1), ip=ip, kind="admin", plan="", now=now, expires_at=now + 7200,
-                     down=0, up=0)  # fmt: skip  (no cap: the whole, here unlimited, line)
+    me = new_session(
+        mac=lab.client_mac(1), ip=ip, kind="admin", plan="", now=now, expires_at=now + 7200, down=0, up=0
+    )  # fmt: skip  (no cap: the whole, here unlimited, line)
     start_session(r, me, now)
     commands.request(r, "authorize", 5, sid=me.sid)
     few, many = [], []

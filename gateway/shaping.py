@@ -68,7 +68,7 @@ class Shaper:
         if applier is None:
             from gateway.names import ifb_name
 
-            applier = TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface))
+            applier = TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface), net.wan_interface)
         self.applier = applier
         self.leaf_kind = ""  # probed at the first pass: building a Shaper touches nothing
         self.configure(config)

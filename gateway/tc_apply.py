@@ -28,6 +28,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from gateway.logs import get_logger
+from gateway.nsenter import in_netns
 from gateway.tc_diff import TreeDiff, TreeState, diff_tree, filter_key
 from gateway.tc_dump import TC_H_INGRESS, TC_H_ROOT, read_tree
 from gateway.tc_model import (
@@ -47,6 +48,7 @@ log = get_logger("tc")
 INGRESS_QDISC = 0xFFFF0000
 TCA_EGRESS_REDIR = 1
 REDIRECTS = ((1, ETH_P_IP), (2, ETH_P_IPV6))  # (prio, protocol) of the LAN -> IFB filters
+AGGREGATION = ("rx-gro", "rx-lro", "rx-gro-hw", "rx-gro-list")  # receive offloads that merge frames
 PROBE_DEVICE = "hs-tcprobe"
 
 
@@ -68,10 +70,12 @@ class ApplyResult:
 class TcApplier:
     """Reads and writes the shaping trees of one router (in ``netns``, "" = this one)."""
 
-    def __init__(self, netns: str, lan: str, ifb: str):
+    def __init__(self, netns: str, lan: str, ifb: str, wan: str = ""):
         self.netns = netns
         self.lan = lan
         self.ifb = ifb
+        self.wan = wan
+        self.frames_checked = False
         self.ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
         self.batch = TcBatch(netns)
 
@@ -144,6 +148,9 @@ class TcApplier:
         """
         ifb_index = self._ensure_ifb()
         redirect_changes = self._ensure_redirect(ifb_index)
+        if not self.frames_checked:
+            self.frames_checked = True
+            self._ensure_frame_sized([self.lan, self.wan] if self.wan else [self.lan])
         if states is None:
             states = (self.read(plan.down.device), self.read(plan.up.device))
         down_state, up_state = states
@@ -235,6 +242,34 @@ class TcApplier:
             )  # fmt: skip
         log.info("tc_redirect_installed", device=self.lan, ifb=self.ifb)
         return 1 + len(REDIRECTS)
+
+    def _ensure_frame_sized(self, devices: list[str]) -> None:
+        """Turn receive aggregation (GRO, LRO) off where the shaped traffic comes in.
+
+        Aggregated, a burst of packets from the uplink (or from a phone) reaches the
+        shaper as one 64 KB super-frame: HTB sends it at once, and a leaf counted in
+        packets holds many times the bytes it should. At library rates the CPU it saves
+        is not needed. Best effort: a device that cannot say is left as it is.
+        """
+        from pyroute2.ethtool import Ethtool
+
+        with in_netns(self.netns):
+            ethtool = Ethtool()
+        try:
+            for device in devices:
+                try:
+                    features = ethtool.get_features(device)
+                    found = features.features
+                    on = [n for n in AGGREGATION if n in found and found[n].enable and found[n].available]
+                    if on:
+                        for name in on:
+                            features.features[name].enable = False
+                        ethtool.set_features(device, features)
+                        log.info("tc_aggregation_off", device=device, features=on)
+                except Exception as err:  # noqa: BLE001 - ethtool support varies by driver
+                    log.warning("tc_aggregation_unknown", device=device, error=str(err))
+        finally:
+            ethtool.close()
 
     def remove(self) -> None:
         """Delete the trees, the redirect and the IFB (``hotspotctl`` repairs, tests)."""

@@ -117,6 +117,10 @@ class LabPlan:
     addresses: tuple[Address, ...]
     routes: tuple[tuple[str, str, str], ...]  # (ns, destination, gateway)
     sysctls: tuple[tuple[str, str, str], ...]  # (ns, key, value)
+    # (ns, ifname) that hand out Ethernet-sized frames only: a phone's Wi-Fi and a server
+    # across the internet never deliver the 64 KB TSO super-frames a veth passes on as is,
+    # and a queue counted in packets (the shaper's) would hold far more than it should
+    frame_sized: tuple[tuple[str, str], ...] = ()
 
 
 def client_mac(index: int) -> str:
@@ -170,4 +174,5 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         addresses=addresses,
         routes=routes,
         sysctls=sysctls,
+        frame_sized=((spec.up, "eth0"), *((ns, "eth0") for ns in spec.client_namespaces)),
     )

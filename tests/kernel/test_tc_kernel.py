@@ -163,3 +163,22 @@ def test_a_failed_change_names_it_and_the_rest_still_happens(applier):
     with pytest.raises(TcError, match="add class 0x10002: File exists"):
         applier.batch.commit()
     assert 0x10099 in applier.read("lan0").classes
+
+
+def test_receive_aggregation_is_turned_off_where_shaped_traffic_comes_in(router_ns):
+    from pyroute2.ethtool import Ethtool
+
+    from gateway.nsenter import in_netns
+
+    with in_netns(router_ns):
+        ethtool = Ethtool()
+    try:
+        features = ethtool.get_features("lan0")
+        features.features["rx-gro"].enable = True
+        ethtool.set_features("lan0", features)
+        assert ethtool.get_features("lan0").features["rx-gro"].enable
+        with TcApplier(router_ns, "lan0", "ifb-lan0") as applier:
+            applier.apply(plan_tc(SETTINGS, LAB_SESSIONS))
+        assert not ethtool.get_features("lan0").features["rx-gro"].enable
+    finally:
+        ethtool.close()
