@@ -101,9 +101,9 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import admin, lab, sessionlog
+    from gateway.cli import admin, lab, ops, sessionlog
 
-    for module in (admin, lab, sessionlog):
+    for module in (admin, lab, sessionlog, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
