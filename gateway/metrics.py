@@ -18,7 +18,7 @@ drift_corrections_total{kind}              counter  the daemon: kernel changes n
 shaping_drops_total{direction}             counter  the daemon: packets dropped by the shaper
 session_log_records_total, _lag            c / g    the session-log writer
 config_reloads_total{result=ok|rejected}   counter  ``hotspotctl reload`` / SIGHUP
-gateway_info{version,library}              info
+gateway_info{version,library_id}           info
 =========================================  =======  ==============================================
 
 While Redis is down, only ``redis_up 0`` and the daemon's own series are reported.
@@ -195,7 +195,7 @@ class GatewayMetrics:
         for result in ("ok", "rejected"):
             self.config_reloads.labels(result)
         self.info = Info("hotspot_gateway", "The running gateway", registry=reg)
-        self.info.info({"version": __version__, "library": library})
+        self.info.info({"version": __version__, "library_id": library})
         self._drops_seen: dict[str, int] = {}
         self.collector = _RedisCollector(connect)
         reg.register(self.collector)

@@ -49,7 +49,7 @@ def test_series_from_redis(r, redis_url):
     assert first[("hotspot_logins_total", (("result", "failed"),))] == 3
     assert first[("hotspot_logins_total", (("result", "rate_limited"),))] == 1
     assert first[("hotspot_free_logins_total", ())] == 2
-    assert first[("hotspot_gateway_info", (("library", "sukabumi"), ("version", "0.1.0")))] == 1
+    assert first[("hotspot_gateway_info", (("library_id", "sukabumi"), ("version", "0.1.0")))] == 1
     # the sessions online at the first scrape are the baseline
     assert first[("hotspot_client_bytes_total", (("direction", "down"),))] == 0
 
@@ -103,3 +103,23 @@ def test_served_over_http_on_loopback(redis_url):
         assert GatewayMetrics(lambda: connect(redis_url)).serve(f"127.0.0.1:{port}") is None
     finally:
         metrics.close()
+
+
+def test_the_shipped_dashboard_and_alerts_use_only_series_we_serve(r, redis_url):
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "monitoring"
+    metrics = GatewayMetrics(lambda: connect(redis_url))
+    r.hset(keys.COUNTERS, mapping={"logins_ok": 1, "free_logins": 1, "gateway_ack_timeouts": 1})
+    metrics.observe_pass(0.01, drift={"nft": 1})
+    metrics.set_shaping_drops("down", 1)
+    served = set(re.findall(r"^(hotspot_\w+)", generate_latest(metrics.registry).decode(), re.M))
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs.append((docs / "hotspot-alerts.yml").read_text())
+    used = {name for expr in exprs for name in re.findall(r"\b(hotspot_\w+)", expr)}
+    assert used and used <= served, used - served
