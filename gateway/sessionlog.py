@@ -107,6 +107,16 @@ class SessionLog:
         self.directory = Path(self.directory)
         self.tz = ZoneInfo(self.timezone)
 
+    @classmethod
+    def from_config(cls, config) -> SessionLog:
+        """Return the session log of ``config`` (``paths.log_dir``, library id, zone, retention)."""
+        return cls(
+            config.paths.log_dir,
+            library=config.library.id,
+            timezone=config.library.timezone,
+            retention_days=config.session_log.retention_days,
+        )
+
     def path_for(self, day: date) -> Path:
         return self.directory / f"sessions-{day.isoformat()}.jsonl"
 

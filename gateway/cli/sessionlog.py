@@ -19,7 +19,7 @@ from gateway.cli import Context, pass_ctx, print_json
 from gateway.sessionlog import SessionLog, to_record
 from gateway.units import format_duration, format_size, parse_duration
 
-__all__ = ["COMMANDS", "When", "merge_sessions", "session_log_for"]
+__all__ = ["COMMANDS", "When", "merge_sessions"]
 
 COLUMNS = (
     "started_at", "ended_at", "duration", "library", "kind", "plan", "voucher_id",
@@ -65,16 +65,6 @@ class When(click.ParamType):
         return lambda tz, now: moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def session_log_for(config) -> SessionLog:
-    """Return the session log the gateway writes for ``config``."""
-    return SessionLog(
-        config.paths.log_dir,
-        library=config.library.id,
-        timezone=config.library.timezone,
-        retention_days=config.session_log.retention_days,
-    )
-
-
 def merge_sessions(records) -> list[dict]:
     """Return one row per session from start/end records (ongoing ones have no ``ended_at``)."""
     rows: dict[str, dict] = {}
@@ -111,7 +101,7 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
     --csv > kemarin.csv`, `sessions --since 2026-11-01 --until 2026-12-01 --json`.
     """
     config = ctx.config
-    session_log = session_log_for(config)
+    session_log = SessionLog.from_config(config)
     now = datetime.now(session_log.tz)
     low = since(session_log.tz, now)
     high = until(session_log.tz, now) if until else now + timedelta(seconds=1)
@@ -166,7 +156,7 @@ def logs(ctx: Context, count: int, follow: bool, as_json: bool) -> None:
     The daemons' own logs are in the journal: `journalctl -u hotspot-gateway -f`.
     """
     config = ctx.config
-    session_log = session_log_for(config)
+    session_log = SessionLog.from_config(config)
     recent = _last_records(session_log, count) if count else []
     for record in recent:
         _print_record(record, as_json)

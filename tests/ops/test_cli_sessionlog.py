@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from click.testing import CliRunner
 
 from gateway.cli import cli
-from gateway.cli.sessionlog import session_log_for
-from gateway.sessionlog import SessionLogWriter
+from gateway.sessionlog import SessionLog, SessionLogWriter
 from gateway.sessions import end_session, new_session, start_session
 
 
@@ -37,7 +36,7 @@ def test_sessions_json_csv_and_table(r, config, config_path):
     visit(r, 1, now, minutes=30)
     visit(r, 2, now, minutes=5)
     ongoing = visit(r, 3, now)
-    SessionLogWriter(r, session_log_for(config)).pump(now)
+    SessionLogWriter(r, SessionLog.from_config(config)).pump(now)
 
     result = run(config_path, "sessions", "--since", "2h", "--json")
     assert result.exit_code == 0, result.output
@@ -70,7 +69,7 @@ def test_logs_tail_and_json(r, config, config_path):
     now = time.time()
     for i in range(1, 4):
         visit(r, i, now, minutes=1)
-    SessionLogWriter(r, session_log_for(config)).pump(now)
+    SessionLogWriter(r, SessionLog.from_config(config)).pump(now)
     result = run(config_path, "logs", "-n", "2", "--json")
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [(rec["event"], rec["voucher_id"]) for rec in records] == [("start", "V3"), ("end", "V3")]
