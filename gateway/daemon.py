@@ -23,6 +23,7 @@ from gateway import __version__, commands, keys
 from gateway import config as config_mod
 from gateway.logs import get_logger, setup_logging
 from gateway.store import connect
+from gateway.upkeep import Upkeep
 
 __all__ = ["Daemon", "main"]
 
@@ -38,6 +39,17 @@ class Daemon:
         self.stopping = False
         self.started_at = time.time()
         self.last_command_id = "$"
+        self.upkeep = Upkeep(config, self.redis)  # session log, /metrics, reloads
+        self.reload_requested = False
+
+    def request_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested = True
+
+    def reload(self) -> dict:
+        """Re-read the config; a bad file is refused and the running config stays."""
+        result = self.upkeep.reload(self.config)
+        self.config = result.config
+        return result.reply()
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("gateway_stopping", signal=signal.Signals(signum).name)
@@ -51,6 +63,8 @@ class Daemon:
     def handle(self, command: commands.Command) -> dict:
         """Act on one command and return the reply for its requester."""
         log.info("command_received", op=command.op, request_id=command.id)
+        if command.op == "reload":
+            return self.reload()
         return {"ok": False, "op": command.op, "error": "not implemented yet"}
 
     def run(self) -> int:
@@ -58,19 +72,25 @@ class Daemon:
         log.info("gateway_started", version=__version__, config=str(self.config.path), pid=os.getpid())
         interval = self.config.gateway.reconcile_interval
         backoff = 0.5
+        self.upkeep.start()
         while not self.stopping:
             try:
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload()
                 self.heartbeat()
                 block_ms = int(min(interval, 1.0) * 1000)  # wake at least every second to see SIGTERM
                 for command in commands.read_commands(self.redis, self.last_command_id, block_ms):
                     self.last_command_id = command.stream_id
                     commands.reply(self.redis, command.id, self.handle(command))
+                self.upkeep.after_pass(time.time())
                 backoff = 0.5
             except redis.RedisError as err:
                 # Redis down: the kernel keeps enforcing what it has; retry with backoff
                 log.warning("redis_unavailable", error=str(err), retry_in=backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+        self.upkeep.stop()
         try:
             self.redis.delete(keys.GATEWAY_HEARTBEAT)
         except redis.RedisError:
@@ -97,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon = Daemon(config)
     signal.signal(signal.SIGTERM, daemon.stop)
     signal.signal(signal.SIGINT, daemon.stop)
+    signal.signal(signal.SIGHUP, daemon.request_reload)
     return daemon.run()
 
 

@@ -75,3 +75,26 @@ def test_logs_tail_and_json(r, config, config_path):
     assert [(rec["event"], rec["voucher_id"]) for rec in records] == [("start", "V3"), ("end", "V3")]
     result = run(config_path, "logs", "-n", "1")
     assert "end" in result.output and "logout" in result.output and "02:00:00:00:01:03" in result.output
+
+
+def test_logs_follow_prints_new_records_as_they_happen(r, config_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ctl = Path(sys.executable).parent / "hotspotctl"
+    proc = subprocess.Popen(
+        [ctl, "--config", config_path, "logs", "-f", "-n", "0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # it is waiting on the stream
+        s = visit(r, 4, time.time())
+        line = proc.stdout.readline()
+        record = json.loads(line)
+        assert (record["event"], record["sid"], record["library"]) == ("start", s.sid, "sukabumi")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
