@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import grp
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -156,7 +157,7 @@ class Installer:
             self.skipped.append(f"useradd --system {PORTAL_USER}; usermod -aG {REDIS_GROUP} {PORTAL_USER}")
             return
         try:
-            grp.getgrnam(PORTAL_USER)
+            pwd.getpwnam(PORTAL_USER)
         except KeyError:
             self.say(f"creating the system user {PORTAL_USER} (runs the portal)")
             _run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent",
