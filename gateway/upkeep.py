@@ -48,8 +48,10 @@ class Upkeep:
         shaping_drops: dict[str, int] | None = None,
     ) -> int:
         """Record the pass in the metrics and copy new session records to disk; return how many."""
-        if duration is not None:
+        if duration is not None and not (failed and duration == 0):
             self.metrics.observe_pass(duration, drift=drift, failed=failed)
+        elif failed:
+            self.metrics.reconcile_errors.inc()  # the loop failed before a pass could run
         for direction, total in (shaping_drops or {}).items():
             self.metrics.set_shaping_drops(direction, total)
         try:

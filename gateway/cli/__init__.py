@@ -70,6 +70,12 @@ class Context:
                 fail(f"cannot reach Redis at {self.config.redis_url}: {err}", EXIT_UNAVAILABLE)
         return self._redis
 
+    def close(self) -> None:
+        """Close the Redis connection, if one was made."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -98,12 +104,13 @@ def print_json(data: Any) -> None:
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
     click_ctx.obj = Context(config_path)
+    click_ctx.call_on_close(click_ctx.obj.close)
 
 
 def _register() -> None:
-    from gateway.cli import admin, lab, ops, sessionlog
+    from gateway.cli import access, admin, lab, ops, sessionlog
 
-    for module in (admin, lab, sessionlog, ops):
+    for module in (admin, lab, access, sessionlog, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
