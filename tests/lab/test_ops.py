@@ -13,21 +13,22 @@ from pathlib import Path
 import pytest
 
 from gateway import commands, keys
+from gateway.lab.probe import admit, online_from, wait_for
 from gateway.sessionlog import SessionLog
-from gateway.sessions import end_session, new_session, start_session
+from gateway.sessions import new_session, start_session
 from gateway.store import connect
 
 pytestmark = pytest.mark.lab
 
 
-def wait_for(check, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+@pytest.fixture
+def everyone_out(lab):
+    """No phone online before and after the test (Redis and the gateway running)."""
+    from gateway.lab.probe import everyone_out as out
+
+    out(lab, connect(lab.config()))
+    yield
+    out(lab, connect(lab.config()))
 
 
 def on_disk(lab) -> list[dict]:
@@ -46,10 +47,11 @@ def metrics_text(lab) -> str:
     return lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://127.0.0.1:9110/metrics", check=True).stdout
 
 
-def test_kill_9_mid_session_loses_no_session_record(lab):
+def test_kill_9_mid_session_loses_no_session_record(lab, everyone_out):
     r = connect(lab.config())
     now = time.time()
-    online = start_session(r, a_session(1, now), now)
+    online, ack = admit(r, lab, 1)  # a real phone, online through the firewall
+    assert ack and ack["ok"] and online_from(lab, 1)
     wait_for(lambda: any(rec["sid"] == online.sid for rec in on_disk(lab)), what="the start record on disk")
 
     # SIGKILL while a burst of sessions starts and ends, and while one session is online
@@ -61,10 +63,13 @@ def test_kill_9_mid_session_loses_no_session_record(lab):
         lab.stop("gateway", signal.SIGKILL)
     finally:
         burst.wait(30)
-    # while the gateway is down, the online session ends and another starts
-    end_session(r, online.sid, "kicked", time.time())
+    assert online_from(lab, 1), "the phone stays online while the gateway is down"
+    # while the gateway is down, the admin kicks the phone and another session starts
+    kicked = ctl(lab, "kick", lab.client_mac(1))
+    assert kicked.returncode == 0, kicked.stderr
     later = start_session(r, a_session(2, now), time.time())
     lab.start("gateway")
+    wait_for(lambda: not online_from(lab, 1), what="the kicked phone to be cut off")
 
     stream_ids = [entry_id for entry_id, _ in r.xrange(keys.EVENTS)]
     wait_for(lambda: len(on_disk(lab)) >= len(stream_ids), what="the gateway to catch up")
@@ -141,20 +146,36 @@ def test_reload_applies_a_good_file_and_refuses_a_bad_one(lab):
         commands.request(r, "reload", 5)
 
 
-def test_redis_down_then_back(lab):
+def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
     r = connect(lab.config())
+    steady, ack = admit(r, lab, 1)
+    assert ack and ack["ok"]
+    short, ack = admit(r, lab, 3, minutes=0.1)  # 6 s: its time runs out while Redis is away
+    assert ack and ack["ok"]
+    assert online_from(lab, 1) and online_from(lab, 3) and not online_from(lab, 2)
     gateway_pid = lab.pid("gateway")
     lab.stop("redis")
     try:
-        time.sleep(3)
+        outage_end = time.monotonic() + 8  # four reconcile intervals of the lab
+        while time.monotonic() < outage_end:
+            assert online_from(lab, 1), "an authorized phone was cut off while Redis was down"
+            assert not online_from(lab, 2), "an unauthorized phone got through while Redis was down"
+            time.sleep(1)
         assert lab.pid("gateway") == gateway_pid and lab.is_running("gateway")
         assert "hotspot_redis_up 0.0" in metrics_text(lab)
         health = lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://10.42.0.1:8080/healthz").stdout
         assert json.loads(health)["redis"] == "down"
     finally:
         lab.start("redis")
+    # back: the gateway reconciles (the expired session ends and is cut off), logins work again
     wait_for(lambda: r.exists(keys.GATEWAY_HEARTBEAT), what="the gateway's heartbeat after Redis is back")
-    now = time.time()
-    s = start_session(r, a_session(3, now, mac_base=0x82), now)
-    wait_for(lambda: any(rec["sid"] == s.sid for rec in on_disk(lab)), what="a new record on disk")
+    wait_for(lambda: not online_from(lab, 3), what="the expired phone to be cut off")
+    _, ack = admit(r, lab, 2)
+    assert ack and ack["ok"] and online_from(lab, 2) and online_from(lab, 1)
+    ends = wait_for(
+        lambda: [rec for rec in on_disk(lab) if rec["sid"] == short.sid and rec["event"] == "end"],
+        what="the expired session's end record on disk",
+    )
+    assert ends[0]["reason"] == "expired" and len(ends) == 1
     assert "hotspot_redis_up 1.0" in metrics_text(lab)
+    assert steady.sid in {rec["sid"] for rec in on_disk(lab)}
