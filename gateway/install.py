@@ -20,6 +20,7 @@ the config re-renders what is derived from it):
 ``/etc/sysctl.d/60-hotspot.conf``           IPv4 forwarding on
 ``/etc/bash_completion.d/hotspotctl``       shell completion
 ``/var/lib/hotspot``, ``/var/log/hotspot``  state (cookie key) and the session logs
+users ``hotspot``, ``hotspot-gw``            run the portal and the gateway
 ==========================================  ===================================================
 
 With ``--destdir`` everything is written under that folder instead of ``/`` and the
@@ -45,7 +46,8 @@ from pathlib import Path
 __all__ = ["Layout", "Installer", "main"]
 
 APT_PACKAGES = ("nftables", "iproute2", "redis-server", "dnsmasq", "python3-venv", "curl")
-PORTAL_USER = "hotspot"
+PORTAL_USER = "hotspot"  # runs the portal; its group reads the config and the cookie key
+GATEWAY_USER = "hotspot-gw"  # runs the gateway, with CAP_NET_ADMIN from its unit
 REDIS_GROUP = "redis"
 REDIS_SOCKET = "/run/redis/redis-server.sock"
 MARK = "# PerpuSeru Hotspot"
@@ -153,16 +155,17 @@ class Installer:
             _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
 
     def users(self) -> None:
-        if not self.live:
-            self.skipped.append(f"useradd --system {PORTAL_USER}; usermod -aG {REDIS_GROUP} {PORTAL_USER}")
-            return
-        try:
-            pwd.getpwnam(PORTAL_USER)
-        except KeyError:
-            self.say(f"creating the system user {PORTAL_USER} (runs the portal)")
-            _run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent",
-                  "--no-create-home", "--shell", "/usr/sbin/nologin", PORTAL_USER])  # fmt: skip
-        _run(["usermod", "-aG", REDIS_GROUP, PORTAL_USER])
+        # the units give them their groups (SupplementaryGroups=redis ...): no usermod needed
+        for user, role in ((PORTAL_USER, "the portal"), (GATEWAY_USER, "the gateway")):
+            if not self.live:
+                self.skipped.append(f"useradd --system --user-group {user}")
+                continue
+            try:
+                pwd.getpwnam(user)
+            except KeyError:
+                self.say(f"creating the system user {user} (runs {role})")
+                _run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent",
+                      "--no-create-home", "--shell", "/usr/sbin/nologin", user])  # fmt: skip
 
     def venv(self) -> None:
         prefix = self.L(self.L.prefix)
@@ -205,10 +208,11 @@ class Installer:
     def directories(self, config) -> None:
         state = self.L(str(config.paths.state_dir))
         logs = self.L(str(config.paths.log_dir))
-        for folder, mode, group in ((state, 0o750, PORTAL_USER), (logs, 0o750, "adm")):
+        # the gateway writes both; the portal reads the cookie key in state; adm reads logs
+        for folder, group in ((state, PORTAL_USER), (logs, "adm")):
             folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(mode)
-            self.chown(folder, group)
+            folder.chmod(0o750)
+            self.chown(folder, group, user=GATEWAY_USER)
         secret = self.L(str(config.portal.secret_key_file))
         if not secret.exists():
             import secrets
@@ -317,6 +321,7 @@ class Installer:
                     shutil.rmtree(self.L(path))
                     self.say(f"removed {path}")
             self.system("userdel", PORTAL_USER)
+            self.system("userdel", GATEWAY_USER)
         else:
             kept += [f"{Path(self.L.config).parent} (config)", f"{state} (state)"]
         kept.append(f"{logs} (session logs: the library's records; delete them by hand when allowed)")
@@ -354,13 +359,13 @@ class Installer:
         if group:
             self.chown(target, group)
 
-    def chown(self, path: Path, group: str) -> None:
+    def chown(self, path: Path, group: str, *, user: str = "root") -> None:
         if not self.live:
             return
         try:
-            os.chown(path, 0, grp.getgrnam(group).gr_gid)
+            os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
         except KeyError:
-            self.say(f"warning: no group {group}; {path} stays root's")
+            self.say(f"warning: no user {user} or group {group}; {path} stays root's")
 
     def remove(self, path: str) -> None:
         target = self.L(path)

@@ -179,3 +179,50 @@ def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
     assert ends[0]["reason"] == "expired" and len(ends) == 1
     assert "hotspot_redis_up 1.0" in metrics_text(lab)
     assert steady.sid in {rec["sid"] for rec in on_disk(lab)}
+
+
+def test_the_gateway_needs_only_cap_net_admin(lab, everyone_out):
+    """Run the gateway as hotspot-gateway.service does: a system user, CAP_NET_ADMIN, nothing else."""
+    import os
+
+    nobody = 65534
+    log_dir = lab.dir / "unprivileged-log"
+    log_dir.mkdir(exist_ok=True)
+    os.chown(log_dir, nobody, nobody)
+    config_path = lab.dir / "unprivileged.toml"
+    config = lab.config()
+    config_path.write_text(
+        lab.config_path.read_text().replace(f'log_dir = "{config.paths.log_dir}"', f'log_dir = "{log_dir}"')
+    )
+    config_path.chmod(0o644)
+    r = connect(config)
+    lab.stop("gateway")
+    out = (lab.log_dir / "gateway-unprivileged.log").open("w")
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", lab.spec.gw, "setpriv", f"--reuid={nobody}", f"--regid={nobody}",
+         "--clear-groups", "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",
+         "--bounding-set=-all,+net_admin", "--", sys.executable, "-m", "gateway.daemon",
+         "--config", str(config_path)],
+        stdout=out, stderr=subprocess.STDOUT, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                                                  "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    try:
+        wait_for(lambda: r.exists(keys.GATEWAY_HEARTBEAT), what="the unprivileged gateway's heartbeat")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        assert f"Uid:\t{nobody}" in status
+        assert "CapEff:\t0000000000001000" in status  # CAP_NET_ADMIN (bit 12) and nothing else
+        phone, ack = admit(r, lab, 1)
+        assert ack and ack["ok"], ack
+        assert online_from(lab, 1) and not online_from(lab, 2)
+        lab.exec(lab.spec.gw, "nft", "flush", "table", "inet", "hotspot", check=True)
+        # a flushed table lets everyone through until it heals: wait for both sides of it
+        wait_for(lambda: not online_from(lab, 2) and online_from(lab, 1), what="the flushed table to heal")
+        wait_for(lambda: list(log_dir.glob("sessions-*.jsonl")), what="the session log written as that user")
+        assert "hotspot_redis_up 1.0" in metrics_text(lab)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        out.close()
+        lab.start("gateway")
+    log = (lab.log_dir / "gateway-unprivileged.log").read_text()
+    assert "Traceback" not in log and '"level": "error"' not in log, log[-2000:]
