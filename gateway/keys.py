@@ -24,6 +24,12 @@ hs:voucher:id:<voucher id>     string  code of a voucher, by its public id
 hs:vouchers                    zset    codes by issue time (the voucher list)
 hs:rl:<scope>:<who>:*          mixed   rate-limit counters and lockouts (gateway.ratelimit)
 hs:counters                    hash    monotonic counters for metrics: logins_ok, logins_failed, ...
+hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (gateway.survey)
+hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
+hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.free)
+hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
+hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
+hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
 =============================  ======  ==========================================================
 
 Modules that add keys (rate limits, accounts, reports) add them here.
@@ -43,8 +49,14 @@ __all__ = [
     "ONLINE",
     "VOUCHERS",
     "ack",
+    "free_used",
+    "portal_acked",
+    "portal_next",
+    "portal_retry",
     "session",
     "session_by_mac",
+    "survey_answered",
+    "survey_day",
     "voucher",
     "voucher_by_id",
     "voucher_devices",
@@ -87,3 +99,27 @@ def voucher_devices(code: str) -> str:
 
 def voucher_by_id(voucher_id: str) -> str:
     return f"hs:voucher:id:{voucher_id}"
+
+
+def survey_day(day: str) -> str:
+    return f"hs:survey:{day}"
+
+
+def survey_answered(sid: str) -> str:
+    return f"hs:survey:answered:{sid}"
+
+
+def free_used(day: str, mac: str) -> str:
+    return f"hs:free:{day}:{mac}"
+
+
+def portal_next(mac: str) -> str:
+    return f"hs:portal:next:{mac}"
+
+
+def portal_acked(sid: str) -> str:
+    return f"hs:portal:acked:{sid}"
+
+
+def portal_retry(mac: str) -> str:
+    return f"hs:portal:retry:{mac}"
