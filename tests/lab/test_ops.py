@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway import commands, keys
-from gateway.lab.probe import admit, online_from, wait_for
+from gateway.lab.probe import admit, fetch, online_from, wait_for
 from gateway.sessionlog import SessionLog
 from gateway.sessions import new_session, start_session
 from gateway.store import connect
@@ -165,6 +165,9 @@ def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
         assert "hotspot_redis_up 0.0" in metrics_text(lab)
         health = lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://10.42.0.1:8080/healthz").stdout
         assert json.loads(health)["redis"] == "down"
+        # a phone opening the portal gets the friendly page, in Bahasa Indonesia
+        page = fetch(lab, lab.spec.client(2), "http://10.42.0.1:8080/")
+        assert page.status == 503 and "Silakan coba lagi sebentar lagi" in page.body
     finally:
         lab.start("redis")
     # back: the gateway reconciles (the expired session ends and is cut off), logins work again
