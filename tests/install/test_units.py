@@ -84,7 +84,7 @@ def test_only_the_gateway_is_privileged():
     for text in (gateway, portal):
         assert "NoNewPrivileges=yes" in text and "ProtectSystem=strict" in text
     # the portal reads the neighbour table (/proc/net/arp, a netlink dump) to find a visitor's MAC
-    assert "ProcSubset=pid" not in portal and "AF_NETLINK" in portal
+    assert "\nProcSubset=pid" not in portal and "AF_NETLINK" in portal
     # the same entry points the lab starts
     assert "-m gateway.daemon --config /etc/hotspot/hotspot.toml" in gateway
     assert "-m portal --config /etc/hotspot/hotspot.toml" in portal
