@@ -229,3 +229,55 @@ def test_the_gateway_needs_only_cap_net_admin(lab, everyone_out):
         lab.start("gateway")
     log = (lab.log_dir / "gateway-unprivileged.log").read_text()
     assert "Traceback" not in log and '"level": "error"' not in log, log[-2000:]
+
+
+PORTAL = "http://10.42.0.1:8080"
+
+
+def portal_post(lab, ns: str, page_path: str, action: str, data: str) -> int:
+    """Open ``page_path`` on the portal as phone ``ns``, then post ``data`` and its form token."""
+    import re
+
+    page = fetch(lab, ns, PORTAL + page_path)
+    token = re.search(r'name="token" value="([^"]+)"', page.body).group(1)
+    out = lab.exec(ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5",
+                   "-d", f"{data}&token={token}", PORTAL + action)  # fmt: skip
+    return int(out.stdout.strip() or 0)
+
+
+def series(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, everyone_out):
+    from gateway.vouchers import issue_batch
+
+    config = lab.config()
+    r = connect(config)
+    [voucher] = issue_batch(r, config.plans["harian"], 1, now=time.time(), issued_by="test_ops")
+    ns, mac = lab.spec.client(4), lab.client_mac(4)
+    before = metrics_text(lab)
+    assert portal_post(lab, ns, "/", "/login", "code=ZZZZ-ZZZZ") != 303  # a wrong code
+    assert portal_post(lab, ns, "/", "/login", f"code={voucher.code}") == 303
+    assert online_from(lab, 4)
+    assert portal_post(lab, ns, "/status", "/logout", "x=1") == 303
+    wait_for(lambda: not online_from(lab, 4), what="the phone to be behind the portal after logout")
+
+    after = metrics_text(lab)
+    for result, more in (("ok", 1), ("failed", 1)):
+        name = f'hotspot_logins_total{{result="{result}"}}'
+        assert series(after, name) == series(before, name) + more, name
+    end = wait_for(
+        lambda: [rec for rec in on_disk(lab) if rec["mac"] == mac and rec["event"] == "end"],
+        what="the end record on disk",
+    )[-1]
+    assert (end["voucher_id"], end["plan"], end["kind"], end["reason"], end["library"]) == (
+        voucher.id, "harian", "voucher", "logout", "lab",
+    )  # fmt: skip
+    rows = json.loads(ctl(lab, "sessions", "--since", "1h", "--mac", mac, "--json").stdout)
+    assert rows[-1]["sid"] == end["sid"] and rows[-1]["reason"] == "logout" and rows[-1]["ended_at"]
+    logs = ctl(lab, "logs", "-n", "50").stdout
+    assert voucher.id in logs and voucher.code not in logs  # ids, never codes
