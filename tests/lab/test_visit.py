@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -24,7 +25,13 @@ from gateway.vouchers import format_code, issue_batch
 pytestmark = pytest.mark.lab
 
 HERE = Path(__file__).parent
-DOCS_IMG = HERE.parents[1] / "docs" / "img"
+# Screenshots go to tests/artifacts (not tracked); HOTSPOT_UPDATE_SCREENSHOTS=1 refreshes
+# the ones the README shows in docs/img.
+DOCS_IMG = (
+    HERE.parents[1] / "docs" / "img"
+    if os.environ.get("HOTSPOT_UPDATE_SCREENSHOTS") == "1"
+    else HERE.parent / "artifacts"
+)
 PORTAL = "http://10.42.0.1:8080"
 
 # (OS, user agent, probe URL, the real answer's status and body)
