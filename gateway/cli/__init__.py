@@ -119,8 +119,15 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: errors, bad usage included, are one line on stderr."""
     try:
-        cli(standalone_mode=True)
+        cli.main(prog_name="hotspotctl", standalone_mode=False)
+    except click.UsageError as err:
+        where = f" (see {err.ctx.command_path} --help)" if err.ctx else ""
+        fail(f"{err.format_message()}{where}", EXIT_USAGE)
+    except click.ClickException as err:
+        fail(err.format_message(), err.exit_code)
+    except click.Abort:
+        fail("interrupted", 130)
     except redis.RedisError as err:
         fail(f"Redis: {err}", EXIT_UNAVAILABLE)

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -109,7 +110,9 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
         from gateway.cli import EXIT_USAGE, fail
 
         fail(f"--until ({high.isoformat()}) is not after --since ({low.isoformat()})", EXIT_USAGE)
-    rows = merge_sessions(session_log.records(low, high))
+    records = list(session_log.records(low, high))
+    records += _not_on_disk_yet(config, session_log, low, high)
+    rows = merge_sessions(records)
     if mac:
         from gateway.sessions import normalize_mac
 
@@ -127,16 +130,18 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        table = Table("started", "ended", "time", "plan", "voucher", "mac", "ip", "down", "up", "end")
+        table = Table("started", "ended", "time", "plan", "voucher", "mac", "ip", "down", "up", "end",
+                      box=box.SIMPLE_HEAD)  # fmt: skip
         for row in rows:
             table.add_row(
-                _short(row["started_at"]), _short(row["ended_at"]) or "online",
+                _short(row["started_at"])[5:16], _short(row["ended_at"])[5:16] or "online",
                 format_duration(float(row["duration"] or 0)) if row["ended_at"] else "",
                 row["plan"], row["voucher_id"], row["mac"], row["ip"],
                 format_size(int(row["bytes_down"] or 0)), format_size(int(row["bytes_up"] or 0)),
                 row["reason"],
             )  # fmt: skip
-        console = Console()
+        # piped (to less, a file): do not squeeze the table into 80 columns
+        console = Console(width=None if sys.stdout.isatty() else 160)
         console.print(table)
         console.print(
             f"{len(rows)} sessions from {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} ({config.library.id})"
@@ -213,6 +218,26 @@ def _print_record(record: dict, as_json: bool) -> None:
         )
     click.echo(base)
     sys.stdout.flush()
+
+
+def _not_on_disk_yet(config, session_log: SessionLog, low: datetime, high: datetime) -> list[dict]:
+    """Return the records in Redis the gateway has not written to disk yet (it does every pass).
+
+    So an export is exact up to now. Without Redis, the files are all there is.
+    """
+    import redis
+
+    from gateway.store import connect
+
+    files = session_log.files()
+    on_disk = _last_records(session_log, 1) if files else []
+    after = f"({on_disk[-1]['id']}" if on_disk else "-"
+    try:
+        entries = connect(config, timeout=2).xrange(keys.EVENTS, after, "+")
+    except redis.RedisError:
+        return []
+    records = (to_record(i, f, config.library.id, session_log.tz) for i, f in entries)
+    return [rec for rec in records if low.timestamp() <= rec.get("ts", 0) < high.timestamp()]
 
 
 def _short(iso: str) -> str:

@@ -98,3 +98,36 @@ def test_logs_follow_prints_new_records_as_they_happen(r, config_path):
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_sessions_include_records_not_on_disk_yet(r, config, config_path):
+    now = time.time() - 600
+    visit(r, 1, now, minutes=1)
+    SessionLogWriter(r, SessionLog.from_config(config)).pump(now)
+    visit(r, 2, now, minutes=2)  # the gateway has not copied these yet
+    rows = json.loads(run(config_path, "sessions", "--since", "1h", "--json").output)
+    assert [(row["voucher_id"], row["reason"]) for row in rows] == [("V1", "logout"), ("V2", "logout")]
+
+
+def test_errors_are_one_line_with_a_meaningful_exit_code(config_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ctl = str(Path(sys.executable).parent / "hotspotctl")
+    for args, code in (
+        (["sessions", "--mac", "nope"], 2),
+        (["nonsense"], 2),
+        (["sessions", "--since", "today", "--until", "yesterday"], 2),
+    ):
+        result = subprocess.run([ctl, "--config", config_path, *args], capture_output=True, text=True)
+        assert result.returncode == code, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("hotspotctl: "), (
+            result.stderr
+        )
+    broken = config_path.with_name("broken.toml")
+    broken.write_text("[library]\nid = 'x'\n")
+    result = subprocess.run([ctl, "--config", broken, "sessions"], capture_output=True, text=True)
+    assert result.returncode == 2 and all(
+        line.startswith(f"{broken}: ") for line in result.stderr.splitlines()
+    )
