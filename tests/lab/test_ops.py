@@ -165,6 +165,10 @@ def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
         assert "hotspot_redis_up 0.0" in metrics_text(lab)
         health = lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://10.42.0.1:8080/healthz").stdout
         assert json.loads(health)["redis"] == "down"
+        status = ctl(lab, "status", "--json")
+        assert status.returncode == 3
+        assert json.loads(status.stdout)["redis"]["state"] == "down"
+        assert json.loads(status.stdout)["portal"]["state"] == "ok"
         # a phone opening the portal gets the friendly page, in Bahasa Indonesia
         page = fetch(lab, lab.spec.client(2), "http://10.42.0.1:8080/")
         assert page.status == 503 and "Silakan coba lagi sebentar lagi" in page.body
