@@ -275,11 +275,11 @@ def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, everyone_out):
         name = f'hotspot_logins_total{{result="{result}"}}'
         assert series(after, name) == series(before, name) + more, name
     end = wait_for(
-        lambda: [rec for rec in on_disk(lab) if rec["mac"] == mac and rec["event"] == "end"],
+        lambda: [rec for rec in on_disk(lab) if rec["voucher_id"] == voucher.id and rec["event"] == "end"],
         what="the end record on disk",
     )[-1]
-    assert (end["voucher_id"], end["plan"], end["kind"], end["reason"], end["library"]) == (
-        voucher.id, "harian", "voucher", "logout", "lab",
+    assert (end["mac"], end["plan"], end["kind"], end["reason"], end["library"]) == (
+        mac, "harian", "voucher", "logout", "lab",
     )  # fmt: skip
     rows = json.loads(ctl(lab, "sessions", "--since", "1h", "--mac", mac, "--json").stdout)
     assert rows[-1]["sid"] == end["sid"] and rows[-1]["reason"] == "logout" and rows[-1]["ended_at"]
