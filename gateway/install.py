@@ -280,6 +280,8 @@ class Installer:
         steps += [
             "Start: systemctl enable --now hotspot-gateway hotspot-portal",
             "Look: hotspotctl status; hotspotctl doctor; journalctl -u hotspot-gateway -f",
+            "The desk: hotspotctl librarian add NAME --role admin; then hotspotctl voucher issue "
+            "--plan harian --count 5 for a first test.",
             "Wi-Fi: plug the access point into the LAN port (docs/install.md, 'The Wi-Fi side').",
         ]
         return steps
