@@ -15,7 +15,7 @@ redis_up, redis_ping_seconds               gauge    a PING at scrape
 reconcile_duration_seconds                 histo    the daemon, once per pass
 reconcile_errors_total                     counter  the daemon: passes that failed
 drift_corrections_total{kind}              counter  the daemon: kernel changes no command asked for
-shaping_drops_total{direction}             counter  the daemon: packets dropped by the shaper
+shaping_drops_total{direction}             counter  the root HTB qdiscs' drop counts (read at scrape)
 session_log_records_total, _lag            c / g    the session-log writer
 config_reloads_total{result=ok|rejected}   counter  ``hotspotctl reload`` / SIGHUP
 gateway_info{version,library_id}           info
@@ -39,7 +39,7 @@ from prometheus_client.exposition import start_http_server
 from gateway import __version__, keys
 from gateway.logs import get_logger
 
-__all__ = ["GatewayMetrics", "parse_listen"]
+__all__ = ["GatewayMetrics", "parse_listen", "read_shaping_drops"]
 
 log = get_logger("metrics")
 
@@ -89,18 +89,64 @@ class _ByteTotals:
         self.started = True
 
 
-class _RedisCollector:
-    """Reads the Redis-held values at scrape time (a scrape is a few pipelined reads)."""
+class _Monotonic:
+    """Counters fed with kernel totals that can fall (a qdisc replaced): only rises are counted.
 
-    def __init__(self, connect):
+    The first total seen for a key is the baseline, as for :class:`_ByteTotals`.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
+
+    def update(self, key: str, kernel_total: int) -> None:
+        before = self.seen.get(key, kernel_total)
+        self.totals[key] = self.totals.get(key, 0) + max(0, kernel_total - before)
+        self.seen[key] = kernel_total
+
+
+def read_shaping_drops(netns: str, lan_interface: str) -> dict[str, int]:
+    """Return the drop counts of the shaper's root HTB qdiscs: {"down": lan, "up": its IFB}.
+
+    Reading qdisc statistics needs no privilege; a direction without an HTB root is left out.
+    """
+    from pyroute2 import IPRoute
+
+    from gateway.names import ifb_name
+    from gateway.nsenter import in_netns
+
+    with in_netns(netns):
+        ipr = IPRoute()
+    found = {}
+    try:
+        for direction, ifname in (("down", lan_interface), ("up", ifb_name(lan_interface))):
+            index = ipr.link_lookup(ifname=ifname)
+            if not index:
+                continue
+            for qdisc in ipr.get_qdiscs(index=index[0]):
+                if qdisc["parent"] == 0xFFFFFFFF and qdisc.get_attr("TCA_KIND") == "htb":
+                    queue = qdisc.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")
+                    found[direction] = int(queue["drops"])
+    finally:
+        ipr.close()
+    return found
+
+
+class _RedisCollector:
+    """Reads the Redis-held values (and the shaper's drops) at scrape time."""
+
+    def __init__(self, connect, shaping_drops=None):
         self.connect = connect
+        self.read_drops = shaping_drops
         self.bytes = _ByteTotals()
+        self.drops = _Monotonic()
         self.lock = threading.Lock()
 
     def describe(self) -> list:
         return []  # unchecked: the series depend on what Redis holds
 
     def collect(self) -> Iterator:
+        yield self._drops()
         up = GaugeMetricFamily("hotspot_redis_up", "Whether the gateway reaches Redis (1) or not (0)")
         ping = GaugeMetricFamily("hotspot_redis_ping_seconds", "Round trip of a Redis PING at scrape")
         with self.lock:
@@ -120,6 +166,21 @@ class _RedisCollector:
         yield up
         yield ping
         yield from families
+
+    def _drops(self) -> CounterMetricFamily:
+        with self.lock:
+            if self.read_drops is not None:
+                try:
+                    for direction, total in self.read_drops().items():
+                        self.drops.update(direction, total)
+                except Exception as err:  # noqa: BLE001 - a metric must never break a scrape
+                    log.warning("metrics_shaping_drops_unreadable", error=str(err))
+            family = CounterMetricFamily(
+                "hotspot_shaping_drops", "Packets the shaper's queues dropped", labels=["direction"]
+            )
+            for direction in ("down", "up"):
+                family.add_metric([direction], self.drops.totals.get(direction, 0))
+        return family
 
     def _from_redis(self, r: redis.Redis) -> Iterator:
         sids = sorted(r.smembers(keys.ONLINE))
@@ -163,8 +224,9 @@ class _RedisCollector:
 class GatewayMetrics:
     """The gateway's registry: Redis-fed series read at scrape, and what the daemon reports."""
 
-    def __init__(self, connect, *, library: str = ""):
-        """``connect()`` returns a Redis client (called at each scrape, so a new URL is picked up)."""
+    def __init__(self, connect, *, library: str = "", shaping_drops=None):
+        """``connect()`` returns a Redis client; ``shaping_drops()`` the kernel's drop totals by
+        direction (both called at each scrape)."""
         self.registry = CollectorRegistry()
         reg = self.registry
         self.reconcile_seconds = Histogram(
@@ -180,9 +242,6 @@ class GatewayMetrics:
             ["kind"],
             registry=reg,
         )
-        self.shaping_drops = Counter(
-            "hotspot_shaping_drops", "Packets the shaper dropped", ["direction"], registry=reg
-        )
         self.session_log_records = Counter(
             "hotspot_session_log_records", "Session-log records written to disk", registry=reg
         )
@@ -196,8 +255,7 @@ class GatewayMetrics:
             self.config_reloads.labels(result)
         self.info = Info("hotspot_gateway", "The running gateway", registry=reg)
         self.info.info({"version": __version__, "library_id": library})
-        self._drops_seen: dict[str, int] = {}
-        self.collector = _RedisCollector(connect)
+        self.collector = _RedisCollector(connect, shaping_drops)
         reg.register(self.collector)
         self.server = None
 
@@ -213,16 +271,12 @@ class GatewayMetrics:
                 self.drift.labels(kind).inc(count)
 
     def set_shaping_drops(self, direction: str, kernel_total: int) -> None:
-        """Report the shaper's drop count summed over classes now; only increases are counted.
+        """Report the shaper's drop total now (from whoever read it); only increases are counted.
 
-        Classes come and go with clients, so the kernel's sum can fall; the counter cannot.
+        A qdisc replaced starts again from zero; the counter does not.
         """
-        before = self._drops_seen.get(direction, kernel_total)
-        if kernel_total > before:
-            self.shaping_drops.labels(direction).inc(kernel_total - before)
-        else:
-            self.shaping_drops.labels(direction)
-        self._drops_seen[direction] = kernel_total
+        with self.collector.lock:
+            self.collector.drops.update(direction, kernel_total)
 
     def serve(self, listen: str) -> tuple[str, int] | None:
         """Serve /metrics on ``listen`` in a thread; return the bound (host, port), None if off."""

@@ -15,7 +15,7 @@ import redis
 
 from gateway.config import Config
 from gateway.logs import get_logger
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, read_shaping_drops
 from gateway.reload import ReloadResult, reload_config
 from gateway.sessionlog import SessionLog, SessionLogWriter
 
@@ -31,7 +31,13 @@ class Upkeep:
         self.config = config
         self.redis = r
         self.writer = SessionLogWriter(r, SessionLog.from_config(config))
-        self.metrics = GatewayMetrics(lambda: self.redis, library=config.library.id)
+        self.metrics = GatewayMetrics(
+            lambda: self.redis,
+            library=config.library.id,
+            shaping_drops=lambda: read_shaping_drops(
+                self.config.network.netns, self.config.network.lan_interface
+            ),
+        )
         self.log_failing = False
 
     def start(self) -> None:

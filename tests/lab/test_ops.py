@@ -285,3 +285,44 @@ def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, everyone_out):
     assert rows[-1]["sid"] == end["sid"] and rows[-1]["reason"] == "logout" and rows[-1]["ended_at"]
     logs = ctl(lab, "logs", "-n", "50").stdout
     assert voucher.id in logs and voucher.code not in logs  # ids, never codes
+
+
+def test_shaping_drops_are_read_from_the_kernel():
+    """Two namespaces of our own, HTB with a 2-packet queue on one end, a burst of UDP across."""
+    import os
+
+    from gateway.metrics import read_shaping_drops
+
+    base = os.environ.get("HOTSPOT_TEST_PREFIX", "hs-t-")
+    a, b = f"{base}qa", f"{base}qb"
+
+    def sh(*argv, ns=None):
+        cmd = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+    try:
+        sh("ip", "netns", "add", a)
+        sh("ip", "netns", "add", b)
+        sh("ip", "link", "add", "q0", "type", "veth", "peer", "name", "q1", "netns", b, ns=a)
+        sh("ip", "addr", "add", "10.77.0.1/24", "dev", "q0", ns=a)
+        sh("ip", "addr", "add", "10.77.0.2/24", "dev", "q1", ns=b)
+        sh("ip", "link", "set", "q0", "up", ns=a)
+        sh("ip", "link", "set", "q1", "up", ns=b)
+        sh("tc", "qdisc", "add", "dev", "q0", "root", "handle", "1:", "htb", "default", "1", ns=a)
+        sh("tc", "class", "add", "dev", "q0", "parent", "1:", "classid", "1:1", "htb", "rate", "1mbit", ns=a)
+        sh("tc", "qdisc", "add", "dev", "q0", "parent", "1:1", "pfifo", "limit", "2", ns=a)
+        assert read_shaping_drops(a, "q0") == {"down": 0}
+        sh(sys.executable, "-c", BLAST, ns=a)
+        drops = read_shaping_drops(a, "q0")
+        assert drops["down"] > 100, drops
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+BLAST = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(500):
+    s.sendto(b"x" * 1200, ("10.77.0.2", 9))
+"""
