@@ -19,7 +19,13 @@ from gateway.cli import cli
 pytestmark = pytest.mark.lab
 
 # the listings issue 8 asks for; each must exist and take --json
-REQUIRED = {("sessions",), ("config", "check"), ("logs",), ("version",), ("reload",)}
+REQUIRED = [
+    ("status",), ("clients",), ("top",), ("voucher", "list"), ("librarian", "list"), ("sessions",),
+    ("report",), ("doctor",), ("config", "check"), ("logs",), ("version",), ("reload",),
+]  # fmt: skip
+# who adds them (a command not merged yet is skipped, and named)
+OWNER = {("top",): "issue 5", ("voucher", "list"): "issue 7", ("librarian", "list"): "issue 7",
+         ("report",): "issue 7"}  # fmt: skip
 # extra arguments some commands need to print once and return
 EXTRA = {
     ("lab", "status"): ["--prefix", "{prefix}"],
@@ -51,9 +57,20 @@ def ctl(lab, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_the_required_listings_take_json():
-    missing = sorted(" ".join(p) for p in REQUIRED - set(json_commands()))
-    assert not missing, f"no --json on: {missing}"
+def _registered(path: tuple[str, ...]) -> bool:
+    group: click.Command = cli
+    for name in path:
+        if not isinstance(group, click.Group) or name not in group.commands:
+            return False
+        group = group.commands[name]
+    return True
+
+
+@pytest.mark.parametrize("path", REQUIRED, ids=" ".join)
+def test_the_required_listings_take_json(path):
+    if not _registered(path) and path in OWNER:
+        pytest.skip(f"hotspotctl {' '.join(path)} comes with {OWNER[path]}, not merged here yet")
+    assert path in json_commands(), f"hotspotctl {' '.join(path)} has no --json"
 
 
 @pytest.mark.parametrize("path", json_commands(), ids=" ".join)
