@@ -101,6 +101,8 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
     Times are the library's (library.timezone). Examples: `sessions --since yesterday --until today
     --csv > kemarin.csv`, `sessions --since 2026-11-01 --until 2026-12-01 --json`.
     """
+    if as_csv and as_json:
+        raise click.UsageError("give --csv or --json, not both")
     config = ctx.config
     session_log = SessionLog.from_config(config)
     now = datetime.now(session_log.tz)
