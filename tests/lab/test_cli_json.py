@@ -36,15 +36,16 @@ JSON_LINES = {("logs",)}  # one JSON object per line
 
 
 def json_commands(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Return the paths of every command with a --json option and no required argument
-    (commands that act on something, like `kick MAC`, are exercised by their own tests)."""
+    """Return the paths of every command with a --json option and nothing required (commands
+    that act on something, like `kick MAC` or `voucher issue --plan P --count N`, are
+    exercised by their own tests)."""
     found = []
     for name, command in sorted(group.commands.items()):
         here = (*path, name)
         if isinstance(command, click.Group):
             found += json_commands(command, here)
         elif any("--json" in getattr(p, "opts", []) for p in command.params) and not any(
-            isinstance(p, click.Argument) and p.required for p in command.params
+            p.required for p in command.params
         ):
             found.append(here)
     return found
