@@ -27,7 +27,9 @@ __all__ = [
     "MIN_PASSWORD",
     "ROLES",
     "Account",
+    "AccountConflict",
     "AccountError",
+    "AccountNotFound",
     "DeskLogin",
     "authenticate",
     "change_role",
@@ -55,6 +57,14 @@ log = get_logger("accounts")
 
 class AccountError(ValueError):
     """An account change cannot be made; the message says why, for the person who asked."""
+
+
+class AccountConflict(AccountError):
+    """The change conflicts with what exists: the name is taken, or it is the last admin."""
+
+
+class AccountNotFound(AccountError):
+    """There is no account with this name."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ def create_account(r: redis.Redis, name: str, password: str, role: str, *, actor
 
     def attempt(pipe: redis.client.Pipeline) -> None:
         if pipe.exists(key):
-            raise AccountError(f'there is already an account "{name}"')
+            raise AccountConflict(f'there is already an account "{name}"')
         pipe.multi()
         pipe.hset(key, mapping={"name": name, "role": role, "hash": hashed, "created_at": str(now),
                                 "created_by": actor, "last_login": "0"})  # fmt: skip
@@ -169,7 +179,7 @@ def set_password(r: redis.Redis, name: str, password: str, *, actor: str, now: f
 
     def attempt(pipe: redis.client.Pipeline) -> None:
         if not pipe.exists(key):
-            raise AccountError(f'there is no account "{name}"')
+            raise AccountNotFound(f'there is no account "{name}"')
         pipe.multi()
         pipe.hset(key, "hash", hashed)
         audit.record(pipe, actor, "account_passwd", now=now, account=name)
@@ -184,11 +194,11 @@ def change_role(r: redis.Redis, name: str, role: str, *, actor: str, now: float)
     _check_role(role)
     account = get_account(r, name)
     if account is None:
-        raise AccountError(f'there is no account "{name}"')
+        raise AccountNotFound(f'there is no account "{name}"')
     if account.role == role:
         return
     if account.is_admin and _admins_left_without(r, name) == 0:
-        raise AccountError("this is the last admin account; make another admin first")
+        raise AccountConflict("this is the last admin account; make another admin first")
     r.hset(keys.account(name), "role", role)
     audit.record(r, actor, "account_role", now=now, account=name, role=role)
     close_all_logins(r, name)
@@ -199,9 +209,9 @@ def remove_account(r: redis.Redis, name: str, *, actor: str, now: float) -> None
     """Remove an account and end its desk logins; the last admin cannot be removed."""
     account = get_account(r, name)
     if account is None:
-        raise AccountError(f'there is no account "{name}"')
+        raise AccountNotFound(f'there is no account "{name}"')
     if account.is_admin and _admins_left_without(r, name) == 0:
-        raise AccountError("this is the last admin account; make another admin first")
+        raise AccountConflict("this is the last admin account; make another admin first")
     with r.pipeline(transaction=True) as pipe:
         pipe.delete(keys.account(name))
         pipe.srem(keys.ACCOUNTS, name)

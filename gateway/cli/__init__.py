@@ -8,12 +8,14 @@ Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import redis
+import structlog
 
 from gateway import __version__
 from gateway import config as config_mod
@@ -98,12 +100,18 @@ def print_json(data: Any) -> None:
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
     click_ctx.obj = Context(config_path)
+    if not structlog.is_configured():
+        # results go to stdout (tables, --json, --csv); the domain's log lines must not mix in
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        )
 
 
 def _register() -> None:
-    from gateway.cli import admin, lab
+    from gateway.cli import accounts, admin, lab, report, vouchers
 
-    for module in (admin, lab):
+    for module in (admin, lab, vouchers, accounts, report):
         for command in module.COMMANDS:
             cli.add_command(command)
 
