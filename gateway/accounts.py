@@ -31,6 +31,7 @@ __all__ = [
     "AccountError",
     "AccountNotFound",
     "DeskLogin",
+    "LastAdmin",
     "authenticate",
     "change_role",
     "check_name",
@@ -61,6 +62,10 @@ class AccountError(ValueError):
 
 class AccountConflict(AccountError):
     """The change conflicts with what exists: the name is taken, or it is the last admin."""
+
+
+class LastAdmin(AccountConflict):
+    """The change would leave the desk without an admin."""
 
 
 class AccountNotFound(AccountError):
@@ -198,7 +203,7 @@ def change_role(r: redis.Redis, name: str, role: str, *, actor: str, now: float)
     if account.role == role:
         return
     if account.is_admin and _admins_left_without(r, name) == 0:
-        raise AccountConflict("this is the last admin account; make another admin first")
+        raise LastAdmin("this is the last admin account; make another admin first")
     r.hset(keys.account(name), "role", role)
     audit.record(r, actor, "account_role", now=now, account=name, role=role)
     close_all_logins(r, name)
@@ -211,7 +216,7 @@ def remove_account(r: redis.Redis, name: str, *, actor: str, now: float) -> None
     if account is None:
         raise AccountNotFound(f'there is no account "{name}"')
     if account.is_admin and _admins_left_without(r, name) == 0:
-        raise AccountConflict("this is the last admin account; make another admin first")
+        raise LastAdmin("this is the last admin account; make another admin first")
     with r.pipeline(transaction=True) as pipe:
         pipe.delete(keys.account(name))
         pipe.srem(keys.ACCOUNTS, name)

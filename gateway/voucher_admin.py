@@ -33,6 +33,7 @@ from gateway.vouchers import (
 __all__ = [
     "MAX_EXTEND",
     "VoucherRow",
+    "code_for_id",
     "extend_client",
     "extend_voucher",
     "get_batch",
@@ -67,6 +68,13 @@ def _require(r: redis.Redis, code: str) -> Voucher:
     if voucher is None:
         raise VoucherNotFound(code)
     return voucher
+
+
+def code_for_id(r: redis.Redis, voucher_id: str) -> str | None:
+    """Return the code of the voucher with public id ``voucher_id`` (pages use ids, never codes)."""
+    if not (voucher_id.isalnum() and len(voucher_id) <= 32):
+        return None
+    return r.get(keys.voucher_by_id(voucher_id))
 
 
 def voucher_sessions(r: redis.Redis, voucher: Voucher) -> list[Session]:

@@ -41,10 +41,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from portal import health, web
+    from portal import desk, health, web
 
     web.init_app(app)
     app.register_blueprint(health.bp)
+    desk.init_app(app)
     return app
 
 
