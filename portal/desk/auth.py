@@ -52,7 +52,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
             if session.get(SESSION_KEY):
                 flash(_("Your session has ended. Please sign in again."), "error")
                 session.pop(SESSION_KEY, None)
-            target = request.full_path if request.method == "GET" else None
+            target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("desk.login", next=target) if target else url_for("desk.login"))
         return view(**kwargs)
 

@@ -65,7 +65,7 @@ def dashboard():
     chart = usage_chart(
         [h.label for h in today.hours],
         [h.totals.bytes_total for h in today.hours],
-        [h.totals.seconds / 3600 for h in today.hours],
+        [h.totals.seconds / 3600 if h.start <= now else None for h in today.hours],
         title=_("Today's use by hour"),
         data_label=_("data"),
         devices_label=_("devices online (average)"),

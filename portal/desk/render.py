@@ -85,7 +85,7 @@ def brand_marks(branding_dir: Path) -> dict[str, str]:
 def usage_chart(
     labels: Sequence[str],
     data_bytes: Sequence[int],
-    devices: Sequence[float],
+    devices: Sequence[float | None],
     *,
     title: str,
     data_label: str,
@@ -95,14 +95,15 @@ def usage_chart(
 ) -> Markup:
     """Return an SVG chart: bars of data per hour, a line of devices online on average.
 
-    ``labels`` name the bars ("08:00"); every third is written under the axis.
+    ``labels`` name the bars ("08:00"); every third is written under the axis. A
+    ``None`` in ``devices`` (an hour still to come) leaves the line out there.
     """
     n = max(1, len(labels))
     left, right, top, bottom = 48, 40, 24, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / n
     peak = max([*data_bytes, 1])
-    peak_devices = max([*devices, 1.0])
+    peak_devices = max([*(d for d in devices if d is not None), 1.0])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'class="chart" aria-label="{escape(title)}"><title>{escape(title)}</title>',
@@ -127,6 +128,7 @@ def usage_chart(
     points = " ".join(
         f"{left + i * step + step / 2:.1f},{top + plot_h - plot_h * d / peak_devices:.1f}"
         for i, d in enumerate(devices)
+        if d is not None
     )
     if points:
         parts.append(f'<polyline points="{points}" class="line" fill="none"/>')

@@ -71,10 +71,11 @@ def report_day():
     tz = ZoneInfo(config.library.timezone)
     day = _day_arg(tz)
     r = get_redis()
-    report = day_report(r, day, tz, now=time.time(), online=online_sessions(r))
+    now = time.time()
+    report = day_report(r, day, tz, now=now, online=online_sessions(r))
     chart = usage_chart(
         [h.label for h in report.hours], [h.totals.bytes_total for h in report.hours],
-        [h.totals.seconds / 3600 for h in report.hours], title=day.isoformat(),
+        [h.totals.seconds / 3600 if h.start <= now else None for h in report.hours], title=day.isoformat(),
         data_label=_("data"), devices_label=_("devices online (average)"),
     )  # fmt: skip
     return render_template(
