@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,23 @@ FLAGS = (
 
 
 @pytest.fixture
-def server(app):
-    """Serve the desk on 127.0.0.1 (an ephemeral port) for the browser."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+def server(hotspot_config, r):
+    """Serve the portal app on 127.0.0.1 (an ephemeral port) for the browser; yield (base URL, config).
+
+    The app's config names that address as the portal's own (``portal.url``), as on a
+    router, so the portal treats the browser's requests as requests for itself.
+    """
+    from portal import create_app
+
+    holder: dict = {}
+    httpd = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    portal = replace(hotspot_config.portal, port=httpd.server_port, url=base)
+    config = replace(hotspot_config, portal=portal)
+    holder["app"] = create_app({"HOTSPOT": config, "TESTING": True})
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
+    yield base, config
     httpd.shutdown()
     thread.join(5)
 
@@ -117,10 +129,11 @@ def _page_count(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
 
 
-def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, hotspot_config, artifacts):
+def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifacts):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    server, hotspot_config = server
     _seed_today(r, hotspot_config.plans)
     _sign_in(browser, server)
     assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
@@ -165,7 +178,8 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, hotspot_
     assert urls == wanted, "every QR code on the sheet scans to its card's code"
 
 
-def test_eleven_cards_take_two_pages(server, browser, desk, r, hotspot_config):
+def test_eleven_cards_take_two_pages(server, browser, desk, r):
+    server, hotspot_config = server
     vouchers = issue_batch(r, hotspot_config.plans["harian"], 11, now=time.time(), issued_by="siti")
     _sign_in(browser, server)
     browser.get(f"{server}/desk/batches/{vouchers[0].batch}/print")
