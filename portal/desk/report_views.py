@@ -16,7 +16,7 @@ from flask import Response, abort, render_template, request
 from flask_babel import gettext as _
 
 from gateway.report_csv import day_csv, month_csv
-from gateway.reports import SURVEY_CATEGORIES, day_report, month_report
+from gateway.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
 from gateway.sessions import online_sessions
 from portal.desk import bp
 from portal.desk.auth import login_required
@@ -63,16 +63,27 @@ def _csv(text: str, filename: str) -> Response:
     )  # fmt: skip
 
 
+def _the_day() -> DayReport:
+    """Return the report of the day the request asks for (``?day=``, default today)."""
+    tz = ZoneInfo(hotspot().library.timezone)
+    r = get_redis()
+    return day_report(r, _day_arg(tz), tz, now=time.time(), online=online_sessions(r))
+
+
+def _the_month() -> MonthReport:
+    """Return the report of the month the request asks for (``?month=``, default this month)."""
+    tz = ZoneInfo(hotspot().library.timezone)
+    year, month = _month_arg(tz)
+    r = get_redis()
+    return month_report(r, year, month, tz, now=time.time(), online=online_sessions(r))
+
+
 @bp.get("/reports/day")
 @login_required
 def report_day():
     """The report of one day (``?day=YYYY-MM-DD``, default today), hour by hour."""
-    config = hotspot()
-    tz = ZoneInfo(config.library.timezone)
-    day = _day_arg(tz)
-    r = get_redis()
-    now = time.time()
-    report = day_report(r, day, tz, now=now, online=online_sessions(r))
+    report = _the_day()
+    day, now = report.day, time.time()
     chart = usage_chart(
         [h.label for h in report.hours], [h.totals.bytes_total for h in report.hours],
         [h.totals.seconds / 3600 if h.start <= now else None for h in report.hours], title=day.isoformat(),
@@ -81,7 +92,7 @@ def report_day():
     return render_template(
         "desk/report_day.html", report=report, chart=chart, categories=SURVEY_CATEGORIES,
         prev=(day - timedelta(days=1)).isoformat(), next=(day + timedelta(days=1)).isoformat(),
-        is_today=day == _today(tz),
+        is_today=day == _today(ZoneInfo(hotspot().library.timezone)),
     )  # fmt: skip
 
 
@@ -89,24 +100,16 @@ def report_day():
 @login_required
 def report_day_csv():
     """The day's report as CSV (one row per hour, then the day)."""
-    config = hotspot()
-    tz = ZoneInfo(config.library.timezone)
-    day = _day_arg(tz)
-    r = get_redis()
-    report = day_report(r, day, tz, now=time.time(), online=online_sessions(r))
-    return _csv(day_csv(report, config.library.id), f"{config.library.id}-{day.isoformat()}.csv")
+    report, library = _the_day(), hotspot().library.id
+    return _csv(day_csv(report, library), f"{library}-{report.day.isoformat()}.csv")
 
 
 @bp.get("/reports/month")
 @login_required
 def report_month():
     """The report of one month (``?month=YYYY-MM``, default this month), day by day."""
-    config = hotspot()
-    tz = ZoneInfo(config.library.timezone)
-    year, month = _month_arg(tz)
-    r = get_redis()
-    report = month_report(r, year, month, tz, now=time.time(), online=online_sessions(r))
-    first = date(year, month, 1)
+    report = _the_month()
+    first = date.fromisoformat(report.month + "-01")
     prev = first - timedelta(days=1)
     nxt = first + timedelta(days=32)
     return render_template(
@@ -119,9 +122,5 @@ def report_month():
 @login_required
 def report_month_csv():
     """The month's report as CSV (one row per day, then the month)."""
-    config = hotspot()
-    tz = ZoneInfo(config.library.timezone)
-    year, month = _month_arg(tz)
-    r = get_redis()
-    report = month_report(r, year, month, tz, now=time.time(), online=online_sessions(r))
-    return _csv(month_csv(report, config.library.id), f"{config.library.id}-{report.month}.csv")
+    report, library = _the_month(), hotspot().library.id
+    return _csv(month_csv(report, library), f"{library}-{report.month}.csv")
