@@ -138,6 +138,9 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     _sign_in(browser, server)
     assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
     browser.save_screenshot(str(artifacts / "desk-dashboard.png"))
+    browser.get(server + "/desk/reports/day")
+    assert "Unduh CSV" in browser.page_source
+    browser.save_screenshot(str(artifacts / "desk-report.png"))
 
     browser.get(server + "/desk/issue")
     Select(browser.find_element(By.NAME, "plan")).select_by_value("harian")
