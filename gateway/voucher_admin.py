@@ -40,6 +40,7 @@ __all__ = [
     "kick_client",
     "list_batches",
     "list_vouchers",
+    "purge_vouchers",
     "quota_overruns",
     "revoke_batch",
     "revoke_voucher",
@@ -162,6 +163,48 @@ def list_batches(r: redis.Redis, *, limit: int = 20) -> list[Batch]:
             pipe.hgetall(keys.batch(batch_id))
         rows = pipe.execute()
     return [Batch.from_redis(row) for row in rows if row]
+
+
+def _finished_at(voucher: Voucher, state: str) -> float:
+    """Return when a voucher that can no longer be used stopped being usable (0 = still usable)."""
+    return {"revoked": voucher.revoked_at, "expired": voucher.valid_until, "used_up": voucher.expires_at}.get(
+        state, 0.0
+    )
+
+
+def purge_vouchers(
+    r: redis.Redis, plans: Mapping[str, Plan], *, older_than: int, actor: str, now: float
+) -> int:
+    """Delete vouchers that stopped being usable more than ``older_than`` seconds ago; return how many.
+
+    Only used-up, expired and revoked ones go; report counters and the audit trail keep
+    their numbers and ids. Keeps the list (and Redis) from growing for years.
+    """
+    removed = 0
+    for voucher in list(_iter_vouchers(r, None)):
+        if not 0 < _finished_at(voucher, voucher.state(now, plans.get(voucher.plan))) <= now - older_than:
+            continue
+        vkey = keys.voucher(voucher.code)
+
+        def attempt(pipe: redis.client.Pipeline, v: Voucher = voucher, vkey: str = vkey) -> bool:
+            current = Voucher.from_redis(pipe.hgetall(vkey))  # an extend may just have revived it
+            if not 0 < _finished_at(current, current.state(now, plans.get(v.plan))) <= now - older_than:
+                return False
+            pipe.multi()
+            pipe.delete(vkey, keys.voucher_devices(v.code), keys.voucher_by_id(v.id))
+            pipe.zrem(keys.VOUCHERS, v.code)
+            pipe.lrem(keys.batch_codes(v.batch), 1, v.code)
+            return True
+
+        if r.transaction(attempt, vkey, value_from_callable=True):
+            removed += 1
+            if not r.exists(keys.batch_codes(voucher.batch)):  # its last voucher: the batch goes too
+                r.delete(keys.batch(voucher.batch))
+                r.zrem(keys.BATCHES, voucher.batch)
+    if removed:
+        audit.record(r, actor, "voucher_purge", now=now, count=removed, older_than=older_than)
+        log.info("voucher_purge", actor=actor, count=removed, older_than=older_than)
+    return removed
 
 
 # -- revoking ------------------------------------------------------------------------

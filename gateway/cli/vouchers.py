@@ -26,6 +26,7 @@ from gateway.units import format_duration, format_rate, format_size, parse_durat
 from gateway.voucher_admin import (
     extend_voucher,
     list_vouchers,
+    purge_vouchers,
     revoke_batch,
     revoke_voucher,
     voucher_sessions,
@@ -261,6 +262,21 @@ def export(ctx: Context, as_csv: bool, as_json: bool, state, plan_name, batch) -
     writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(data)
+
+
+@voucher_group.command("purge")
+@click.option("--older-than", "older_than", type=DURATION, required=True, help='e.g. "180d".')
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def purge(ctx: Context, older_than: int, as_json: bool) -> None:
+    """Delete vouchers used up, expired or revoked before --older-than ago (reports keep their counts)."""
+    removed = purge_vouchers(
+        ctx.redis, ctx.config.plans, older_than=older_than, actor=actor(), now=time.time()
+    )
+    if as_json:
+        print_json({"removed": removed})
+    else:
+        click.echo(f"{removed} vouchers removed")
 
 
 @click.group("plan")

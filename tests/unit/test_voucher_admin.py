@@ -14,6 +14,7 @@ from gateway.voucher_admin import (
     get_batch,
     kick_client,
     list_vouchers,
+    purge_vouchers,
     quota_overruns,
     revoke_batch,
     revoke_voucher,
@@ -266,3 +267,23 @@ def test_kick_and_extend_a_client(r):
     with pytest.raises(LookupError):
         kick_client(r, "../../etc", actor="siti", now=NOW + 11)
     assert [e.action for e in audit.recent(r, limit=2)] == ["client_kick", "voucher_extend"]
+
+
+def test_purge_keeps_usable_vouchers_and_the_reports(r):
+    unused, used, revoked, lapsed = (
+        issue_batch(r, PLANS["harian"], 1, now=NOW, issued_by="siti")[0] for _ in range(4)
+    )
+    session = use(r, used.code, 1, NOW)
+    end_session(r, session.sid, "expired", NOW + 2 * HOUR)
+    revoke_voucher(r, revoked.code, actor="siti", now=NOW + HOUR)
+    r.hset(keys.voucher(lapsed.code), "valid_until", str(NOW + DAY))
+    later = NOW + 40 * DAY
+    assert purge_vouchers(r, PLANS, older_than=20 * DAY, actor="admin", now=later) == 3
+    assert get_voucher(r, unused.code) is not None, "its validity ended only 10 days ago"
+    assert r.zcard(keys.VOUCHERS) == 1 and r.zcard(keys.BATCHES) == 1, "empty batches go too"
+    assert not r.exists(keys.voucher_by_id(used.id), keys.voucher_devices(used.code))
+    assert purge_vouchers(r, PLANS, older_than=5 * DAY, actor="admin", now=later) == 1
+    assert r.zcard(keys.VOUCHERS) == 0
+    from gateway.reports import hour_id
+
+    assert r.hget(keys.report_hour(hour_id(NOW)), "vouchers_issued") == "4"
