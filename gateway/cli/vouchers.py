@@ -261,7 +261,14 @@ def export(ctx: Context, as_csv: bool, as_json: bool, state, plan_name, batch) -
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(data)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in data)
+
+
+def _cell(value: object) -> object:
+    """Keep a spreadsheet from reading a note like ``=HYPERLINK(...)`` as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @voucher_group.command("purge")

@@ -82,6 +82,12 @@ def test_bad_input_is_one_line_and_changes_nothing(run, r, args, code, message):
     assert r.dbsize() == 0
 
 
+def test_export_defuses_spreadsheet_formulas(run):
+    run("voucher", "issue", "--plan", "harian", "--count", "1", "--note", "=HYPERLINK(\"x\")")
+    [row] = list(csv.DictReader(io.StringIO(run("voucher", "export").output)))
+    assert row["note"] == "'=HYPERLINK(\"x\")"
+
+
 def test_switched_off_plan(run):
     assert "switched off" in run("plan", "disable", "kelas").output
     result = run("voucher", "issue", "--plan", "kelas", "--count", "1")
