@@ -100,14 +100,14 @@ def print_json(data: Any) -> None:
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
     click_ctx.obj = Context(config_path)
-    if not structlog.is_configured():
-        # results go to stdout (tables, --json, --csv); the domain's log lines must not mix in.
-        # Undone when the command ends, so a process that runs commands (tests) keeps its own.
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        )
-        click_ctx.call_on_close(structlog.reset_defaults)
+    # Results go to stdout (tables, --json, --csv): the domain's log lines must not mix in.
+    # Put back when the command ends, so a process that runs commands (tests) keeps its own.
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    click_ctx.call_on_close(lambda: structlog.configure(**previous))
 
 
 def _register() -> None:
