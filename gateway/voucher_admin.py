@@ -215,7 +215,7 @@ def _end_sessions(r: redis.Redis, sessions: list[Session], reason: str, now: flo
     for session in sessions:
         done = end_session(r, session.sid, reason, now)
         if done is not None:
-            commands.send(r, "deauthorize", sid=done.sid)
+            commands.send(r, "deauthorize", sid=done.sid, reason=reason)
             ended.append(done)
     return ended
 
