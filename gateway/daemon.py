@@ -1,10 +1,13 @@
 """The gateway daemon: the only privileged process (CAP_NET_ADMIN).
 
 Run as ``python -m gateway.daemon [--config PATH]`` (systemd: hotspot-gateway.service).
-It refuses to start on a bad config (one line per problem, exit 2), announces itself
-with a heartbeat key in Redis, serves commands from the ``hs:commands`` stream and
-stops cleanly on SIGTERM/SIGINT, leaving the kernel's enforcement in place so nobody
-is cut off and nobody gets in while it is down.
+It refuses to start on a bad config (one line per problem, exit 2), installs its
+nftables table at once (even before Redis answers: after a reboot nobody may get in),
+then loops: a reconcile pass every ``gateway.reconcile_interval`` (sooner when a session
+is about to end), and in between the commands of the ``hs:commands`` stream, each
+answered on its ack key as soon as it is applied. SIGTERM/SIGINT stop it cleanly and
+leave the kernel's enforcement in place, so nobody is cut off and nobody gets in while
+it is down. See ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -15,68 +18,275 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
 
 import redis
 
 from gateway import __version__, commands, keys
 from gateway import config as config_mod
+from gateway.doctor import diagnose
 from gateway.logs import get_logger, setup_logging
+from gateway.nft_enforce import read_kernel
+from gateway.nft_monitor import TableWatch
+from gateway.nft_plan import session_elements
+from gateway.reconcile import PassHook, PassResult, build_reconciler
+from gateway.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.store import connect
 
 __all__ = ["Daemon", "main"]
 
 log = get_logger("gateway")
 
+MAX_BACKOFF = 2.0  # seconds between retries while Redis is away: logins resume soon after it returns
+WAKE_EVERY = 0.2  # longest wait for commands before looking at the table watch and signals
+Handler = Callable[[commands.Command], dict]
+
 
 class Daemon:
-    """The loop: wait for commands (or the reconcile interval), act, repeat until stopped."""
+    """The loop: passes on a timer, commands in between, until SIGTERM."""
 
     def __init__(self, config: config_mod.Config):
         self.config = config
         self.redis = connect(config)
         self.stopping = False
         self.started_at = time.time()
-        self.last_command_id = "$"
+        self.cursor = ""  # stream id of the last command handled
+        # kernel components (nftables, tc shaping) are listed in gateway.reconcile.build_reconciler
+        self.reconciler = build_reconciler(config, self.redis)
+        self.enforcer = self.reconciler.enforcer
+        # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md
+        self.hooks: list[PassHook] = []
+        self.handlers: dict[str, Handler] = {
+            "authorize": self.authorize,
+            "deauthorize": self.deauthorize,
+            "reconcile": self.reconcile_now,
+            "doctor": self.doctor,
+            "resolve": self.resolve,
+            "ping": self.ping,
+        }
+        self.watch: TableWatch | None = None  # started in run(): hand edits of the table
+        self.last_pass: PassResult | None = None
+        self.next_pass = 0.0  # time.monotonic() of the next pass
+
+    def apply_config(self, config: config_mod.Config) -> None:
+        """Run with a reloaded config from now on (the table is replaced at once if its rules change)."""
+        self.config = config
+        self.reconciler.configure(config)
+        self.next_pass = 0.0
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("gateway_stopping", signal=signal.Signals(signum).name)
         self.stopping = True
 
-    def heartbeat(self) -> None:
-        info = {"pid": os.getpid(), "version": __version__, "started_at": self.started_at, "at": time.time()}
-        ttl = max(10, 3 * self.config.gateway.reconcile_interval)
-        self.redis.set(keys.GATEWAY_HEARTBEAT, json.dumps(info), ex=ttl)
+    # -- commands ------------------------------------------------------------------------
 
     def handle(self, command: commands.Command) -> dict:
         """Act on one command and return the reply for its requester."""
-        log.info("command_received", op=command.op, request_id=command.id)
-        return {"ok": False, "op": command.op, "error": "not implemented yet"}
+        handler = self.handlers.get(command.op)
+        if handler is None:
+            return {"ok": False, "op": command.op, "error": f"unknown command {command.op!r}"}
+        started = time.monotonic()
+        try:
+            result = handler(command)
+        except redis.RedisError:
+            raise
+        except Exception as err:  # one bad command must not stop the loop
+            log.exception("command_failed", op=command.op, request_id=command.id)
+            result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+        log.info("command_done", op=command.op, request_id=command.id, ok=result.get("ok"),
+                 ms=round((time.monotonic() - started) * 1000, 2))  # fmt: skip
+        return {"op": command.op, **result}
+
+    def authorize(self, command: commands.Command) -> dict:
+        """Let the online session ``sid`` through now (fast path); the next pass checks it.
+
+        An ``ip`` field moves the session to that address first (a device that logged in
+        again from a new lease gets its session back there).
+        """
+        session = get_session(self.redis, command.fields.get("sid", ""))
+        now = time.time()
+        if session is None:
+            return {"ok": False, "error": "no such session"}
+        if session.state != "online" or session.expires_at <= now:
+            return {"ok": False, "error": "session is not online", "state": session.state}
+        moved = command.fields.get("ip", session.ip) != session.ip
+        if moved:
+            # the device came back from another address (a new lease) and logged in again
+            session = replace(session, ip=command.fields["ip"])
+        try:
+            session_elements(session)
+        except ValueError as err:
+            return {"ok": False, "error": f"session has a bad MAC or IP: {err}", "sid": session.sid}
+        if moved:
+            self.redis.hset(keys.session(session.sid), "ip", session.ip)
+        failed = self.reconciler.login(session, now)
+        if self.enforcer.name in failed:
+            return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": session.sid}
+        if session.expires_at < self.next_pass_at():
+            self.next_pass = time.monotonic()  # ends before the next pass: plan it
+        return {"ok": True, "sid": session.sid, "mac": session.mac, "ip": session.ip,
+                "expires_at": session.expires_at, "warnings": failed}  # fmt: skip
+
+    def deauthorize(self, command: commands.Command) -> dict:
+        """End session ``sid`` (if still online) with ``reason`` (default logout) and cut it off now."""
+        sid = command.fields.get("sid", "")
+        reason = command.fields.get("reason", "logout")
+        if reason not in END_REASONS:
+            return {"ok": False, "error": f"unknown reason {reason!r} (one of {', '.join(END_REASONS)})"}
+        session = get_session(self.redis, sid)
+        if session is None:
+            return {"ok": False, "error": "no such session"}
+        now = time.time()
+        ended = end_session(self.redis, sid, reason, now) if session.state == "online" else None
+        failed = self.reconciler.logout(session, now)
+        if self.enforcer.name in failed:
+            self.next_pass = time.monotonic()
+            return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": sid}
+        return {"ok": True, "sid": sid, "ended": ended is not None,
+                "reason": ended.end_reason if ended else session.end_reason}  # fmt: skip
+
+    def reconcile_now(self, _command: commands.Command) -> dict:
+        """Run a pass now and return what it did (``hotspotctl doctor --repair``)."""
+        result = self.run_pass()
+        return {"ok": not result.failed, **result.summary()}
+
+    def doctor(self, _command: commands.Command) -> dict:
+        """Return the difference between Redis and the kernel, changing nothing."""
+        report = diagnose(
+            online_sessions(self.redis), read_kernel(self.enforcer.nft), self.enforcer.expected,
+            time.time(), self.enforcer.neighbours,
+        )  # fmt: skip
+        return {"ok": True, "report": report, "source": "gateway"}
+
+    def resolve(self, command: commands.Command) -> dict:
+        """Return the MAC at ``ip`` or the IPv4 of ``mac``, from the neighbour table."""
+        table = self.reconciler.neighbours.read() if self.reconciler.neighbours else None
+        if table is None:
+            return {"ok": False, "error": "no neighbour table"}
+        if "ip" in command.fields:
+            mac = table.mac_at(command.fields["ip"])
+            return {"ok": mac is not None, "ip": command.fields["ip"], "mac": mac}
+        try:
+            mac = normalize_mac(command.fields.get("mac", ""))
+        except ValueError as err:
+            return {"ok": False, "error": str(err)}
+        ips = table.ip4_of(mac)
+        return {"ok": bool(ips), "mac": mac, "ip": ips[0] if ips else None}
+
+    def ping(self, _command: commands.Command) -> dict:
+        return {"ok": True, "pid": os.getpid(), "version": __version__}
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def next_pass_at(self) -> float:
+        """Return the wall-clock time of the next planned pass."""
+        return time.time() + max(0.0, self.next_pass - time.monotonic())
+
+    def run_pass(self) -> PassResult:
+        """Run one reconcile pass, publish it, and plan the next."""
+        result = self.reconciler.run_pass()
+        self.last_pass = result
+        period = min(self.config.gateway.reconcile_interval, self.config.gateway.accounting_interval)
+        wait = period
+        if result.next_expiry is not None:
+            wait = min(wait, max(0.05, result.next_expiry - time.time() + 0.05))
+        self.next_pass = time.monotonic() + wait
+        # one line per pass; passes that changed nothing are debug so journald keeps what matters
+        busy = result.failed or result.drift() or result.ended or result.moved
+        level = "warning" if result.failed else "info" if busy else "debug"
+        getattr(log, level)("reconcile_done", **result.summary())
+        self.heartbeat()
+        for hook in self.hooks:
+            hook.after_pass(
+                result.at, duration=result.duration, drift=result.drift(), failed=bool(result.failed)
+            )
+        return result
+
+    def heartbeat(self) -> None:
+        info = {
+            "pid": os.getpid(), "version": __version__, "started_at": self.started_at, "at": time.time(),
+            "pass": self.last_pass.summary() if self.last_pass else None,
+        }  # fmt: skip
+        ttl = max(10, 3 * self.config.gateway.reconcile_interval)
+        self.redis.set(keys.GATEWAY_HEARTBEAT, json.dumps(info), ex=ttl)
+
+    def start_cursor(self) -> str:
+        """Return where to resume the command stream: after the last command handled, but
+        no further back than a requester could still be waiting (``commands.REPLY_TTL``)."""
+        floor = f"{int((time.time() - commands.REPLY_TTL) * 1000)}-0"
+        saved = self.redis.get(keys.GATEWAY_CURSOR) or "0-0"
+        return max(saved, floor, key=_stream_id)
+
+    def serve_commands(self, block_ms: int) -> int:
+        """Handle the commands that arrive within ``block_ms``; return how many."""
+        batch = commands.read_commands(self.redis, self.cursor, block_ms)
+        for command in batch:
+            commands.reply(self.redis, command.id, self.handle(command))
+            self.cursor = command.stream_id
+        if batch:
+            self.redis.set(keys.GATEWAY_CURSOR, self.cursor)
+        return len(batch)
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; return the process exit code."""
         log.info("gateway_started", version=__version__, config=str(self.config.path), pid=os.getpid())
-        interval = self.config.gateway.reconcile_interval
-        backoff = 0.5
+        try:
+            self.enforcer.ensure_ruleset()  # before Redis: a rebooted router must not stand open
+        except Exception:
+            log.exception("ruleset_not_loaded")
+        self.watch = TableWatch(self.config.network.netns)
+        for hook in self.hooks:
+            hook.start()
+        backoff = 0.25
         while not self.stopping:
             try:
-                self.heartbeat()
-                block_ms = int(min(interval, 1.0) * 1000)  # wake at least every second to see SIGTERM
-                for command in commands.read_commands(self.redis, self.last_command_id, block_ms):
-                    self.last_command_id = command.stream_id
-                    commands.reply(self.redis, command.id, self.handle(command))
-                backoff = 0.5
+                if not self.cursor:
+                    self.cursor = self.start_cursor()
+                if self.watch.changed.is_set():
+                    self.watch.changed.clear()  # someone edited our table: heal it now
+                    self.next_pass = 0.0
+                if time.monotonic() >= self.next_pass:
+                    self.run_pass()
+                wait = self.next_pass - time.monotonic()
+                # block for commands until the next pass; wake often enough to see a hand
+                # edit of the table (TableWatch) and SIGTERM
+                self.serve_commands(int(min(max(wait, 0.001), WAKE_EVERY) * 1000))
+                backoff = 0.25
             except redis.RedisError as err:
-                # Redis down: the kernel keeps enforcing what it has; retry with backoff
+                # Redis away: the kernel keeps enforcing what it has; retry soon
                 log.warning("redis_unavailable", error=str(err), retry_in=backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self._after_failure(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            except Exception:
+                log.exception("pass_failed", retry_in=backoff)  # keep the last applied state
+                self._after_failure(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        for hook in self.hooks:
+            hook.stop()
+        self.reconciler.close()
+        self.watch.close()
         try:
             self.redis.delete(keys.GATEWAY_HEARTBEAT)
         except redis.RedisError:
             pass
-        log.info("gateway_stopped")
+        log.info("gateway_stopped", left_in_kernel="table inet hotspot and its elements")
         return 0
+
+    def _after_failure(self, backoff: float) -> None:
+        for hook in self.hooks:
+            hook.after_pass(time.time(), duration=0.0, drift={}, failed=True)
+        time.sleep(backoff)
+        self.next_pass = 0.0
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return 0, 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,10 @@ hs:sessions:online             set     sids that should be online now (the desir
 hs:sessions:bymac:<mac>        string  sid of the online session of a device
 hs:commands                    stream  portal/CLI -> gateway requests (authorize, deauthorize, ...)
 hs:ack:<request id>            list    gateway -> requester reply, one JSON item, short TTL
-hs:gateway:heartbeat           string  JSON about the running gateway, expires if it stops
+hs:gateway:heartbeat           string  JSON about the running gateway (and its last pass), expires if it stops
+hs:gateway:cursor              string  stream id of the last command the gateway handled
+hs:gateway:acct                hash    sid -> JSON: kernel counters last seen per element (accounting)
+hs:gateway:ruleset             string  JSON: fingerprint of the table the gateway loaded (doctor)
 hs:events                      stream  session start/end records (source of the session log)
 hs:voucher:<code>              hash    one voucher (fields: see :mod:`gateway.vouchers`)
 hs:voucher:<code>:devices      set     MACs that have used the voucher
@@ -49,7 +52,10 @@ __all__ = [
     "COMMANDS",
     "COUNTERS",
     "EVENTS",
+    "GATEWAY_ACCT",
+    "GATEWAY_CURSOR",
     "GATEWAY_HEARTBEAT",
+    "GATEWAY_RULESET",
     "ONLINE",
     "PLANS_DISABLED",
     "REPORT_SALT",
@@ -75,6 +81,9 @@ ONLINE = "hs:sessions:online"
 COMMANDS = "hs:commands"
 EVENTS = "hs:events"
 GATEWAY_HEARTBEAT = "hs:gateway:heartbeat"
+GATEWAY_CURSOR = "hs:gateway:cursor"
+GATEWAY_ACCT = "hs:gateway:acct"
+GATEWAY_RULESET = "hs:gateway:ruleset"
 VOUCHERS = "hs:vouchers"
 # Monotonic counters (HINCRBY) exported as Prometheus counters. Field names in use:
 # logins_ok, logins_failed (wrong/unusable codes), logins_rate_limited, free_logins,

@@ -72,6 +72,12 @@ class Context:
                 fail(f"cannot reach Redis at {self.config.redis_url}: {err}", EXIT_UNAVAILABLE)
         return self._redis
 
+    def close(self) -> None:
+        """Close the Redis connection, if one was made."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -100,6 +106,7 @@ def print_json(data: Any) -> None:
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
     click_ctx.obj = Context(config_path)
+    click_ctx.call_on_close(click_ctx.obj.close)
     # Results go to stdout (tables, --json, --csv): the domain's log lines must not mix in.
     # Put back when the command ends, so a process that runs commands (tests) keeps its own.
     previous = structlog.get_config()
@@ -111,9 +118,9 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import accounts, admin, lab, report, vouchers
+    from gateway.cli import access, accounts, admin, lab, report, vouchers
 
-    for module in (admin, lab, vouchers, accounts, report):
+    for module in (admin, lab, access, vouchers, accounts, report):
         for command in module.COMMANDS:
             cli.add_command(command)
 

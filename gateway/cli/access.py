@@ -1,0 +1,328 @@
+"""``hotspotctl status | clients | auth | kick | doctor``: who is online, and the firewall.
+
+The CLI talks to the gateway through Redis (the same command stream the portal uses);
+when the gateway does not answer it falls back to Redis and the kernel directly
+(``network.netns`` names the router's namespace in the lab), so an admin can still see
+and repair things while the daemon is down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gateway import commands, keys
+from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.nsenter import in_netns
+from gateway.sessions import (
+    Session,
+    end_session,
+    new_session,
+    normalize_mac,
+    online_sessions,
+    session_for_mac,
+    start_session,
+)
+from gateway.units import format_duration, format_size
+
+__all__ = ["COMMANDS"]
+
+ASK_TIMEOUT = 3.0  # seconds to wait for the gateway before falling back
+
+
+def _gateway_info(ctx: Context) -> dict | None:
+    raw = ctx.redis.get(keys.GATEWAY_HEARTBEAT)
+    return json.loads(raw) if raw else None
+
+
+def _ask(ctx: Context, op: str, timeout: float = ASK_TIMEOUT, **fields: str) -> dict | None:
+    """Send ``op`` to the gateway if it runs; return its reply, None if it is down or silent."""
+    if _gateway_info(ctx) is None:
+        return None
+    return commands.request(ctx.redis, op, timeout, **fields)
+
+
+def _portal_health(ctx: Context) -> str:
+    url = f"{ctx.config.portal.url}/healthz"
+    try:
+        with in_netns(ctx.config.network.netns):
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own URL)
+                body = json.loads(response.read() or b"{}")
+    except (OSError, ValueError, urllib.error.URLError) as err:
+        return f"down ({getattr(err, 'reason', err)})"
+    return "ok" if body.get("portal") == "ok" else f"unhealthy ({body})"
+
+
+def _target(text: str) -> tuple[str | None, str | None]:
+    """Return (mac, ip) from what the admin typed (one of them)."""
+    try:
+        return normalize_mac(text), None
+    except ValueError:
+        pass
+    try:
+        return None, str(ipaddress.ip_address(text))
+    except ValueError:
+        raise click.BadParameter(f'"{text}" is neither a MAC (02:00:00:00:01:01) nor an IP address') from None
+
+
+def _resolve(ctx: Context, mac: str | None, ip: str | None) -> tuple[str | None, str | None]:
+    """Fill in the other half of (mac, ip) from the gateway, else the neighbour table directly."""
+    reply = _ask(ctx, "resolve", **({"mac": mac} if mac else {"ip": ip or ""}))
+    if reply is not None:
+        return reply.get("mac") or mac, reply.get("ip") or ip
+    from gateway.neighbours import NeighbourReader
+
+    net = ctx.config.network
+    reader = NeighbourReader(net.netns, net.lan_interface)
+    try:
+        table = reader.read()
+    finally:
+        reader.close()
+    if mac:
+        ips = table.ip4_of(mac)
+        return mac, ips[0] if ips else None
+    return table.mac_at(ip or ""), ip
+
+
+def _find_online(ctx: Context, mac: str | None, ip: str | None) -> Session | None:
+    if mac:
+        return session_for_mac(ctx.redis, mac)
+    return next((s for s in online_sessions(ctx.redis) if s.ip == ip), None)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Show whether the gateway, the portal and Redis run, and how many clients are online.
+
+    Exits 3 when one of them is down.
+    """
+    now = time.time()
+    started = time.monotonic()
+    ctx.redis.ping()
+    redis_ms = (time.monotonic() - started) * 1000
+    info = _gateway_info(ctx)
+    online = ctx.redis.scard(keys.ONLINE)
+    portal = _portal_health(ctx)
+    last = (info or {}).get("pass") or {}
+    data = {
+        "redis": {"state": "ok", "ping_ms": round(redis_ms, 2)},
+        "gateway": {"state": "ok" if info else "down", **(info or {})},
+        "portal": {"state": portal, "url": ctx.config.portal.url},
+        "clients_online": online,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console = Console()
+        table = Table("service", "state", "details", show_header=False, box=None)
+        table.add_row("redis", "[green]ok[/]", f"ping {redis_ms:.1f} ms")
+        if info:
+            age = now - last.get("at", now)
+            details = (
+                f"pid {info['pid']}, up {format_duration(now - info['started_at'])}, "
+                f"last pass {age:.0f}s ago ({last.get('duration_ms', 0)} ms)"
+            )
+            table.add_row("gateway", "[green]ok[/]", details)
+        else:
+            hint = "no heartbeat in Redis (systemctl status hotspot-gateway)"
+            table.add_row("gateway", "[red]down[/]", hint)
+        colour = "green" if portal == "ok" else "red"
+        table.add_row("portal", f"[{colour}]{portal}[/]", ctx.config.portal.url)
+        table.add_row("clients", str(online), "online")
+        console.print(table)
+    if not info or portal != "ok":
+        raise SystemExit(EXIT_UNAVAILABLE)
+
+
+@click.command("clients")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def clients(ctx: Context, as_json: bool) -> None:
+    """List the clients online: MAC, IP, plan, since, time left, bytes down/up, idle."""
+    now = time.time()
+    sessions = online_sessions(ctx.redis)
+    if as_json:
+        print_json([
+            {"sid": s.sid, "mac": s.mac, "ip": s.ip, "kind": s.kind, "plan": s.plan,
+             "voucher_id": s.voucher_id, "started_at": s.started_at, "expires_at": s.expires_at,
+             "seconds_left": round(s.seconds_left(now)), "bytes_down": s.bytes_down, "bytes_up": s.bytes_up,
+             "last_active": s.last_active}
+            for s in sessions
+        ])  # fmt: skip
+        return
+    table = Table("plan", "since", "left", "down", "up", "idle")
+    # addresses are never cut short, whatever the terminal's width
+    table.add_column("MAC", no_wrap=True, min_width=17)
+    table.add_column("IP", no_wrap=True)
+    table.columns.insert(0, table.columns.pop())
+    table.columns.insert(0, table.columns.pop())
+    for s in sessions:
+        since = time.strftime("%H:%M", time.localtime(s.started_at))
+        idle = now - max(s.last_active, s.started_at)
+        table.add_row(
+            s.mac, s.ip, s.plan or s.kind, since, format_duration(s.seconds_left(now)),
+            format_size(s.bytes_down), format_size(s.bytes_up), format_duration(idle),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"{len(sessions)} online")
+
+
+@click.command("auth")
+@click.argument("target")
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 30 * 24 * 60),
+              help="How long the client stays online.")  # fmt: skip
+@click.option("--plan", "plan_name", default="", help="Caps from this plan [default: the whole uplink].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool) -> None:
+    """Let a device online without a voucher: TARGET is its MAC or its IP."""
+    config = ctx.config
+    if plan_name and plan_name not in config.plans:
+        fail(f'no plan named "{plan_name}" (plans: {", ".join(sorted(config.plans))})', EXIT_USAGE)
+    mac, ip = _resolve(ctx, *_target(target))
+    if not mac or not ip:
+        fail(f"{target}: not seen on the LAN (no neighbour entry); is the device connected?", EXIT_FAILED)
+    plan = config.plans.get(plan_name)
+    now = time.time()
+    session = new_session(
+        mac=mac, ip=ip, kind="admin", plan=plan_name, now=now, expires_at=now + minutes * 60,
+        down=plan.down if plan else config.uplink.down, up=plan.up if plan else config.uplink.up,
+        weight=plan.weight if plan else 1.0,
+    )  # fmt: skip
+    start_session(ctx.redis, session, now)
+    reply = commands.request(ctx.redis, "authorize", ASK_TIMEOUT, sid=session.sid)
+    result = {"sid": session.sid, "mac": mac, "ip": ip, "expires_at": session.expires_at, "gateway": reply}
+    if as_json:
+        print_json(result)
+    elif reply and reply.get("ok"):
+        click.echo(f"{mac} {ip}: online for {format_duration(minutes * 60)} (session {session.sid})")
+    if reply is None:
+        fail("session stored, but the gateway did not answer; it applies it when it runs", EXIT_UNAVAILABLE)
+    if not reply.get("ok"):
+        fail(f"gateway: {reply.get('error')}", EXIT_FAILED)
+
+
+@click.command("kick")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def kick(ctx: Context, target: str, as_json: bool) -> None:
+    """Log a device out now: TARGET is its MAC or its IP."""
+    mac, ip = _target(target)
+    session = _find_online(ctx, mac, ip)
+    if session is None:
+        fail(f"{target}: no client online with that {'MAC' if mac else 'IP'}", EXIT_FAILED)
+    reply = _ask(ctx, "deauthorize", sid=session.sid, reason="kicked")
+    if reply is None:
+        # the gateway is down: end it in Redis and cut it off in the kernel ourselves
+        end_session(ctx.redis, session.sid, "kicked", time.time())
+        _local_logout(ctx, session)
+        reply = {"ok": True, "sid": session.sid, "ended": True, "by": "hotspotctl (gateway down)"}
+    if as_json:
+        print_json({"mac": session.mac, "ip": session.ip, **reply})
+    elif reply.get("ok"):
+        click.echo(f"{session.mac} {session.ip}: logged out (session {session.sid})")
+    if not reply.get("ok"):
+        fail(f"gateway: {reply.get('error')}", EXIT_FAILED)
+
+
+def _local_logout(ctx: Context, session: Session) -> None:
+    from gateway.nft_enforce import NftEnforcer
+
+    _need_root()
+    NftEnforcer(ctx.config).logout(session, time.time())
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        fail("the gateway is down and reading the kernel directly needs root", EXIT_UNAVAILABLE)
+
+
+@click.command("doctor")
+@click.option(
+    "--repair", is_flag=True, help="Apply one reconcile pass (the gateway's, or our own if it is down)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
+    """Compare who should be online (Redis) with what the firewall enforces (kernel).
+
+    Exits 1 when they differ (with --repair: when they still differ afterwards).
+    """
+    reply = _ask(ctx, "reconcile" if repair else "doctor", timeout=10.0)
+    if reply is None:
+        reply = _local_doctor(ctx, repair)
+    if repair and reply.get("source") != "hotspotctl":
+        reply = {**(_ask(ctx, "doctor", timeout=10.0) or {}), "repair": reply}
+    report = reply.get("report", {})
+    if as_json:
+        print_json(reply)
+    else:
+        _print_report(reply, report)
+    if not reply.get("ok") or not report.get("ok", False):
+        raise SystemExit(EXIT_FAILED)
+
+
+def _local_doctor(ctx: Context, repair: bool) -> dict:
+    from gateway.doctor import diagnose
+    from gateway.nft_enforce import read_kernel
+    from gateway.reconcile import build_reconciler
+
+    _need_root()
+    reconciler = build_reconciler(ctx.config, ctx.redis)
+    stored = json.loads(ctx.redis.get(keys.GATEWAY_RULESET) or "{}")
+    reconciler.enforcer.expected = stored.get("fingerprint", "")
+    note = "the gateway is down; read the kernel directly"
+    reply: dict = {"ok": True, "source": "hotspotctl", "note": note}
+    try:
+        if repair:
+            reply["repair"] = reconciler.run_pass().summary()
+        table = reconciler.neighbours.read() if reconciler.neighbours else None
+        reply["report"] = diagnose(
+            online_sessions(ctx.redis), read_kernel(reconciler.enforcer.nft), reconciler.enforcer.expected,
+            time.time(), table,
+        )  # fmt: skip
+    finally:
+        reconciler.close()
+    return reply
+
+
+def _print_report(reply: dict, report: dict) -> None:
+    console = Console()
+    if reply.get("note"):
+        console.print(f"[yellow]{reply['note']}[/]")
+    if "repair" in reply:
+        counts = reply["repair"].get("counts", {})
+        console.print(f"repair pass: {json.dumps(counts)}")
+    colour = "green" if report.get("table") == "ok" else "red"
+    console.print(f"table inet hotspot: [{colour}]{report.get('table')}[/]")
+    console.print(f"online sessions: {report.get('online')}, kernel elements: {report.get('elements')}")
+    for key, label in (
+        ("missing", "missing in the kernel (client cut off)"),
+        ("extra", "in the kernel but not online (client let in)"),
+        ("wrong_session", "element of another session"),
+        ("timeout_off", "kernel timeout differs"),
+    ):
+        rows = report.get(key) or []
+        if rows:
+            console.print(f"[red]{label}: {len(rows)}[/]")
+            for row in rows[:20]:
+                console.print(f"  {row['set']} {row['element']}  ({row.get('sid') or 'no session'})")
+    if report.get("invalid_sessions"):
+        console.print(f"[red]sessions with a bad MAC/IP: {', '.join(report['invalid_sessions'])}[/]")
+    verdict = "[green]kernel matches Redis[/]" if report.get("ok") else "[red]kernel differs from Redis[/]"
+    console.print(verdict)
+
+
+COMMANDS = [status, clients, auth, kick, doctor]

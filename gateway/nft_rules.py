@@ -1,0 +1,101 @@
+"""The gateway's nftables ruleset: render the template, and recognise it in the kernel.
+
+Pure: no kernel, no Redis. :func:`render_ruleset` fills ``firewall_rules/hotspot.nft``
+with the config's few, already validated values (``string.Template.substitute`` raises on
+a missing one). :func:`config_statements` adds the config's fixed set elements (admin
+networks, walled-garden networks). :func:`shape_fingerprint` reduces the kernel's terse
+JSON listing of the table (chains, rules, set declarations, no elements) to a digest,
+so a pass notices in one cheap read when someone flushed, edited or deleted the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from importlib import resources
+from typing import Any
+
+from gateway.config import Config
+from gateway.names import (
+    ADMIN_SET4,
+    ADMIN_SET6,
+    NFT_FAMILY,
+    NFT_TABLE,
+    WALLED_NETS4,
+)
+
+__all__ = [
+    "TABLE",
+    "config_statements",
+    "render_ruleset",
+    "ruleset_digest",
+    "shape_fingerprint",
+    "template_text",
+]
+
+TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
+TEMPLATE = "hotspot.nft"
+
+
+def template_text() -> str:
+    """Return the ruleset template shipped with the package (``firewall_rules/hotspot.nft``)."""
+    return resources.files("gateway").joinpath("rules", TEMPLATE).read_text(encoding="utf-8")
+
+
+def _values(config: Config) -> dict[str, str]:
+    net, portal = config.network, config.portal
+    return {
+        "lan": net.lan_interface,
+        "portal_address": str(portal.address),
+        "portal_port": str(portal.port),
+        "portal_tls_port": str(portal.tls_port),
+        "ssh_port": str(net.ssh_port),
+    }
+
+
+def ruleset_digest(config: Config, template: str | None = None) -> str:
+    """Return a short digest of the ruleset ``config`` renders (changes with template or values)."""
+    text = string.Template(template or template_text()).substitute(_values(config), digest="")
+    extra = "\n".join(config_statements(config))
+    return hashlib.sha256((text + extra).encode()).hexdigest()[:12]
+
+
+def render_ruleset(config: Config, template: str | None = None) -> str:
+    """Return the ``table inet hotspot { ... }`` text for ``config`` (no set elements)."""
+    template = template or template_text()
+    digest = ruleset_digest(config, template)
+    return string.Template(template).substitute(_values(config), digest=digest)
+
+
+def config_statements(config: Config) -> list[str]:
+    """Return the ``add element`` statements for the config's fixed sets (admin, walled networks)."""
+    admin4 = [str(n) for n in config.network.admin_networks if n.version == 4]
+    admin6 = [str(n) for n in config.network.admin_networks if n.version == 6]
+    walled = [str(n) for n in config.walled_garden.networks]
+    out = []
+    for name, items in ((ADMIN_SET4, admin4), (ADMIN_SET6, admin6), (WALLED_NETS4, walled)):
+        if items:
+            out.append(f"add element {TABLE} {name} {{ {', '.join(items)} }}")
+    return out
+
+
+def shape_fingerprint(listing: dict[str, Any] | None) -> str:
+    """Return a digest of a terse ``list table`` JSON (rules and set declarations), "" if absent.
+
+    Handles, the metainfo header and set elements are left out: they change without the
+    ruleset changing. Two tables with equal fingerprints enforce the same rules.
+    """
+    if not listing:
+        return ""
+    items = []
+    for item in listing.get("nftables", []):
+        if "metainfo" in item:
+            continue
+        (kind, body), *_ = item.items()
+        body = {k: v for k, v in body.items() if k not in ("handle", "elem")}
+        items.append({kind: body})
+    if not items:
+        return ""
+    text = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,289 @@
+"""The reconcile loop's pass: desired state in Redis -> plans -> kernel, then accounting and ends.
+
+Level-triggered: every pass starts again from the full state (online sessions in Redis,
+the kernel read back), so a missed command, a restart, a hand-edited table or a Redis
+restart all heal at the next pass. Commands only make things happen sooner, through
+the components' fast paths.
+
+Plugging in (see ``docs/gateway.md``, "Components and hooks"):
+
+- a **component** owns a piece of kernel state (nftables here; tc shaping next) and
+  implements :class:`Component`;
+- a **hook** does non-kernel work after each pass (session log, metrics) and implements
+  :class:`PassHook`.
+
+:func:`build_reconciler` is the one place components are listed (the daemon and
+``hotspotctl doctor --repair`` both use it); hooks are listed in the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
+
+import redis
+
+from gateway import keys
+from gateway.config import Config
+from gateway.lifecycle import account, plan_ends
+from gateway.logs import get_logger
+from gateway.neighbours import NeighbourReader, plan_moves
+from gateway.nft_enforce import NftEnforcer
+from gateway.sessions import Session, end_session, online_sessions, update_usage
+
+__all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
+
+log = get_logger("reconcile")
+
+
+@runtime_checkable
+class Component(Protocol):
+    """A piece of kernel state that follows the online sessions (nftables, tc, ...).
+
+    - ``reconcile``: level-triggered. Read the kernel, diff against what ``sessions``
+      need, apply the difference (one transaction where the kernel allows), and return
+      counts such as ``{"added": 1, "removed": 0, "unchanged": 12}``. ``sessions`` are
+      the online sessions whose time is not up, oldest first. Must be idempotent:
+      a second call with the same input changes nothing.
+    - ``login`` / ``logout``: fast paths for one session, called by the command handler
+      (authorize/deauthorize) and for sessions the pass ends. No full read; the next
+      pass checks their work. Must be idempotent (a replayed command is harmless).
+    - ``close``: release handles on shutdown. Kernel state must stay in place.
+
+    Raise on failure: the loop logs it and carries on with the other components.
+    """
+
+    name: str
+
+    def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]: ...
+
+    def login(self, session: Session, now: float) -> None: ...
+
+    def logout(self, session: Session, now: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class PassHook(Protocol):
+    """Non-kernel work that runs with the loop (session-log writer, metrics).
+
+    ``start`` once before the first pass, ``after_pass`` after every pass (also failed
+    ones; ``drift`` counts kernel changes the pass made that no command asked for, keyed
+    ``<component>_<count>``), ``stop`` on shutdown. A hook must not raise: enforcement
+    never waits on a full disk or a metrics port.
+    """
+
+    def start(self) -> None: ...
+
+    def after_pass(self, now: float, *, duration: float, drift: dict[str, int], failed: bool) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class PassResult:
+    """What one pass saw and did."""
+
+    at: float
+    duration: float = 0.0
+    online: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    ended: list[tuple[str, str]] = field(default_factory=list)  # (sid, reason)
+    moved: dict[str, str] = field(default_factory=dict)  # sid -> new IP
+    failed: list[str] = field(default_factory=list)  # names of steps that raised
+    next_expiry: float | None = None
+
+    def drift(self) -> dict[str, int]:
+        """Return the kernel changes this pass made, as ``{"nft_added": 2, ...}``."""
+        out = {}
+        for name, counts in self.counts.items():
+            for key, value in counts.items():
+                if key not in ("unchanged", "invalid") and value:
+                    out[f"{name}_{key}"] = value
+        return out
+
+    def summary(self) -> dict:
+        """Return the pass as a small dict for the heartbeat and the log line."""
+        return {
+            "at": round(self.at, 3),
+            "duration_ms": round(self.duration * 1000, 1),
+            "online": self.online,
+            "counts": self.counts,
+            "ended": len(self.ended),
+            "moved": len(self.moved),
+            "failed": self.failed,
+        }
+
+
+class Reconciler:
+    """Runs passes and fast paths over the components, with accounting and session ends."""
+
+    def __init__(
+        self,
+        config: Config,
+        r: redis.Redis,
+        enforcer: NftEnforcer,
+        components: Sequence[Component] = (),
+        neighbours: NeighbourReader | None = None,
+    ):
+        self.config = config
+        self.redis = r
+        self.enforcer = enforcer
+        self.components: list[Component] = [enforcer, *components]
+        self.neighbours = neighbours
+
+    def configure(self, config: Config) -> None:
+        """Take a reloaded config; components with a ``configure(config)`` method get it too."""
+        self.config = config
+        for component in self.components:
+            configure = getattr(component, "configure", None)
+            if configure is not None:
+                configure(config)
+
+    def close(self) -> None:
+        """Release the components' and the neighbour reader's handles; kernel state stays."""
+        for component in self.components:
+            component.close()
+        if self.neighbours is not None:
+            self.neighbours.close()
+
+    # -- fast paths ----------------------------------------------------------------------
+
+    def login(self, session: Session, now: float) -> list[str]:
+        """Run every component's login for ``session``; return the names that failed."""
+        return self._each("login", session, now)
+
+    def logout(self, session: Session, now: float) -> list[str]:
+        """Run every component's logout for ``session``; return the names that failed."""
+        return self._each("logout", session, now)
+
+    def _each(self, op: str, session: Session, now: float) -> list[str]:
+        failed = []
+        for component in self.components:
+            try:
+                getattr(component, op)(session, now)
+            except Exception:
+                log.exception(f"{op}_failed", component=component.name, sid=session.sid)
+                failed.append(component.name)
+        return failed
+
+    # -- the pass ------------------------------------------------------------------------
+
+    def run_pass(self, now: float | None = None) -> PassResult:
+        """Make the kernel follow Redis once; raise only if Redis cannot be read."""
+        started = time.monotonic()
+        now = time.time() if now is None else now
+        result = PassResult(at=now)
+        sessions = online_sessions(self.redis)
+        sessions = self._follow_moves(sessions, result)
+        live = [s for s in sessions if s.expires_at > now]
+        for component in self.components:
+            try:
+                result.counts[component.name] = component.reconcile(live, now)
+            except Exception:
+                log.exception("reconcile_failed", component=component.name)
+                result.failed.append(component.name)
+        if "nft" not in result.failed:
+            sessions = self._account(sessions, now)
+        self._end(sessions, now, result)
+        self._remember_ruleset()
+        result.online = len(sessions) - len(result.ended)
+        future = [s.expires_at for s in sessions if s.expires_at > now]
+        result.next_expiry = min(future) if future else None
+        result.duration = time.monotonic() - started
+        return result
+
+    def _follow_moves(self, sessions: list[Session], result: PassResult) -> list[Session]:
+        if self.neighbours is None:
+            return sessions
+        try:
+            table = self.neighbours.read()
+        except Exception:
+            log.exception("neighbours_unreadable")
+            result.failed.append("neighbours")
+            return sessions
+        self.enforcer.neighbours = table
+        net = self.config.network
+        result.moved = plan_moves(sessions, table, net.lan_network, net.router_ip)
+        if not result.moved:
+            return sessions
+        with self.redis.pipeline(transaction=False) as pipe:
+            for sid, ip in result.moved.items():
+                pipe.hset(keys.session(sid), "ip", ip)
+            pipe.execute()
+        out = []
+        for session in sessions:
+            if session.sid in result.moved:
+                log.info("client_moved", sid=session.sid, mac=session.mac, old_ip=session.ip,
+                         new_ip=result.moved[session.sid])  # fmt: skip
+                session = replace(session, ip=result.moved[session.sid])
+            out.append(session)
+        return out
+
+    def _account(self, sessions: list[Session], now: float) -> list[Session]:
+        """Add what the kernel counted since the last pass to each session; return them updated."""
+        counters = self.enforcer.counters()
+        stored = self.redis.hgetall(keys.GATEWAY_ACCT)
+        usage, baselines, out = {}, {}, []
+        for session in sessions:
+            elements = counters.get(session.sid, {})
+            baseline = _load_baseline(stored.get(session.sid))
+            totals, new_baseline = account(session, elements, baseline, now)
+            if totals.changed:
+                usage[session.sid] = (totals.bytes_up, totals.bytes_down, totals.last_active)
+                session = replace(
+                    session, bytes_up=totals.bytes_up, bytes_down=totals.bytes_down,
+                    last_active=totals.last_active,
+                )  # fmt: skip
+            if new_baseline != baseline:
+                baselines[session.sid] = json.dumps(sorted(new_baseline.items()))
+            out.append(session)
+        gone = set(stored) - {s.sid for s in sessions}
+        with self.redis.pipeline(transaction=False) as pipe:
+            if baselines:
+                pipe.hset(keys.GATEWAY_ACCT, mapping=baselines)
+            if gone:
+                pipe.hdel(keys.GATEWAY_ACCT, *gone)
+            pipe.execute()
+        if usage:
+            update_usage(self.redis, usage)
+        return out
+
+    def _end(self, sessions: list[Session], now: float, result: PassResult) -> None:
+        for session, reason in plan_ends(sessions, now, self.config.gateway.idle_timeout):
+            ended = end_session(
+                self.redis, session.sid, reason, now, bytes_up=session.bytes_up, bytes_down=session.bytes_down
+            )
+            self.logout(session, now)
+            if ended is not None:
+                result.ended.append((session.sid, reason))
+                log.info("session_ended", sid=session.sid, mac=session.mac, reason=reason,
+                         bytes_up=ended.bytes_up, bytes_down=ended.bytes_down)  # fmt: skip
+
+    def _remember_ruleset(self) -> None:
+        """Publish the loaded table's fingerprint so ``hotspotctl doctor`` can check it without us."""
+        expected = self.enforcer.expected
+        if expected and expected != getattr(self, "_published", ""):
+            self.redis.set(keys.GATEWAY_RULESET, json.dumps({"fingerprint": expected, "at": time.time()}))
+            self._published = expected
+
+
+def _load_baseline(text: str | None) -> dict[str, tuple[int, int]]:
+    if not text:
+        return {}
+    try:
+        return {name: (int(b), int(p)) for name, (b, p) in json.loads(text)}
+    except (ValueError, TypeError):
+        return {}
+
+
+def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
+    """Return the reconciler with every component: the one place where components plug in."""
+    neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
+    enforcer = NftEnforcer(config)
+    components: list[Component] = []  # kernel state besides nftables, e.g. tc shaping
+    return Reconciler(config, r, enforcer, components, neighbours)
