@@ -40,15 +40,15 @@ def test_issue_list_show_revoke_export(run):
     assert {v["code"] for v in listed} == set(codes) and {v["state"] for v in listed} == {"unused"}
     assert "harian" in run("voucher", "list").output
 
-    result = run("voucher", "revoke", codes[0].lower(), "--json")
-    assert result.exit_code == 0 and json.loads(result.output)["sessions_ended"] == 0
+    result = run("voucher", "revoke", codes[0].lower())
+    assert result.exit_code == 0 and "sessions_ended 0" in result.output
     again = run("voucher", "revoke", codes[0])
     assert again.exit_code == 1 and "already revoked" in again.output
     shown = json.loads(run("voucher", "show", codes[0], "--json").output)
     assert shown["state"] == "revoked" and [h["action"] for h in shown["history"]] == ["voucher_revoke"]
 
-    result = run("voucher", "extend", codes[1], "--time", "1d", "--json")
-    assert result.exit_code == 0, result.output
+    result = run("voucher", "extend", codes[1], "--time", "1d")
+    assert result.exit_code == 0 and codes[1] in result.output, result.output
 
     exported = list(csv.DictReader(io.StringIO(run("voucher", "export", "--csv").output)))
     assert {row["code"] for row in exported} == set(codes)
