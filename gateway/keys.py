@@ -37,6 +37,12 @@ hs:plans:disabled              set     plans an admin switched off (runtime, not
 hs:report:h:<YYYYMMDDHH>       hash    per-UTC-hour aggregates for reports (gateway.reports)
 hs:report:dev:<YYYYMMDDHH>     hll     keyed hashes of the devices that started a session then
 hs:report:salt                 string  the key of those device hashes (random, made once)
+hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (gateway.survey)
+hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
+hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.free)
+hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
+hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
+hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
 =============================  ======  ==========================================================
 
 Modules that add keys (rate limits, accounts, reports) add them here.
@@ -67,10 +73,16 @@ __all__ = [
     "batch_codes",
     "batch_request",
     "desk_session",
+    "free_used",
+    "portal_acked",
+    "portal_next",
+    "portal_retry",
     "report_devices",
     "report_hour",
     "session",
     "session_by_mac",
+    "survey_answered",
+    "survey_day",
     "voucher",
     "voucher_by_id",
     "voucher_devices",
@@ -152,3 +164,25 @@ def report_hour(hour: str) -> str:
 def report_devices(hour: str) -> str:
     """HyperLogLog of the device hashes seen starting a session in the UTC hour ``hour``."""
     return f"hs:report:dev:{hour}"
+def survey_day(day: str) -> str:
+    return f"hs:survey:{day}"
+
+
+def survey_answered(sid: str) -> str:
+    return f"hs:survey:answered:{sid}"
+
+
+def free_used(day: str, mac: str) -> str:
+    return f"hs:free:{day}:{mac}"
+
+
+def portal_next(mac: str) -> str:
+    return f"hs:portal:next:{mac}"
+
+
+def portal_acked(sid: str) -> str:
+    return f"hs:portal:acked:{sid}"
+
+
+def portal_retry(mac: str) -> str:
+    return f"hs:portal:retry:{mac}"

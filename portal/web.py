@@ -36,7 +36,8 @@ def get_redis() -> redis.Redis:
     if "redis" not in g:
         from gateway.store import connect
 
-        g.redis = connect(hotspot(), timeout=3)
+        # long enough for a login to wait for the gateway's ack (BLPOP) on the same client
+        g.redis = connect(hotspot(), timeout=max(3.0, hotspot().gateway.ack_timeout + 2))
     return g.redis
 
 
@@ -111,9 +112,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_err: CSRFError):
-        return _error_page(
-            400, gettext("This form has expired. Please reload the page and try again.")
-        )
+        return _error_page(400, gettext("This form has expired. Please reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

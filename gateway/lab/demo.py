@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.lab.demo_visit import VISIT_STEPS, step_fresh_phone
 from gateway.lab.lab import Lab, LabError
 from gateway.lab.topology import UPSTREAM_IP, LabSpec
 from gateway.lab.upstream import UPSTREAM_MARKER
@@ -86,7 +87,9 @@ def step_browse(demo: Demo) -> None:
 
 
 # Later capabilities add their steps here, in visit order.
-STEPS: list[Callable[[Demo], None]] = [step_lab_up, step_dhcp, step_dns, step_probe, step_browse]
+STEPS: list[Callable[[Demo], None]] = [
+    step_lab_up, step_dhcp, step_fresh_phone, step_dns, step_probe, step_browse, *VISIT_STEPS,
+]  # fmt: skip
 
 
 def where_next(demo: Demo) -> None:
@@ -104,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the walk-through; return 0, or 1 with one plain line if a step failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--prefix", default="hs-", help='lab prefix (a second lab: e.g. "hs-x-")')
     args = parser.parse_args(argv)
-    lab = Lab(LabSpec(prefix="hs-", clients=args.clients))
+    lab = Lab(LabSpec(prefix=args.prefix, clients=args.clients))
     demo = Demo(lab=lab, phone=lab.spec.client(1))
     print("PerpuSeru Hotspot demo: one visit to a library, in network namespaces", flush=True)
     try:

@@ -1,0 +1,199 @@
+"""The visitor's forms: voucher login, free mode, logout, the survey answer.
+
+Each view follows the same steps: find the device (its MAC; no MAC, no login),
+check the form's device-bound token (:mod:`portal.visitor`; Flask-WTF's cookie-bound
+CSRF is switched off here because mini-browsers drop cookies), check the rate limit,
+call domain code (``gateway.vouchers``, ``gateway.free``, ``gateway.survey``), then
+ask the gateway to apply the change and redirect (303) to a GET page, so the
+mini-browser makes the full navigation after which the OS re-probes and sees it is
+online. Failures re-render the splash with a message in the visitor's language.
+Voucher codes are never logged; the voucher's public id is.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
+
+from gateway import ratelimit, survey
+from gateway.free import FreeLimitReached, start_free_session
+from gateway.logs import get_logger
+from gateway.sessions import Session, end_session
+from gateway.vouchers import (
+    VoucherDeviceLimit,
+    VoucherError,
+    VoucherExhausted,
+    VoucherExpired,
+    VoucherNotFound,
+    VoucherRevoked,
+    redeem,
+)
+from portal.authorize import confirm_online, count, release
+from portal.splash import MAX_CODE, lang_args, render_splash, render_wait
+from portal.visitor import client_ip, client_mac, current_session, next_url, now, token_ok
+from portal.web import csrf, get_redis, hotspot
+
+__all__ = ["bp", "voucher_message"]
+
+bp = Blueprint("login", __name__)
+csrf.exempt(bp)  # device-bound tokens instead: see portal.visitor
+log = get_logger("portal")
+
+
+def _limit() -> ratelimit.Limit:
+    portal = hotspot().portal
+    return ratelimit.Limit("voucher", max_failures=portal.max_failures, lockout=portal.lockout)
+
+
+def voucher_message(err: VoucherError) -> str:
+    """Return what the visitor is told when their code cannot be used."""
+    if isinstance(err, VoucherRevoked):
+        return gettext("This voucher has been cancelled. Please ask at the desk.")
+    if isinstance(err, VoucherExpired):
+        return gettext("This voucher has expired. Please ask at the desk for a new one.")
+    if isinstance(err, VoucherExhausted):
+        return gettext("This voucher's data is used up. Please ask at the desk for a new one.")
+    if isinstance(err, VoucherDeviceLimit):
+        return ngettext(
+            "This voucher is already in use on %(num)d other device. "
+            "Log out there first, or ask at the desk.",
+            "This voucher is already in use on %(num)d other devices. "
+            "Log out there first, or ask at the desk.",
+            err.max_devices,
+        )
+    return gettext("We could not find that code. Check it on your voucher and try again.")
+
+
+def _wait_message(seconds: int) -> str:
+    return ngettext(
+        "Too many wrong codes. Please wait %(num)d second and try again.",
+        "Too many wrong codes. Please wait %(num)d seconds and try again.",
+        seconds,
+    )
+
+
+def _not_on_lan() -> Response:
+    log.info("login_refused", reason="no_mac", ip=client_ip())
+    message = gettext(
+        "Your device does not seem to be connected to the library Wi-Fi. "
+        "Connect to it and open this page again."
+    )
+    page = render_template("error.html", status=400, message=message)
+    return Response(page, 400, mimetype="text/html")
+
+
+def _stale_form(code: str = "") -> Response:
+    message = gettext("This page was open for a long time. Please press the button again.")
+    return render_splash(code=code, message=message, status=400)
+
+
+def _online(session: Session) -> Response:
+    """Ask the gateway to apply ``session``; go on to the online page once it has."""
+    config = hotspot()
+    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
+        return redirect(url_for("splash.online", **lang_args()), 303)
+    return render_wait()
+
+
+@bp.post("/login")
+def login():
+    """Log the device in with the voucher code typed in the form."""
+    mac = client_mac()
+    if mac is None:
+        return _not_on_lan()
+    code = request.form.get("code", "").strip()
+    if not token_ok(request.form.get("token", "")):
+        return _stale_form(code)
+    if not code:
+        return render_splash(message=gettext("Please type the code printed on your voucher."), status=400)
+    r, ip, limit = get_redis(), client_ip(), _limit()
+    wait = max(ratelimit.check(r, limit, f"mac:{mac}"), ratelimit.check(r, limit, f"ip:{ip}"))
+    if wait:
+        count(r, "logins_rate_limited")
+        log.info("login_rate_limited", mac=mac, ip=ip, wait=wait)
+        response = render_splash(code=code, message=_wait_message(wait), status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    config = hotspot()
+    try:
+        if len(code) > MAX_CODE:
+            raise VoucherNotFound("(too long)")
+        session = redeem(
+            r, code, mac=mac, ip=ip, plans=config.plans, now=now(), timezone=config.library.timezone
+        )
+    except VoucherError as err:
+        wait = max(
+            ratelimit.record_failure(r, limit, f"mac:{mac}"), ratelimit.record_failure(r, limit, f"ip:{ip}")
+        )
+        count(r, "logins_failed")
+        log.info("login_failed", mac=mac, ip=ip, reason=type(err).__name__, locked_for=wait)
+        message = _wait_message(wait) if wait else voucher_message(err)
+        return render_splash(code=code[:MAX_CODE], message=message, status=429 if wait else 400)
+    ratelimit.reset(r, limit, f"mac:{mac}")
+    ratelimit.reset(r, limit, f"ip:{ip}")
+    count(r, "logins_ok")
+    log.info("login_ok", mac=mac, ip=ip, sid=session.sid, voucher_id=session.voucher_id, plan=session.plan)
+    return _online(session)
+
+
+@bp.post("/free")
+def free():
+    """Start the device's free session (where the library offers one)."""
+    config = hotspot()
+    if not config.portal.free_plan:
+        abort(404)
+    mac = client_mac()
+    if mac is None:
+        return _not_on_lan()
+    if not token_ok(request.form.get("token", "")):
+        return _stale_form()
+    r = get_redis()
+    try:
+        session = start_free_session(
+            r, config.plans[config.portal.free_plan], mac=mac, ip=client_ip(),
+            per_day=config.portal.free_per_day, now=now(), timezone=config.library.timezone,
+        )  # fmt: skip
+    except FreeLimitReached:
+        log.info("free_login_refused", mac=mac, reason="daily_limit")
+        message = gettext(
+            "You have used today's free time on this device. Please ask at the desk for a voucher."
+        )
+        return render_splash(message=message, status=429)
+    if session.kind == "free":
+        count(r, "free_logins")
+    log.info("free_login", mac=mac, ip=client_ip(), sid=session.sid, plan=session.plan)
+    return _online(session)
+
+
+@bp.post("/logout")
+def logout():
+    """End the device's session ("logout") and ask the gateway to close it."""
+    mac = client_mac()
+    if mac is None:
+        return _not_on_lan()
+    if not token_ok(request.form.get("token", "")):
+        abort(400)
+    session = current_session()
+    if session is not None:
+        r = get_redis()
+        ended = end_session(r, session.sid, "logout", now())
+        if ended is not None:
+            release(r, ended, timeout=hotspot().gateway.ack_timeout)
+            log.info("logout", mac=mac, sid=session.sid)
+    return redirect(url_for("splash.index", bye=1, **lang_args()), 303)
+
+
+@bp.post("/survey")
+def survey_answer():
+    """Count the visitor's (anonymous) answer, then go on to the page first asked for."""
+    session = current_session()
+    purpose = request.form.get("purpose", "")
+    config = hotspot()
+    if session is not None and config.portal.survey and token_ok(request.form.get("token", "")):
+        if purpose in survey.PURPOSES:
+            at = now()
+            survey.record(
+                get_redis(), purpose, sid=session.sid, now=at,
+                timezone=config.library.timezone, ttl=int(session.seconds_left(at)),
+            )  # fmt: skip
+    return redirect(next_url() or url_for("splash.status", **lang_args()), 303)

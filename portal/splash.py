@@ -1,0 +1,219 @@
+"""The visitor's pages: the splash (login), the online page, the status page, branding files.
+
+GET views only; the forms post to :mod:`portal.login`. Every page is built for the
+OS's captive-portal mini-browser (see ``docs/portal.md``): one self-contained
+response (styles and drawn marks inlined), no JavaScript at all, readable at 360 px,
+never cached (it carries the device's form token), in Bahasa Indonesia unless the
+visitor picks English.
+
+- ``/``        the splash; a device that is online is sent to ``/status``.
+               ``/?code=ABCD-EFGH`` (the QR code on a printed voucher) fills the field in.
+- ``/online``  "you are online", shown only once the gateway has acked the login;
+               the optional survey, and a link on to the page first asked for.
+- ``/status``  time and data left, speed cap, log out (a stable URL to come back to).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import format_datetime, format_time, get_locale, gettext
+
+from gateway import survey
+from gateway.free import free_left
+from gateway.sessions import Session
+from gateway.units import format_rate, format_size
+from portal import branding
+from portal.authorize import confirm_online
+from portal.visitor import client_ip, client_mac, current_session, form_token, next_url, now
+from portal.web import get_redis, hotspot
+
+__all__ = [
+    "MAX_CODE",
+    "bp",
+    "lang_args",
+    "no_store",
+    "purpose_labels",
+    "render_splash",
+    "render_wait",
+    "session_facts",
+    "visitor_page",
+]
+
+bp = Blueprint("splash", __name__)
+
+MAX_CODE = 64  # longer than any code typed with spaces and dashes; anything longer is not one
+
+
+def lang_args() -> dict[str, str]:
+    """Return the URL arguments that keep the visitor's language (cookies may not survive)."""
+    return {"lang": str(get_locale())}
+
+
+def no_store(response: Response) -> Response:
+    """Mark ``response`` uncacheable: it holds a per-device token or per-session facts."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _text_for(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang) or next((t for t in texts.values() if t), "")
+
+
+def purpose_labels() -> list[tuple[str, str]]:
+    """Return the survey's answers as (purpose, label in the visitor's language)."""
+    labels = {
+        "study": gettext("Studying"),
+        "work": gettext("Work or business"),
+        "school": gettext("Schoolwork"),
+        "reading": gettext("Reading"),
+        "other": gettext("Something else"),
+    }
+    return [(purpose, labels[purpose]) for purpose in survey.PURPOSES]
+
+
+def visitor_page(template: str, status: int = 200, **context) -> Response:
+    """Render a visitor page (``templates/splash/``) with the co-branded header, uncacheable."""
+    config = hotspot()
+    lang = str(get_locale())
+    page = render_template(
+        template,
+        marks=branding.marks(config.library.branding_dir, config.library.name),
+        hours=_text_for(dict(config.library.opening_hours), lang),
+        **context,
+    )
+    return no_store(make_response(page, status))
+
+
+def render_splash(
+    *, code: str = "", message: str | None = None, kind: str = "error", status: int = 200
+) -> Response:
+    """Return the splash page, with ``message`` shown above the form when given."""
+    config = hotspot()
+    lang = str(get_locale())
+    free = None
+    if config.portal.free_plan:
+        plan = config.plans[config.portal.free_plan]
+        mac = client_mac()
+        per_day = config.portal.free_per_day
+        left = per_day
+        if mac is not None:
+            left = free_left(get_redis(), mac, per_day=per_day, now=now(), timezone=config.library.timezone)
+        free = {"label": plan.label_for(lang), "left": left, "per_day": per_day}
+    return visitor_page(
+        "splash/index.html",
+        status,
+        code="".join(ch for ch in code if ch.isprintable())[:MAX_CODE],
+        message=message,
+        kind=kind,
+        token=form_token(),
+        free=free,
+        terms=_text_for(dict(config.library.terms), lang),
+    )
+
+
+def render_wait() -> Response:
+    """Return the "almost there" page: the code is accepted, the gateway has not acked yet."""
+    target = url_for("splash.online", **lang_args())
+    return visitor_page("splash/wait.html", 202, target=target)
+
+
+def _duration_text(seconds: float) -> str:
+    minutes = int(seconds) // 60
+    if minutes < 1:
+        return gettext("less than a minute")
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return gettext("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes)
+    return gettext("%(minutes)d min", minutes=minutes)
+
+
+def session_facts(session: Session) -> dict[str, str | None]:
+    """Return what the visitor is told about ``session``, formatted in their language."""
+    config = hotspot()
+    at = now()
+    plan = config.plans.get(session.plan)
+    ends = datetime.fromtimestamp(session.expires_at, UTC)
+    left = session.seconds_left(at)
+    bytes_left = session.bytes_left()
+    return {
+        "plan": plan.label_for(str(get_locale())) if plan else session.plan,
+        "time_left": _duration_text(left),
+        "until": format_time(ends, "HH:mm") if left < 20 * 3600 else format_datetime(ends, "d MMM HH:mm"),
+        "data_left": format_size(bytes_left) if bytes_left is not None else None,
+        "used": format_size(session.bytes_up + session.bytes_down),
+        "down": format_rate(session.down),
+        "up": format_rate(session.up),
+    }
+
+
+@bp.get("/")
+def index():
+    """Show the splash, or send a device that is online to its status page."""
+    if current_session() is not None:
+        return redirect(url_for("splash.status", **lang_args()))
+    message, kind = None, "error"
+    if request.args.get("bye"):
+        message = gettext(
+            "You are logged out. You can log in again with the same code while it is still valid."
+        )
+        kind = "ok"
+    return render_splash(code=request.args.get("code", ""), message=message, kind=kind)
+
+
+@bp.get("/online")
+def online():
+    """Say "you are online" once the gateway has applied the session (else wait and retry)."""
+    session = current_session()
+    if session is None:
+        return redirect(url_for("splash.index", **lang_args()))
+    r = get_redis()
+    config = hotspot()
+    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
+        return render_wait()
+    return visitor_page(
+        "splash/online.html",
+        facts=session_facts(session),
+        next_url=next_url(),
+        survey=config.portal.survey and not survey.answered(r, session.sid),
+        purposes=purpose_labels(),
+        token=form_token(),
+        status_url=config.portal.url + "/status",
+    )
+
+
+@bp.get("/status")
+def status():
+    """Show time and data left, the speed cap and a logout button."""
+    session = current_session()
+    if session is None:
+        return redirect(url_for("splash.index", **lang_args()))
+    return visitor_page(
+        "splash/status.html",
+        facts=session_facts(session),
+        token=form_token(),
+        status_url=hotspot().portal.url + "/status",
+    )
+
+
+@bp.get("/branding/<name>")
+def branding_file(name: str):
+    """Serve a library's replacement mark from ``library.branding_dir``."""
+    stem, _, ext = name.rpartition(".")
+    path = branding.replacement(hotspot().library.branding_dir, stem) if ext in branding.TYPES else None
+    if path is None or path.name != name:
+        abort(404)
+    response = send_file(path, mimetype=branding.TYPES[ext], max_age=3600)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response

@@ -1,0 +1,85 @@
+"""The survey's anonymous daily counts and free mode's per-device-per-day limit (real Redis)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+
+from gateway import keys, survey
+from gateway.config import Plan
+from gateway.free import FreeLimitReached, free_left, start_free_session
+from gateway.sessions import end_session, session_for_mac
+
+NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC = 15:00 WIB
+TZ = "Asia/Jakarta"
+FREE = Plan(name="gratis", label={"id": "Gratis"}, duration=1800, validity=86400, quota=200_000_000,
+            down=1_000_000, up=512_000, weight=0.5, max_devices=1, multi_day=False)  # fmt: skip
+MAC = "02:00:00:00:01:01"
+
+
+def test_survey_counts_per_day_in_the_librarys_zone(r):
+    assert survey.record(r, "study", sid="a", now=NOW, timezone=TZ, ttl=600)
+    assert survey.record(r, "study", sid="b", now=NOW, timezone=TZ, ttl=600)
+    late = NOW + 9.5 * 3600  # 00:30 WIB the next day (still the 15th in UTC)
+    assert survey.record(r, "reading", sid="c", now=late, timezone=TZ, ttl=600)
+    d15, d16 = date(2027, 1, 15), date(2027, 1, 16)
+    found = survey.counts(r, d15, date(2027, 1, 17))
+    assert found[d15] == {"study": 2, "work": 0, "school": 0, "reading": 0, "other": 0}
+    assert found[d16]["reading"] == 1
+    assert found[date(2027, 1, 17)] == dict.fromkeys(survey.PURPOSES, 0)
+    assert survey.totals(r, d15, d16) == {"study": 2, "work": 0, "school": 0, "reading": 1, "other": 0}
+
+
+def test_survey_once_per_session_and_nothing_personal_kept(r):
+    assert survey.record(r, "work", sid="s1", now=NOW, timezone=TZ, ttl=600)
+    assert not survey.record(r, "study", sid="s1", now=NOW, timezone=TZ, ttl=600)
+    assert survey.answered(r, "s1") and not survey.answered(r, "s2")
+    assert 0 < r.ttl(keys.survey_answered("s1")) <= 600
+    assert r.get(keys.survey_answered("s1")) == "1", "the marker holds no answer"
+    assert r.hgetall(keys.survey_day("2027-01-15")) == {"work": "1"}
+    with pytest.raises(ValueError):
+        survey.record(r, "gaming", sid="s2", now=NOW, timezone=TZ, ttl=600)
+
+
+def test_free_session_limits_and_day_boundary(r):
+    session = start_free_session(r, FREE, mac=MAC, ip="10.42.0.100", per_day=1, now=NOW, timezone=TZ)
+    assert session.kind == "free" and session.quota == FREE.quota and session.expires_at == NOW + 1800
+    assert start_free_session(r, FREE, mac=MAC, ip="x", per_day=1, now=NOW, timezone=TZ).sid == session.sid
+    assert free_left(r, MAC, per_day=1, now=NOW, timezone=TZ) == 0
+    end_session(r, session.sid, "logout", NOW + 60)
+    with pytest.raises(FreeLimitReached):
+        start_free_session(r, FREE, mac=MAC, ip="10.42.0.100", per_day=1, now=NOW + 60, timezone=TZ)
+    tomorrow = NOW + 9.1 * 3600  # 00:06 WIB
+    assert free_left(r, MAC, per_day=1, now=tomorrow, timezone=TZ) == 1
+    assert start_free_session(r, FREE, mac=MAC, ip="10.42.0.100", per_day=1, now=tomorrow, timezone=TZ)
+
+
+def test_free_session_ends_at_midnight_unless_multi_day(r):
+    late = NOW + 8.9 * 3600  # 23:54 WIB
+    session = start_free_session(r, FREE, mac=MAC, ip="10.42.0.100", per_day=2, now=late, timezone=TZ)
+    assert session.expires_at == NOW + 9 * 3600
+
+
+def test_racing_taps_start_one_free_session(r, redis_url):
+    from gateway.store import connect
+
+    results, errors = [], []
+
+    def tap():
+        try:
+            client = connect(redis_url)
+            results.append(start_free_session(client, FREE, mac=MAC, ip="10.42.0.100", per_day=1,
+                                              now=NOW, timezone=TZ).sid)  # fmt: skip
+        except FreeLimitReached as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=tap) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and not errors, "every tap gets the one session"
+    assert r.get(keys.free_used("2027-01-15", MAC)) == "1"
+    assert session_for_mac(r, MAC).sid == results[0]
