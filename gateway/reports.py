@@ -14,7 +14,7 @@ Where the numbers come from (see ``docs/desk.md``, "Reports"):
   of the device's MAC (HMAC-SHA256 with a random key made once, ``hs:report:salt``). A day
   or a month is the union of its hours (exact up to ~0.8 %). Reports never contain a MAC.
 - Sessions still **online** are added on read, computed the same way up to ``now``.
-- **Survey answers** are the portal's anonymous per-day counts (:func:`survey_counts`).
+- **Survey answers** are the portal's anonymous per-day counts (:mod:`gateway.survey`).
 
 Days follow the library's time zone: a local day is the 24 UTC hours from its midnight.
 That is exact for zones a whole number of hours from UTC (all of Indonesia: WIB, WITA,
@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys
+from gateway import keys, survey
 
 __all__ = [
     "COUNTERS",
@@ -61,7 +61,7 @@ COUNTERS = (
     "sessions", "sessions_voucher", "sessions_free", "sessions_admin",
     "seconds", "bytes_up", "bytes_down", "vouchers_issued", "vouchers_used",
 )  # fmt: skip
-SURVEY_CATEGORIES = ("study", "work", "school", "reading", "other")
+SURVEY_CATEGORIES = survey.PURPOSES  # study, work, school, reading, other
 
 
 # -- writing (inside other modules' transactions) ------------------------------------
@@ -209,24 +209,12 @@ def local_day_hours(day: date, tz: ZoneInfo) -> list[float]:
 
 
 def survey_counts(r: redis.Redis, days: Iterable[date]) -> list[dict[str, int]]:
-    """Return the survey answers by category for each of ``days`` (the portal's per-day counts).
-
-    Reads ``hs:survey:<YYYY-MM-DD>`` hashes of category -> count, the portal's schema
-    (``gateway.survey``); unknown categories count as "other".
-    """
+    """Return the survey answers by purpose for each of ``days`` (consecutive), from :mod:`gateway.survey`."""
     days = list(days)
-    with r.pipeline(transaction=False) as pipe:
-        for day in days:
-            pipe.hgetall(f"hs:survey:{day.isoformat()}")
-        rows = pipe.execute()
-    out = []
-    for row in rows:
-        counts = dict.fromkeys(SURVEY_CATEGORIES, 0)
-        for name, value in (row or {}).items():
-            key = name if name in counts else "other"
-            counts[key] += int(value or 0)
-        out.append(counts)
-    return out
+    if not days:
+        return []
+    found = survey.counts(r, days[0], days[-1])
+    return [found[day] for day in days]
 
 
 def _live_parts(online: Iterable, now: float) -> dict[str, dict[str, int]]:

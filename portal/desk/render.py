@@ -1,4 +1,4 @@
-"""Pure rendering helpers for the desk: formatting, the usage chart, QR codes, partner marks.
+"""Pure rendering helpers for the desk: formatting, the usage chart, QR codes.
 
 Nothing here reads Redis or the request; views pass data in and get text or markup out.
 The chart is an inline SVG built from numbers (no script, no external asset), so it
@@ -7,11 +7,9 @@ shows on any desk PC, prints, and passes the portal's strict Content-Security-Po
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import segno
@@ -19,7 +17,7 @@ from markupsafe import Markup, escape
 
 from gateway.units import format_duration, format_rate, format_size
 
-__all__ = ["Formatter", "brand_marks", "card_qr", "card_url", "usage_chart"]
+__all__ = ["Formatter", "card_qr", "card_url", "usage_chart"]
 
 
 @dataclass(frozen=True)
@@ -58,28 +56,6 @@ def card_qr(url: str) -> str:
     """Return a QR code of ``url`` as an SVG data URI (error correction M, crisp at 2-3 cm)."""
     qr = segno.make(url, error="m", micro=False)
     return qr.svg_data_uri(scale=4, border=2, dark="#000", light="#fff")
-
-
-_MARKS = ("telkom", "ccfi", "perpuseru", "library")
-
-
-def brand_marks(branding_dir: Path) -> dict[str, str]:
-    """Return data URIs of the partner marks a library dropped in ``branding_dir`` (svg or png).
-
-    Marks not found are left out; templates then draw the project's text wordmark.
-    """
-    found: dict[str, str] = {}
-    for name in _MARKS:
-        for ext, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
-            path = branding_dir / f"{name}.{ext}"
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            if len(data) <= 512 * 1024:
-                found[name] = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-                break
-    return found
 
 
 def usage_chart(

@@ -38,9 +38,10 @@ from gateway.vouchers import (
     issue_batch,
     normalize_code,
 )
+from portal import branding
 from portal.desk import bp
 from portal.desk.auth import actor, login_required
-from portal.desk.render import brand_marks, card_qr, card_url
+from portal.desk.render import card_qr, card_url
 from portal.web import get_redis, hotspot
 
 __all__ = ["EXTEND_DATA", "EXTEND_TIME", "PAGE_SIZE"]
@@ -144,7 +145,7 @@ def sheet(batch_id: str):
         url = card_url(config.portal.url, v.display_code)
         cards.append({"code": v.display_code, "qr": card_qr(url), "valid_until": v.valid_until})
     label = plan.label_for(language) if plan else info.plan
-    marks = brand_marks(config.library.branding_dir)
+    marks = {m.name: m for m in branding.marks(config.library.branding_dir, config.library.name)}
     with force_locale(language):
         return render_template(
             "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks

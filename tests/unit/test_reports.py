@@ -76,7 +76,7 @@ def seeded_month(r):
             expect["macs"].add(device)
             day_sessions += 1
         expect["per_day"][day] = day_sessions
-        r.hset(f"hs:survey:2026-11-{day:02d}", mapping={"study": 2, "work": 1, "reading": day % 2})
+        r.hset(keys.survey_day(f"2026-11-{day:02d}"), mapping={"study": 2, "work": 1, "reading": day % 2})
     # vouchers: 10 issued on the 3rd, 4 of them used on the 4th (a session each)
     vouchers = issue_batch(r, PLAN, 10, now=wib(2026, 11, 3, 9), issued_by="siti")
     for i, v in enumerate(vouchers[:4]):

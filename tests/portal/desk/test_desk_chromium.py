@@ -5,11 +5,13 @@ config and the test Redis); Chromium is Debian's, driven by its chromedriver thr
 selenium, with a fresh profile and background networking off. The test saves
 screenshots (and the sheet as PDF) under ``tests/artifacts/`` and decodes every QR code
 on the printed sheet with zbarimg, so a card that would not scan fails the test.
+``HOTSPOT_UPDATE_SCREENSHOTS=1`` also refreshes the pictures ``docs/`` shows (docs/img).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +29,7 @@ from gateway.sessions import end_session, new_session, start_session, update_usa
 from gateway.vouchers import format_code, issue_batch, redeem
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()), reason="needs chromium and chromium-driver"
 )
@@ -119,6 +122,15 @@ def _click_and_wait(browser, css: str, url_pattern: str) -> None:
     WebDriverWait(browser, 10).until(EC.url_matches(url_pattern))
 
 
+def _screenshot(browser, artifacts: Path, name: str) -> Path:
+    """Save a screenshot in tests/artifacts (and in docs/img with HOTSPOT_UPDATE_SCREENSHOTS=1)."""
+    path = artifacts / name
+    browser.save_screenshot(str(path))
+    if os.environ.get("HOTSPOT_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(path, DOCS_IMG / name)
+    return path
+
+
 def _pdf(browser) -> bytes:
     """Print the page as Chromium prints it (CSS page size and margins, backgrounds on)."""
     options = {"printBackground": True, "preferCSSPageSize": True}
@@ -137,10 +149,10 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     _seed_today(r, hotspot_config.plans)
     _sign_in(browser, server)
     assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
-    browser.save_screenshot(str(artifacts / "desk-dashboard.png"))
+    _screenshot(browser, artifacts, "desk-dashboard.png")
     browser.get(server + "/desk/reports/day")
     assert "Unduh CSV" in browser.page_source
-    browser.save_screenshot(str(artifacts / "desk-report.png"))
+    _screenshot(browser, artifacts, "desk-report.png")
 
     browser.get(server + "/desk/issue")
     Select(browser.find_element(By.NAME, "plan")).select_by_value("harian")
@@ -150,7 +162,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     browser.find_element(By.NAME, "note").send_keys("kelas komputer Selasa")
     _click_and_wait(browser, "form.stack button", r"/desk/batches/[0-9a-f]{8}$")
     assert "10 voucher dibuat." in browser.page_source
-    browser.save_screenshot(str(artifacts / "desk-batch.png"))
+    _screenshot(browser, artifacts, "desk-batch.png")
 
     _click_and_wait(browser, ".actions form button", r"/print\?cards=id$")  # "Cetak kartu (A4)"
     batch_id = browser.current_url.split("/batches/")[1].split("/")[0]
@@ -168,7 +180,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     a4 = {"width": 794, "height": 1123, "deviceScaleFactor": 2, "mobile": False}
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", a4)
-    sheet_png = artifacts / "desk-sheet.png"
+    sheet_png = artifacts / "desk-sheet-2x.png"
     browser.save_screenshot(str(sheet_png))
     pdf = _pdf(browser)
     (artifacts / "desk-sheet.pdf").write_bytes(pdf)
@@ -179,6 +191,11 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     urls = sorted(line for line in found.splitlines() if line)
     wanted = sorted(f"{hotspot_config.portal.url}/?code={c}" for c in codes)
     assert urls == wanted, "every QR code on the sheet scans to its card's code"
+
+    # the page as printed, with the sheet's 10 mm margins, for people to look at
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**a4, "deviceScaleFactor": 1})
+    browser.execute_script("document.body.style.padding = '10mm'")
+    _screenshot(browser, artifacts, "desk-sheet.png")
 
 
 def test_eleven_cards_take_two_pages(server, browser, desk, r):
