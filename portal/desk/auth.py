@@ -8,11 +8,13 @@
 - ``login_required`` sends a signed-out (or expired) librarian to the login page and
   changes nothing; ``admin_required`` answers 403 for librarians.
 - Every form on the desk carries a CSRF token (the portal's CSRFProtect).
+- With ``[desk] networks`` set, the desk answers only devices in those networks (404 to others).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any
@@ -71,8 +73,21 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return login_required(wrapped)
 
 
+def _from_allowed_network() -> bool:
+    networks = hotspot().desk.networks
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 @bp.before_request
 def _load_login() -> None:
+    if not _from_allowed_network():
+        abort(404)  # the desk is not there for this device (desk.networks)
     token = session.get(SESSION_KEY)
     g.desk = accounts.login_account(get_redis(), token, now=time.time()) if isinstance(token, str) else None
 

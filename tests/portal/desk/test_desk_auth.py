@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 
 from gateway import keys
@@ -120,3 +122,17 @@ def test_own_password_change(desk):
     ok = desk.post("/desk/account", form, token_from="/desk/account")
     assert ok.status_code == 302
     assert desk.login("siti", "baru-rahasia").headers["Location"] == "/desk/"
+
+
+def test_desk_networks_hide_the_desk_from_other_devices(hotspot_config, r):
+    from dataclasses import replace
+
+    from portal import create_app
+
+    desk_only = replace(
+        hotspot_config, desk=replace(hotspot_config.desk, networks=(ip_network("10.42.0.10/32"),))
+    )
+    client = create_app({"HOTSPOT": desk_only, "TESTING": True}).test_client()
+    assert client.get("/desk/login").status_code == 404, "a visitor's phone does not see the desk"
+    page = client.get("/desk/login", environ_base={"REMOTE_ADDR": "10.42.0.10"})
+    assert page.status_code == 200
