@@ -174,7 +174,13 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     boxes = [(round(c.rect["x"]), round(c.rect["y"]), c.rect["width"], c.rect["height"]) for c in cards]
     assert all(abs(w - 95 / 25.4 * 96) < 3 and abs(h - 55 / 25.4 * 96) < 3 for _, _, w, h in boxes), boxes
     assert len({x for x, *_ in boxes}) == 2 and len({y for _, y, *_ in boxes}) == 5
-    assert all(browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth + 1", c.find_element(By.CSS_SELECTOR, ".code")) for c in cards), "codes fit their cards"  # noqa: E501
+    assert all(
+        browser.execute_script(
+            "return arguments[0].scrollWidth <= arguments[0].clientWidth + 1",
+            c.find_element(By.CSS_SELECTOR, ".code"),
+        )
+        for c in cards
+    ), "codes fit their cards"  # noqa: E501
 
     # as printed: print media, an A4 page at 96 dpi rendered at 2x
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
