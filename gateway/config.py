@@ -171,6 +171,7 @@ class Desk:
     session_lifetime: int
     max_failures: int
     lockout: int
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # () = from anywhere
 
 
 @dataclass(frozen=True)
@@ -646,11 +647,12 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         hosts=r.get(wg_t, "walled_garden.hosts", _list_of(_hostname), ()),
         networks=r.get(wg_t, "walled_garden.networks", _list_of(_ipv4_network), ()),
     )
-    desk_t = r.table("desk", {"session_lifetime", "max_failures", "lockout"})
+    desk_t = r.table("desk", {"session_lifetime", "max_failures", "lockout", "networks"})
     desk = Desk(
         session_lifetime=r.get(desk_t, "desk.session_lifetime", parse_duration, 8 * 3600),
         max_failures=r.get(desk_t, "desk.max_failures", _int(1, 100), 5),
         lockout=r.get(desk_t, "desk.lockout", parse_duration, 300),
+        networks=r.get(desk_t, "desk.networks", _list_of(_network), ()),
     )
     metrics_t = r.table("metrics", {"listen"})
     metrics = Metrics(listen=r.get(metrics_t, "metrics.listen", _listen, "127.0.0.1:9110"))

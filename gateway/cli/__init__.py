@@ -8,12 +8,14 @@ Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import redis
+import structlog
 
 from gateway import __version__
 from gateway import config as config_mod
@@ -105,12 +107,20 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
     click_ctx.obj = Context(config_path)
     click_ctx.call_on_close(click_ctx.obj.close)
+    # Results go to stdout (tables, --json, --csv): the domain's log lines must not mix in.
+    # Put back when the command ends, so a process that runs commands (tests) keeps its own.
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    click_ctx.call_on_close(lambda: structlog.configure(**previous))
 
 
 def _register() -> None:
-    from gateway.cli import access, admin, lab, ops, sessionlog
+    from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, vouchers
 
-    for module in (admin, lab, access, sessionlog, ops):
+    for module in (admin, lab, access, vouchers, accounts, report, sessionlog, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
 

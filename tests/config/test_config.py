@@ -104,6 +104,7 @@ def test_relative_paths_resolve_against_the_file(tmp_path):
         ('[redis]\nurl = "localhost:6379"\n', "redis.url: "),
         ('[dhcp]\nrange_start = "10.43.0.5"\n', "dhcp.range_start: 10.43.0.5 is outside the LAN"),
         ('[walled_garden]\nhosts = ["ok.id", "not a host"]\n', "walled_garden.hosts: item 2"),
+        ('[desk]\nnetworks = ["10.42.0.10/32", "pc"]\n', 'desk.networks: item 2: "pc" is not a network'),
         ("[library]\n", "not valid TOML"),  # a table defined twice
     ],
 )
