@@ -118,9 +118,9 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from gateway.cli import access, accounts, admin, lab, report, vouchers
+    from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, vouchers
 
-    for module in (admin, lab, access, vouchers, accounts, report):
+    for module in (admin, lab, access, vouchers, accounts, report, sessionlog, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -129,8 +129,15 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: errors, bad usage included, are one line on stderr."""
     try:
-        cli(standalone_mode=True)
+        cli.main(prog_name="hotspotctl", standalone_mode=False)
+    except click.UsageError as err:
+        where = f" (see {err.ctx.command_path} --help)" if err.ctx else ""
+        fail(f"{err.format_message()}{where}", EXIT_USAGE)
+    except click.ClickException as err:
+        fail(err.format_message(), err.exit_code)
+    except click.Abort:
+        fail("interrupted", 130)
     except redis.RedisError as err:
         fail(f"Redis: {err}", EXIT_UNAVAILABLE)
