@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench._common import median_ms, start_redis
 from gateway import config as config_mod
 from gateway.accounts import authenticate, create_account
 from gateway.reports import day_report, month_report
@@ -32,28 +32,6 @@ from gateway.vouchers import issue_batch, redeem
 
 ROOT = Path(__file__).resolve().parents[1]
 WIB = ZoneInfo("Asia/Jakarta")
-
-
-def _redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    sock = folder / "redis.sock"
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--dir", str(folder), "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return proc, f"unix://{sock}"
-
-
-def _ms(fn, runs: int = 1) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def _config(url: str, folder: Path) -> config_mod.Config:
@@ -76,14 +54,14 @@ def _redeem_cost(r, plans, count: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="hs-bench-desk-"))
-    proc, url = _redis(folder)
+    proc, url = start_redis(folder)
     try:
         r = connect(url)
         config = _config(url, folder)
         plans = config.plans
-        t10 = _ms(lambda: issue_batch(r, plans["harian"], 10, now=time.time(), issued_by="b"))
+        t10 = median_ms(lambda: issue_batch(r, plans["harian"], 10, now=time.time(), issued_by="b"))
         print(f"issue 10:    {t10:.1f} ms")
-        t1000 = _ms(lambda: issue_batch(r, plans["harian"], 1000, now=time.time(), issued_by="b"))
+        t1000 = median_ms(lambda: issue_batch(r, plans["harian"], 1000, now=time.time(), issued_by="b"))
         print(f"issue 1000:  {t1000:.1f} ms ({t1000 / 1000 * 1000:.0f} us per voucher)")
 
         r.flushall()
@@ -123,19 +101,19 @@ def main(argv: list[str] | None = None) -> int:
             mac = f"02:00:00:04:00:{i:02x}"
             redeem(r, v.voucher.code, mac=mac, ip="10.42.0.160", plans=plans, now=time.time())
         online = online_sessions(r)
-        month_ms = _ms(lambda: month_report(r, 2026, 11, WIB, now=time.time(), online=online), 5)
-        day_ms = _ms(lambda: day_report(r, date(2026, 11, 15), WIB, now=time.time(), online=online), 20)
+        month_ms = median_ms(lambda: month_report(r, 2026, 11, WIB, now=time.time(), online=online), 5)
+        day_ms = median_ms(lambda: day_report(r, date(2026, 11, 15), WIB, now=time.time(), online=online), 20)
         print(f"month report (9,000 sessions, {len(online)} online): {month_ms:.1f} ms; day {day_ms:.1f} ms")
 
         r.flushall()
         for _ in range(20):
             issue_batch(r, plans["harian"], 1000, now=time.time(), issued_by="b")
-        newest = _ms(lambda: list_vouchers(r, plans, now=time.time(), limit=50), 20)
-        scan = _ms(lambda: list_vouchers(r, plans, now=time.time(), state="revoked", limit=50), 5)
+        newest = median_ms(lambda: list_vouchers(r, plans, now=time.time(), limit=50), 20)
+        scan = median_ms(lambda: list_vouchers(r, plans, now=time.time(), state="revoked", limit=50), 5)
         print(f"voucher list: newest 50 of 20,000 {newest:.1f} ms; filter scanning all 20,000 {scan:.0f} ms")
 
         create_account(r, "siti", "rahasia-siti", "librarian", actor="bench", now=time.time())
-        login = _ms(lambda: authenticate(r, "siti", "rahasia-siti"), 10)
+        login = median_ms(lambda: authenticate(r, "siti", "rahasia-siti"), 10)
         print(f"desk sign-in (argon2id verify): {login:.0f} ms")
 
         r.flushall()
@@ -149,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         client = app.test_client()
         client.post("/desk/login", data={"name": "siti", "password": "rahasia-siti"})
         assert client.get("/desk/").status_code == 200
-        page = _ms(lambda: client.get("/desk/"), 20)
+        page = median_ms(lambda: client.get("/desk/"), 20)
         print(f"dashboard with 100 clients online: {page:.1f} ms per page")
     finally:
         proc.terminate()

@@ -12,8 +12,6 @@ Needs no lab (Redis on a private socket, files in a temporary folder):
 from __future__ import annotations
 
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,37 +19,16 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from bench._common import median_ms, start_redis
 from gateway import keys
 from gateway.metrics import GatewayMetrics
 from gateway.sessionlog import SessionLog, SessionLogWriter
 from gateway.store import connect
 
 
-def _redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    sock = folder / "redis.sock"
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--dir", str(folder), "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return proc, f"unix://{sock}"
-
-
-def _median_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="hs-bench-ops-"))
-    proc, url = _redis(folder)
+    proc, url = start_redis(folder)
     try:
         r = connect(url)
         now = time.time()
@@ -72,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         print(f"session log: {written} records in {elapsed:.2f} s = {written / elapsed:,.0f} records/s "
               f"(fsync per batch of {writer.batch})")  # fmt: skip
-        idle = _median_ms(lambda: (writer.pump(time.time()), writer.lag()), 200)
+        idle = median_ms(lambda: (writer.pump(time.time()), writer.lag()), 200)
         print(f"session log: idle pass (pump + lag, nothing new) median {idle:.3f} ms")
 
         metrics = GatewayMetrics(lambda: r)
-        empty = _median_ms(lambda: generate_latest(metrics.registry), 50)
+        empty = median_ms(lambda: generate_latest(metrics.registry), 50)
         with r.pipeline(transaction=False) as pipe:
             for i in range(1000):
                 pipe.hset(
@@ -90,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 pipe.sadd(keys.ONLINE, f"s{i:05d}")
             pipe.execute()
-        full = _median_ms(lambda: generate_latest(metrics.registry), 50)
+        full = median_ms(lambda: generate_latest(metrics.registry), 50)
         print(f"metrics: scrape with 0 clients {empty:.2f} ms, with 1000 clients {full:.2f} ms "
               f"(ratio {full / empty:.1f}x)")  # fmt: skip
     finally:
