@@ -7,16 +7,19 @@ PY := $(VENV)/bin/python
 # Debian's python3 (not a per-user one) so the unprivileged portal can run the venv too
 SYSTEM_PYTHON ?= /usr/bin/python3
 APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybox udhcpc \
-	curl python3-venv chromium chromium-driver
+	curl python3-venv chromium chromium-driver zbar-tools
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations
+.PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations \
+	install uninstall
 
 help:
 	@echo "make demo      bring the lab up and walk a phone through a visit (root)"
 	@echo "make test      run the whole test suite (root; builds its own lab)"
 	@echo "make lab-down  stop the demo lab"
 	@echo "make deps      install the Debian packages the lab needs"
+	@echo "make install   install on this router (root; DESTDIR=/tmp/x to stage it elsewhere)"
+	@echo "make uninstall remove it again (keeps config, state and the session logs)"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -73,6 +76,15 @@ translations: venv
 		$(VENV)/bin/pybabel -q update --no-fuzzy-matching -i $(TRANSLATIONS)/$$domain.pot -d $(TRANSLATIONS) -D $$domain && \
 		$(VENV)/bin/pybabel -q compile --statistics -d $(TRANSLATIONS) -D $$domain; \
 	done
+
+# On a router (Debian 12, as root): a venv under /opt, the units, the config, dnsmasq and
+# Redis set up; see docs/install.md. DESTDIR stages it under another folder (tests, packaging).
+DESTDIR ?=
+install:
+	$(SYSTEM_PYTHON) -m gateway.install install $(if $(DESTDIR),--destdir "$(DESTDIR)")
+
+uninstall:
+	$(SYSTEM_PYTHON) -m gateway.install uninstall $(if $(DESTDIR),--destdir "$(DESTDIR)") $(if $(PURGE),--purge)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info tests/artifacts

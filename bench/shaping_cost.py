@@ -92,8 +92,7 @@ def clients(count: int) -> list[Client]:
     """Return ``count`` clients: synthetic ones across the /16, the phone last."""
     net = ipaddress.IPv4Network("10.43.0.0/16")
     synthetic = [
-        Client(slot, str(net.network_address + 1 + slot), UNLIMITED, UNLIMITED)
-        for slot in range(1, count)
+        Client(slot, str(net.network_address + 1 + slot), UNLIMITED, UNLIMITED) for slot in range(1, count)
     ]
     return [*synthetic, Client(PHONE_SLOT, PHONE_IP, UNLIMITED, UNLIMITED)]
 

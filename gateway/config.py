@@ -171,6 +171,7 @@ class Desk:
     session_lifetime: int
     max_failures: int
     lockout: int
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # () = from anywhere
 
 
 @dataclass(frozen=True)
@@ -430,6 +431,21 @@ def _timezone(value: Any) -> str:
     return text
 
 
+def _listen(value: Any) -> str:
+    """``""`` (off) or ``host:port`` with an IP address host (``[::1]:9110`` for IPv6)."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    match = re.match(r"^\[?([0-9A-Fa-f.:]+)\]?:(\d{1,5})$", text)
+    try:
+        ipaddress.ip_address(match.group(1)) if match else None
+    except ValueError:
+        match = None
+    if not match or not 0 <= int(match.group(2)) < 65536:  # 0: any free port (tests)
+        raise ValueError(f'"{text}" is not address:port (e.g. "127.0.0.1:9110"), or "" for off')
+    return text
+
+
 def _language(value: Any) -> str:
     text = _str(value)
     if text not in SUPPORTED_LANGUAGES:
@@ -631,14 +647,22 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         hosts=r.get(wg_t, "walled_garden.hosts", _list_of(_hostname), ()),
         networks=r.get(wg_t, "walled_garden.networks", _list_of(_ipv4_network), ()),
     )
-    desk_t = r.table("desk", {"session_lifetime", "max_failures", "lockout"})
+    desk_t = r.table("desk", {"session_lifetime", "max_failures", "lockout", "networks"})
     desk = Desk(
         session_lifetime=r.get(desk_t, "desk.session_lifetime", parse_duration, 8 * 3600),
         max_failures=r.get(desk_t, "desk.max_failures", _int(1, 100), 5),
         lockout=r.get(desk_t, "desk.lockout", parse_duration, 300),
+        networks=r.get(desk_t, "desk.networks", _list_of(_network), ()),
     )
     metrics_t = r.table("metrics", {"listen"})
-    metrics = Metrics(listen=r.get(metrics_t, "metrics.listen", _str, "127.0.0.1:9110"))
+    metrics = Metrics(listen=r.get(metrics_t, "metrics.listen", _listen, "127.0.0.1:9110"))
+    if isinstance(metrics.listen, str) and metrics.listen and network.lan_address is not _BAD:
+        host = metrics.listen.rsplit(":", 1)[0].strip("[]")
+        if ipaddress.ip_address(host) == network.lan_address.ip:
+            r.problem(
+                "metrics.listen",
+                f"{host} is the LAN side, where visitors are; use 127.0.0.1, or the WAN or VPN address",
+            )
     plans = _plans(r)
 
     if isinstance(portal.free_plan, str) and portal.free_plan and portal.free_plan not in plans:

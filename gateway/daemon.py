@@ -34,6 +34,7 @@ from gateway.nft_plan import session_elements
 from gateway.reconcile import PassHook, PassResult, build_reconciler
 from gateway.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.store import connect
+from gateway.upkeep import Upkeep
 
 __all__ = ["Daemon", "main"]
 
@@ -57,7 +58,9 @@ class Daemon:
         self.reconciler = build_reconciler(config, self.redis)
         self.enforcer = self.reconciler.enforcer
         # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md
-        self.hooks: list[PassHook] = []
+        self.upkeep = Upkeep(config, self.redis)  # session log, /metrics, reloads (docs/operations.md)
+        self.hooks: list[PassHook] = [self.upkeep]
+        self.reload_requested = False  # SIGHUP
         self.handlers: dict[str, Handler] = {
             "authorize": self.authorize,
             "deauthorize": self.deauthorize,
@@ -65,6 +68,7 @@ class Daemon:
             "doctor": self.doctor,
             "resolve": self.resolve,
             "ping": self.ping,
+            "reload": self.reload,
         }
         self.watch: TableWatch | None = None  # started in run(): hand edits of the table
         self.last_pass: PassResult | None = None
@@ -75,6 +79,16 @@ class Daemon:
         self.config = config
         self.reconciler.configure(config)
         self.next_pass = 0.0
+
+    def reload(self, _command: commands.Command | None = None) -> dict:
+        """Re-read the config file; a bad file is refused and the running config stays."""
+        result = self.upkeep.reload(self.config)
+        if result.ok:
+            self.apply_config(result.config)
+        return result.reply()
+
+    def request_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested = True
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("gateway_stopping", signal=signal.Signals(signum).name)
@@ -242,6 +256,9 @@ class Daemon:
         backoff = 0.25
         while not self.stopping:
             try:
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self.reload()
                 if not self.cursor:
                     self.cursor = self.start_cursor()
                 if self.watch.changed.is_set():
@@ -307,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon = Daemon(config)
     signal.signal(signal.SIGTERM, daemon.stop)
     signal.signal(signal.SIGINT, daemon.stop)
+    signal.signal(signal.SIGHUP, daemon.request_reload)
     return daemon.run()
 
 

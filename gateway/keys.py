@@ -24,6 +24,19 @@ hs:voucher:id:<voucher id>     string  code of a voucher, by its public id
 hs:vouchers                    zset    codes by issue time (the voucher list)
 hs:rl:<scope>:<who>:*          mixed   rate-limit counters and lockouts (gateway.ratelimit)
 hs:counters                    hash    monotonic counters for metrics: logins_ok, logins_failed, ...
+hs:batch:<batch>               hash    one batch of vouchers: plan, count, note, issued_at, issued_by
+hs:batch:<batch>:codes         list    the batch's codes in print order
+hs:batches                     zset    batch ids by issue time
+hs:batch:request:<id>          string  batch id issued for a form's one-time request id (1 day)
+hs:audit                       stream  who did what: actor, action, voucher/batch ids (never a code)
+hs:account:<name>              hash    a librarian account: role, argon2 hash (gateway.accounts)
+hs:accounts                    set     account names
+hs:desk:session:<token>        hash    a desk login: account, times; expires with the login
+hs:desk:sessions:<name>        set     tokens of an account's desk logins (to end them all)
+hs:plans:disabled              set     plans an admin switched off (runtime, not in the file)
+hs:report:h:<YYYYMMDDHH>       hash    per-UTC-hour aggregates for reports (gateway.reports)
+hs:report:dev:<YYYYMMDDHH>     hll     keyed hashes of the devices that started a session then
+hs:report:salt                 string  the key of those device hashes (random, made once)
 hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (gateway.survey)
 hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.free)
@@ -39,6 +52,9 @@ from __future__ import annotations
 
 __all__ = [
     "PREFIX",
+    "ACCOUNTS",
+    "AUDIT",
+    "BATCHES",
     "COMMANDS",
     "COUNTERS",
     "EVENTS",
@@ -47,12 +63,22 @@ __all__ = [
     "GATEWAY_HEARTBEAT",
     "GATEWAY_RULESET",
     "ONLINE",
+    "PLANS_DISABLED",
+    "REPORT_SALT",
     "VOUCHERS",
+    "account",
+    "account_desk_sessions",
     "ack",
+    "batch",
+    "batch_codes",
+    "batch_request",
+    "desk_session",
     "free_used",
     "portal_acked",
     "portal_next",
     "portal_retry",
+    "report_devices",
+    "report_hour",
     "session",
     "session_by_mac",
     "survey_answered",
@@ -75,6 +101,11 @@ VOUCHERS = "hs:vouchers"
 # logins_ok, logins_failed (wrong/unusable codes), logins_rate_limited, free_logins,
 # gateway_ack_timeouts; add yours here.
 COUNTERS = "hs:counters"
+BATCHES = "hs:batches"
+AUDIT = "hs:audit"
+ACCOUNTS = "hs:accounts"
+PLANS_DISABLED = "hs:plans:disabled"
+REPORT_SALT = "hs:report:salt"
 
 
 def session(sid: str) -> str:
@@ -99,6 +130,40 @@ def voucher_devices(code: str) -> str:
 
 def voucher_by_id(voucher_id: str) -> str:
     return f"hs:voucher:id:{voucher_id}"
+
+
+def batch(batch_id: str) -> str:
+    return f"hs:batch:{batch_id}"
+
+
+def batch_codes(batch_id: str) -> str:
+    return f"hs:batch:{batch_id}:codes"
+
+
+def batch_request(request_id: str) -> str:
+    return f"hs:batch:request:{request_id}"
+
+
+def account(name: str) -> str:
+    return f"hs:account:{name}"
+
+
+def desk_session(token: str) -> str:
+    return f"hs:desk:session:{token}"
+
+
+def account_desk_sessions(name: str) -> str:
+    return f"hs:desk:sessions:{name}"
+
+
+def report_hour(hour: str) -> str:
+    """Aggregates of the UTC hour ``hour`` (``YYYYMMDDHH``)."""
+    return f"hs:report:h:{hour}"
+
+
+def report_devices(hour: str) -> str:
+    """HyperLogLog of the device hashes seen starting a session in the UTC hour ``hour``."""
+    return f"hs:report:dev:{hour}"
 
 
 def survey_day(day: str) -> str:

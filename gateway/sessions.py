@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from gateway import keys
+from gateway import keys, reports
 
 __all__ = [
     "END_REASONS",
@@ -230,11 +230,13 @@ def end_session(
     """End session ``sid`` with ``reason``; return it ended, or None if it was not online.
 
     Atomic (WATCH/MULTI): of two callers ending the same session at once, one wins and
-    only one "end" record is written.
+    only one "end" record is written. The same transaction adds the session to the
+    report counters and its bytes to its voucher's use (quota across the voucher's sessions).
     """
     if reason not in END_REASONS:
         raise ValueError(f"unknown end reason {reason!r}")
     key = keys.session(sid)
+    salt = reports.report_salt(r)
 
     def end(pipe: redis.client.Pipeline) -> Session | None:
         data = pipe.hgetall(key)
@@ -250,12 +252,16 @@ def end_session(
             changes["bytes_down"] = max(bytes_down, session.bytes_down)
         ended = replace(session, **changes)
         by_mac = pipe.get(keys.session_by_mac(session.mac))
+        code = pipe.get(keys.voucher_by_id(session.voucher_id)) if session.voucher_id else None
         pipe.multi()
         pipe.hset(key, mapping=ended.to_redis())
         pipe.srem(keys.ONLINE, sid)
         if by_mac is not None and _str(by_mac) == sid:
             pipe.delete(keys.session_by_mac(session.mac))
         pipe.xadd(keys.EVENTS, ended.record("end"), maxlen=EVENTS_MAXLEN, approximate=True)
+        reports.queue_session_end(pipe, ended, salt)
+        if code is not None:
+            pipe.hincrby(keys.voucher(_str(code)), "bytes_used", ended.bytes_up + ended.bytes_down)
         return ended
 
     return r.transaction(end, key, value_from_callable=True)

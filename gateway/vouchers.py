@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys
+from gateway import audit, keys, reports
 from gateway.config import Plan
+from gateway.logs import get_logger
+from gateway.plans import PlanUnavailable
 from gateway.sessions import (
     Session,
     end_session,
@@ -36,6 +38,11 @@ from gateway.sessions import (
 __all__ = [
     "ALPHABET",
     "CODE_LENGTH",
+    "MAX_BATCH",
+    "MAX_NOTE",
+    "STATES",
+    "Batch",
+    "DuplicateRequest",
     "Voucher",
     "VoucherDeviceLimit",
     "VoucherError",
@@ -43,9 +50,11 @@ __all__ = [
     "VoucherExpired",
     "VoucherNotFound",
     "VoucherRevoked",
+    "clean_note",
     "format_code",
     "generate_code",
     "get_voucher",
+    "is_code",
     "issue_batch",
     "normalize_code",
     "redeem",
@@ -53,7 +62,13 @@ __all__ = [
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8
+MAX_BATCH = 1000  # vouchers in one batch: 100 printed A4 pages
+MAX_NOTE = 120
+REQUEST_TTL = 86400  # how long a form's request id is remembered against double submits
+# a voucher's state, in the order a librarian thinks of them
+STATES = ("unused", "in_use", "used_up", "expired", "revoked")
 _TYPO = str.maketrans({"O": "0", "I": "1", "L": "1"})
+log = get_logger("vouchers")
 
 
 # -- errors: each carries what the visitor's message needs ---------------------------
@@ -83,6 +98,14 @@ class VoucherExhausted(VoucherError):
     """The voucher's data quota is used up."""
 
 
+class DuplicateRequest(Exception):
+    """This form was already sent: ``batch_id`` is what it issued the first time."""
+
+    def __init__(self, batch_id: str):
+        super().__init__(f"already issued as batch {batch_id}")
+        self.batch_id = batch_id
+
+
 class VoucherDeviceLimit(VoucherError):
     """The voucher is already online on ``max_devices`` other devices."""
 
@@ -110,8 +133,20 @@ def format_code(code: str) -> str:
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
-def _is_code(code: str) -> bool:
+def is_code(code: str) -> bool:
+    """Return whether ``code`` (normalized) has the shape of a voucher code."""
     return len(code) == CODE_LENGTH and all(ch in ALPHABET for ch in code)
+
+
+def clean_note(text: str) -> str:
+    """Return a batch note fit to store and print: one line, no control characters, trimmed.
+
+    Raises ValueError when it is longer than ``MAX_NOTE`` characters.
+    """
+    note = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if len(note) > MAX_NOTE:
+        raise ValueError(f"the note is {len(note)} characters long; at most {MAX_NOTE}")
+    return note
 
 
 # -- the voucher record --------------------------------------------------------------
@@ -134,6 +169,28 @@ class Voucher:
     bytes_used: int = 0  # by its ended sessions (quota accounting)
     revoked_at: float = 0.0
     revoked_by: str = ""
+    quota_extra: int = 0  # bytes a librarian added to the plan's quota
+
+    def quota(self, plan: Plan | None) -> int:
+        """Return the voucher's data quota in bytes (0 = none): its plan's plus any added."""
+        if plan is None or not plan.quota:
+            return 0
+        return plan.quota + self.quota_extra
+
+    def state(self, now: float, plan: Plan | None) -> str:
+        """Return one of :data:`STATES` at ``now`` (``plan`` for its quota; online use not counted)."""
+        if self.revoked_at:
+            return "revoked"
+        if not self.first_used_at:
+            return "unused" if now < self.valid_until else "expired"
+        quota = self.quota(plan)
+        if now >= self.expires_at or (quota and self.bytes_used >= quota):
+            return "used_up"
+        return "in_use"
+
+    @property
+    def display_code(self) -> str:
+        return format_code(self.code)
 
     def to_redis(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}
@@ -156,6 +213,25 @@ def get_voucher(r: redis.Redis, code: str) -> Voucher | None:
     return Voucher.from_redis(data) if data else None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A batch of vouchers issued together (one print sheet)."""
+
+    id: str
+    plan: str
+    count: int
+    note: str
+    issued_at: float
+    issued_by: str
+
+    @classmethod
+    def from_redis(cls, data: Mapping[str, str]) -> Batch:
+        return cls(
+            id=data["id"], plan=data["plan"], count=int(data["count"]), note=data.get("note", ""),
+            issued_at=float(data["issued_at"]), issued_by=data.get("issued_by", ""),
+        )  # fmt: skip
+
+
 def issue_batch(
     r: redis.Redis,
     plan: Plan,
@@ -164,12 +240,22 @@ def issue_batch(
     now: float,
     issued_by: str,
     note: str = "",
+    request_id: str = "",
 ) -> list[Voucher]:
-    """Create ``count`` vouchers of ``plan`` in one transaction (all or none) and return them."""
-    if not 1 <= count <= 1000:
-        raise ValueError("count must be 1 to 1000")
-    batch = secrets.token_hex(4)
+    """Create ``count`` vouchers of ``plan`` as one batch, in one transaction (all or none).
+
+    Raises ValueError (count, note), :class:`gateway.plans.PlanUnavailable` (switched
+    off), or :class:`DuplicateRequest` when ``request_id`` (a form's one-time id) was
+    already used: a form sent twice issues one batch.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
+        raise ValueError(f"the number of vouchers must be 1 to {MAX_BATCH}")
+    note = clean_note(note)
+    if r.sismember(keys.PLANS_DISABLED, plan.name):
+        raise PlanUnavailable(plan.name, exists=True)
+    request_key = keys.batch_request(request_id) if request_id else None
     while True:
+        batch = Batch(secrets.token_hex(4), plan.name, count, note, now, issued_by)
         codes = {generate_code() for _ in range(count)}
         if len(codes) < count:
             continue
@@ -178,30 +264,44 @@ def issue_batch(
                 id=secrets.token_hex(5),
                 code=code,
                 plan=plan.name,
-                batch=batch,
+                batch=batch.id,
                 note=note,
                 issued_at=now,
                 issued_by=issued_by,
                 valid_until=now + plan.validity,
-            )
+            )  # fmt: skip
             for code in sorted(codes)
         ]
         try:
             with r.pipeline(transaction=True) as pipe:
-                watched = [keys.voucher(v.code) for v in vouchers]
-                pipe.watch(*watched)
-                if any(pipe.exists(k) for k in watched):
+                fresh = [keys.batch(batch.id)]
+                fresh += [k for v in vouchers for k in (keys.voucher(v.code), keys.voucher_by_id(v.id))]
+                pipe.watch(*fresh, *([request_key] if request_key else []))
+                if request_key and (done := pipe.get(request_key)):
                     pipe.unwatch()
-                    continue  # a collision in 1e12: draw again
+                    raise DuplicateRequest(done)
+                if pipe.exists(*fresh):
+                    pipe.unwatch()
+                    continue  # a code or id collision (one in 1e12): draw again
                 pipe.multi()
                 for v in vouchers:
                     pipe.hset(keys.voucher(v.code), mapping=v.to_redis())
                     pipe.set(keys.voucher_by_id(v.id), v.code)
                     pipe.zadd(keys.VOUCHERS, {v.code: now})
+                pipe.hset(keys.batch(batch.id), mapping={k: str(v) for k, v in asdict(batch).items()})
+                pipe.rpush(keys.batch_codes(batch.id), *[v.code for v in vouchers])
+                pipe.zadd(keys.BATCHES, {batch.id: now})
+                if request_key:
+                    pipe.set(request_key, batch.id, ex=REQUEST_TTL)
+                reports.queue_counter(pipe, "vouchers_issued", now, count)
+                audit.record(
+                    pipe, issued_by, "voucher_issue", now=now, batch=batch.id, plan=plan.name, count=count
+                )
                 pipe.execute()
-            return vouchers
         except redis.WatchError:
             continue
+        log.info("voucher_issue", actor=issued_by, batch=batch.id, plan=plan.name, count=count)
+        return vouchers
 
 
 # -- redeeming -----------------------------------------------------------------------
@@ -228,7 +328,7 @@ def redeem(
     already online with this voucher gets its session back (logging in twice is fine).
     """
     code = normalize_code(code_text)
-    if not _is_code(code):
+    if not is_code(code):
         raise VoucherNotFound(code_text)
     mac = normalize_mac(mac)
     existing = session_for_mac(r, mac)
@@ -260,8 +360,8 @@ def redeem(
             if now >= expires:
                 raise VoucherExpired(expires)
         quota_left = 0
-        if plan.quota:
-            quota_left = plan.quota - voucher.bytes_used
+        if voucher.quota(plan):
+            quota_left = voucher.quota(plan) - voucher.bytes_used
             if quota_left <= 0:
                 raise VoucherExhausted(voucher.id)
         devices = pipe.smembers(dkey)
@@ -282,6 +382,8 @@ def redeem(
         pipe.hset(vkey, mapping={"first_used_at": str(first_used), "expires_at": str(expires)})
         pipe.sadd(dkey, session.mac)
         queue_start(pipe, session)
+        if not voucher.first_used_at:
+            reports.queue_counter(pipe, "vouchers_used", now)
         return session
 
     session = r.transaction(attempt, vkey, dkey, value_from_callable=True)

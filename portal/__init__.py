@@ -41,13 +41,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from portal import api, health, login, probes, splash, web
+    from portal import api, desk, health, login, probes, splash, web
 
     web.init_app(app)
     app.register_blueprint(health.bp)
     # the visitor portal: probes first, so every request for another host becomes a redirect
     for blueprint in (probes.bp, splash.bp, login.bp, api.bp):
         app.register_blueprint(blueprint)
+    desk.init_app(app)
     return app
 
 

@@ -8,12 +8,14 @@ Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import redis
+import structlog
 
 from gateway import __version__
 from gateway import config as config_mod
@@ -103,19 +105,22 @@ def print_json(data: Any) -> None:
 @click.pass_context
 def cli(click_ctx: click.Context, config_path: str | None) -> None:
     """Run the PerpuSeru library hotspot: clients, vouchers, logs, the lab."""
-    import structlog
-
-    # what the gateway's modules log when a command runs them (doctor --repair) is for
-    # the admin's eyes on stderr, never mixed into --json output on stdout
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     click_ctx.obj = Context(config_path)
     click_ctx.call_on_close(click_ctx.obj.close)
+    # Results go to stdout (tables, --json, --csv): the domain's log lines must not mix in.
+    # Put back when the command ends, so a process that runs commands (tests) keeps its own.
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    click_ctx.call_on_close(lambda: structlog.configure(**previous))
 
 
 def _register() -> None:
-    from gateway.cli import access, admin, lab, shaping
+    from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, shaping, vouchers
 
-    for module in (admin, lab, access, shaping):
+    for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -124,8 +129,15 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: errors, bad usage included, are one line on stderr."""
     try:
-        cli(standalone_mode=True)
+        cli.main(prog_name="hotspotctl", standalone_mode=False)
+    except click.UsageError as err:
+        where = f" (see {err.ctx.command_path} --help)" if err.ctx else ""
+        fail(f"{err.format_message()}{where}", EXIT_USAGE)
+    except click.ClickException as err:
+        fail(err.format_message(), err.exit_code)
+    except click.Abort:
+        fail("interrupted", 130)
     except redis.RedisError as err:
         fail(f"Redis: {err}", EXIT_UNAVAILABLE)

@@ -107,17 +107,28 @@ def status(ctx: Context, as_json: bool) -> None:
 
     Exits 3 when one of them is down.
     """
+    import redis
+
+    from gateway.store import connect
+
     now = time.time()
     started = time.monotonic()
-    ctx.redis.ping()
-    redis_ms = (time.monotonic() - started) * 1000
-    info = _gateway_info(ctx)
-    online = ctx.redis.scard(keys.ONLINE)
+    try:  # Redis down is a state to report, like the others (the portal is still asked)
+        r = connect(ctx.config, timeout=2)
+        r.ping()
+        redis_ms = (time.monotonic() - started) * 1000
+        raw = r.get(keys.GATEWAY_HEARTBEAT)
+        info = json.loads(raw) if raw else None
+        online = r.scard(keys.ONLINE)
+        redis_state = {"state": "ok", "ping_ms": round(redis_ms, 2)}
+    except redis.RedisError as err:
+        info, online, redis_state = None, None, {"state": "down", "error": str(err)}
     portal = _portal_health(ctx)
     last = (info or {}).get("pass") or {}
+    gateway_state = "ok" if info else "down" if online is not None else "unknown"
     data = {
-        "redis": {"state": "ok", "ping_ms": round(redis_ms, 2)},
-        "gateway": {"state": "ok" if info else "down", **(info or {})},
+        "redis": redis_state,
+        "gateway": {"state": gateway_state, **(info or {})},
         "portal": {"state": portal, "url": ctx.config.portal.url},
         "clients_online": online,
     }
@@ -126,8 +137,13 @@ def status(ctx: Context, as_json: bool) -> None:
     else:
         console = Console()
         table = Table("service", "state", "details", show_header=False, box=None)
-        table.add_row("redis", "[green]ok[/]", f"ping {redis_ms:.1f} ms")
-        if info:
+        if online is None:
+            table.add_row("redis", "[red]down[/]", f"{redis_state['error']} (systemctl status redis-server)")
+        else:
+            table.add_row("redis", "[green]ok[/]", f"ping {redis_ms:.1f} ms")
+        if online is None:
+            table.add_row("gateway", "[yellow]unknown[/]", "its heartbeat is in Redis")
+        elif info:
             age = now - last.get("at", now)
             details = (
                 f"pid {info['pid']}, up {format_duration(now - info['started_at'])}, "
@@ -139,7 +155,7 @@ def status(ctx: Context, as_json: bool) -> None:
             table.add_row("gateway", "[red]down[/]", hint)
         colour = "green" if portal == "ok" else "red"
         table.add_row("portal", f"[{colour}]{portal}[/]", ctx.config.portal.url)
-        table.add_row("clients", str(online), "online")
+        table.add_row("clients", "?" if online is None else str(online), "online")
         console.print(table)
     if not info or portal != "ok":
         raise SystemExit(EXIT_UNAVAILABLE)

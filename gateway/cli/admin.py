@@ -45,8 +45,12 @@ def config_check(ctx: Context, path: str | None, as_json: bool) -> None:
 
 
 @click.command("version")
-def version() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def version(as_json: bool) -> None:
     """Print the installed version."""
+    if as_json:
+        print_json({"name": "perpuseru-hotspot", "version": __version__})
+        return
     click.echo(f"perpuseru-hotspot {__version__}")
 
 

@@ -104,6 +104,7 @@ def test_relative_paths_resolve_against_the_file(tmp_path):
         ('[redis]\nurl = "localhost:6379"\n', "redis.url: "),
         ('[dhcp]\nrange_start = "10.43.0.5"\n', "dhcp.range_start: 10.43.0.5 is outside the LAN"),
         ('[walled_garden]\nhosts = ["ok.id", "not a host"]\n', "walled_garden.hosts: item 2"),
+        ('[desk]\nnetworks = ["10.42.0.10/32", "pc"]\n', 'desk.networks: item 2: "pc" is not a network'),
         ("[library]\n", "not valid TOML"),  # a table defined twice
     ],
 )
@@ -162,3 +163,23 @@ def test_daemons_refuse_a_bad_config(tmp_path):
         assert result.returncode == 2, (module, result.stderr)
         assert "gateway.reconcile_interval" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ('"10.42.0.1:9110"', "metrics.listen: 10.42.0.1 is the LAN side"),
+        ('"localhost:9110"', 'metrics.listen: "localhost:9110" is not address:port'),
+        ('"127.0.0.1"', "metrics.listen: "),
+        ('"127.0.0.1:70000"', "metrics.listen: "),
+    ],
+)
+def test_metrics_listen_must_be_an_admin_side_address(listen, expected):
+    check_config_failure(MINIMAL + f"[metrics]\nlisten = {listen}\n", expected)
+
+
+@pytest.mark.parametrize("listen", ['""', '"127.0.0.1:9110"', '"[::1]:9110"', '"192.0.2.2:9110"'])
+def test_metrics_listen_accepts_loopback_wan_or_off(listen):
+    assert check_config_success(MINIMAL + f"[metrics]\nlisten = {listen}\n").metrics.listen == listen.strip(
+        '"'
+    )

@@ -1,0 +1,102 @@
+"""What the gateway daemon does besides enforcing: the session log, /metrics, config reloads.
+
+Plugged into the daemon's loop as hooks: :meth:`Upkeep.start` once, :meth:`Upkeep.after_pass`
+after every reconcile pass (with what the pass measured), :meth:`Upkeep.reload` on SIGHUP
+or the ``reload`` command, :meth:`Upkeep.stop` on the way out. None of it may stop the
+firewall from being enforced: a full disk or a busy metrics port is logged and counted,
+never raised into the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import redis
+
+from gateway.config import Config
+from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics, read_shaping_drops
+from gateway.reload import ReloadResult, reload_config
+from gateway.sessionlog import SessionLog, SessionLogWriter
+
+__all__ = ["Upkeep"]
+
+log = get_logger("gateway")
+
+
+class Upkeep:
+    """The session-log writer, the metrics registry and its server, and reloads, for one daemon."""
+
+    def __init__(self, config: Config, r: redis.Redis):
+        self.config = config
+        self.redis = r
+        self.writer = SessionLogWriter(r, SessionLog.from_config(config))
+        self.metrics = GatewayMetrics(
+            lambda: self.redis,
+            library=config.library.id,
+            shaping_drops=lambda: read_shaping_drops(
+                self.config.network.netns, self.config.network.lan_interface
+            ),
+        )
+        self.log_failing = False
+
+    def start(self) -> None:
+        """Serve /metrics (if ``metrics.listen`` is set)."""
+        self.metrics.serve(self.config.metrics.listen)
+
+    def after_pass(
+        self,
+        now: float,
+        *,
+        duration: float | None = None,
+        drift: dict[str, int] | None = None,
+        failed: bool = False,
+        shaping_drops: dict[str, int] | None = None,
+    ) -> int:
+        """Record the pass in the metrics and copy new session records to disk; return how many."""
+        if duration is not None and not (failed and duration == 0):
+            self.metrics.observe_pass(duration, drift=drift, failed=failed)
+        elif failed:
+            self.metrics.reconcile_errors.inc()  # the loop failed before a pass could run
+        for direction, total in (shaping_drops or {}).items():
+            self.metrics.set_shaping_drops(direction, total)
+        try:
+            written = self.writer.pump(now)
+            self.metrics.session_log_records.inc(written)
+            self.metrics.session_log_lag.set(self.writer.lag())
+        except redis.RedisError:
+            return 0  # the daemon reports Redis being down; the records wait in the stream
+        except OSError as err:
+            # disk full or unwritable: records wait in Redis, the lag metric grows, enforcement goes on
+            if not self.log_failing:
+                log.error(
+                    "session_log_write_failed", error=str(err), directory=str(self.writer.log.directory)
+                )
+            self.log_failing = True
+            return 0
+        if self.log_failing:
+            log.info("session_log_write_recovered")
+            self.log_failing = False
+        return written
+
+    def reload(self, current: Config) -> ReloadResult:
+        """Re-read the config file; return the result (``result.config`` is the one to run)."""
+        result = reload_config(current)
+        self.metrics.config_reloads.labels("ok" if result.ok else "rejected").inc()
+        if not result.ok:
+            log.error("config_rejected", problems=result.problems, path=str(current.path))
+            return result
+        log.info(
+            "config_reloaded", changed=result.changed, restart_needed=result.restart_needed,
+            path=str(current.path),
+        )  # fmt: skip
+        self.config = result.config
+        fresh = SessionLog.from_config(result.config)
+        self.writer.log = replace(self.writer.log, library=fresh.library, timezone=fresh.timezone,
+                                  retention_days=fresh.retention_days)  # fmt: skip
+        self.writer.last_pruned = None  # apply a new retention today
+        return result
+
+    def stop(self) -> None:
+        """Stop serving /metrics."""
+        self.metrics.close()

@@ -1,0 +1,28 @@
+"""The librarian desk at ``/desk``: sign in, issue and print vouchers, see who is online, reports.
+
+One blueprint; its views live in the modules below, its templates in
+``templates/desk/``, its strings in the Babel catalog ``desk`` (Bahasa Indonesia by
+default, English one click away, like the visitor portal).
+
+- :mod:`portal.desk.auth`: sign in/out, desk logins, roles (``login_required``, ``admin_required``)
+- :mod:`portal.desk.dashboard`: who is online, today's numbers and chart; kick / extend a client
+- :mod:`portal.desk.voucher_views`: issue a batch, the printable card sheet, the voucher list
+- :mod:`portal.desk.report_views`: the day and month reports, as pages and CSV
+- :mod:`portal.desk.admin_views`: accounts, plans' availability, the activity log (admins)
+- :mod:`portal.desk.render`: formatting, the usage chart (inline SVG) and QR codes (segno)
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+__all__ = ["bp", "init_app"]
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+
+def init_app(app: Flask) -> None:
+    """Register the desk blueprint (with every view module) on ``app``."""
+    from portal.desk import admin_views, auth, dashboard, report_views, voucher_views  # noqa: F401
+
+    app.register_blueprint(bp)

@@ -1,0 +1,115 @@
+"""Pure rendering helpers for the desk: formatting, the usage chart, QR codes.
+
+Nothing here reads Redis or the request; views pass data in and get text or markup out.
+The chart is an inline SVG built from numbers (no script, no external asset), so it
+shows on any desk PC, prints, and passes the portal's strict Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import segno
+from markupsafe import Markup, escape
+
+from gateway.units import format_duration, format_rate, format_size
+
+__all__ = ["Formatter", "card_qr", "card_url", "usage_chart"]
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Formats for templates (``fmt.time(ts)``...), in the library's time zone."""
+
+    tz: ZoneInfo
+
+    def time(self, ts: float, with_date: bool = True) -> str:
+        if not ts:
+            return "–"
+        return datetime.fromtimestamp(ts, self.tz).strftime("%d-%m-%Y %H:%M" if with_date else "%H:%M")
+
+    def date(self, ts: float) -> str:
+        return datetime.fromtimestamp(ts, self.tz).strftime("%d-%m-%Y") if ts else "–"
+
+    def size(self, n: float | None) -> str:
+        return "–" if n is None else format_size(n)
+
+    def duration(self, seconds: float) -> str:
+        return format_duration(seconds)
+
+    def rate(self, bps: float | None) -> str:
+        return "–" if not bps else format_rate(bps)
+
+    def hours(self, seconds: float) -> str:
+        return f"{seconds / 3600:.1f}"
+
+
+def card_url(portal_url: str, display_code: str) -> str:
+    """Return what a card's QR code opens: the portal's login with the code filled in."""
+    return f"{portal_url}/?code={display_code}"
+
+
+def card_qr(url: str) -> str:
+    """Return a QR code of ``url`` as an SVG data URI (error correction M, crisp at 2-3 cm)."""
+    qr = segno.make(url, error="m", micro=False)
+    return qr.svg_data_uri(scale=4, border=2, dark="#000", light="#fff")
+
+
+def usage_chart(
+    labels: Sequence[str],
+    data_bytes: Sequence[int],
+    devices: Sequence[float | None],
+    *,
+    title: str,
+    data_label: str,
+    devices_label: str,
+    width: int = 720,
+    height: int = 200,
+) -> Markup:
+    """Return an SVG chart: bars of data per hour, a line of devices online on average.
+
+    ``labels`` name the bars ("08:00"); every third is written under the axis. A
+    ``None`` in ``devices`` (an hour still to come) leaves the line out there.
+    """
+    n = max(1, len(labels))
+    left, right, top, bottom = 48, 40, 24, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / n
+    peak = max([*data_bytes, 1])
+    peak_devices = max([*(d for d in devices if d is not None), 1.0])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'class="chart" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">'
+        f"{escape(format_size(peak))}</text>",
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>',
+        f'<text x="{left + plot_w + 6}" y="{top + 4}" class="axis">{peak_devices:.0f}</text>',
+    ]
+    for i, (label, value) in enumerate(zip(labels, data_bytes, strict=True)):
+        h = plot_h * value / peak
+        x = left + i * step + step * 0.15
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
+            f'class="bar"><title>{escape(label)}: {escape(format_size(value))}</title></rect>'
+        )
+        if i % 3 == 0:
+            parts.append(
+                f'<text x="{left + i * step + step / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+                f'class="axis">{escape(label)}</text>'
+            )
+    points = " ".join(
+        f"{left + i * step + step / 2:.1f},{top + plot_h - plot_h * d / peak_devices:.1f}"
+        for i, d in enumerate(devices)
+        if d is not None
+    )
+    if points:
+        parts.append(f'<polyline points="{points}" class="line" fill="none"/>')
+    parts.append(
+        f'<text x="{left}" y="14" class="legend"><tspan class="bar-key">■</tspan> {escape(data_label)} '
+        f'<tspan class="line-key">━</tspan> {escape(devices_label)}</text></svg>'
+    )
+    return Markup("".join(parts))

@@ -1,0 +1,126 @@
+"""Reports at the desk: a day (by hour) and a month (by day), as pages and as CSV downloads.
+
+The numbers are :mod:`gateway.reports`' (sessions, unique devices, hours online, data,
+vouchers issued and used, survey answers); the CSV is :mod:`gateway.report_csv`'s, the
+same file ``hotspotctl report --csv`` writes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Response, abort, render_template, request
+from flask_babel import gettext as _
+
+from gateway.report_csv import day_csv, month_csv
+from gateway.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
+from gateway.sessions import online_sessions
+from portal.desk import bp
+from portal.desk.auth import login_required
+from portal.desk.render import usage_chart
+from portal.web import get_redis, hotspot
+
+__all__ = ["report_day", "report_month"]
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _today(tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(time.time(), tz).date()
+
+
+def _day_arg(tz: ZoneInfo) -> date:
+    text = request.args.get("day")
+    if not text:
+        return _today(tz)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        abort(400)
+    if day.year < 2000 or day > _today(tz) + timedelta(days=366):
+        abort(400)
+    return day
+
+
+def _month_arg(tz: ZoneInfo) -> tuple[int, int]:
+    text = request.args.get("month")
+    if not text:
+        today = _today(tz)
+        return today.year, today.month
+    match = _MONTH.match(text)
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+        abort(400)
+    return int(match.group(1)), int(match.group(2))
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        text, mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )  # fmt: skip
+
+
+def _the_day() -> DayReport:
+    """Return the report of the day the request asks for (``?day=``, default today)."""
+    tz = ZoneInfo(hotspot().library.timezone)
+    r = get_redis()
+    return day_report(r, _day_arg(tz), tz, now=time.time(), online=online_sessions(r))
+
+
+def _the_month() -> MonthReport:
+    """Return the report of the month the request asks for (``?month=``, default this month)."""
+    tz = ZoneInfo(hotspot().library.timezone)
+    year, month = _month_arg(tz)
+    r = get_redis()
+    return month_report(r, year, month, tz, now=time.time(), online=online_sessions(r))
+
+
+@bp.get("/reports/day")
+@login_required
+def report_day():
+    """The report of one day (``?day=YYYY-MM-DD``, default today), hour by hour."""
+    report = _the_day()
+    day, now = report.day, time.time()
+    chart = usage_chart(
+        [h.label for h in report.hours], [h.totals.bytes_total for h in report.hours],
+        [h.totals.seconds / 3600 if h.start <= now else None for h in report.hours], title=day.isoformat(),
+        data_label=_("data"), devices_label=_("devices online (average)"),
+    )  # fmt: skip
+    return render_template(
+        "desk/report_day.html", report=report, chart=chart, categories=SURVEY_CATEGORIES,
+        prev=(day - timedelta(days=1)).isoformat(), next=(day + timedelta(days=1)).isoformat(),
+        is_today=day == _today(ZoneInfo(hotspot().library.timezone)),
+    )  # fmt: skip
+
+
+@bp.get("/reports/day.csv")
+@login_required
+def report_day_csv():
+    """The day's report as CSV (one row per hour, then the day)."""
+    report, library = _the_day(), hotspot().library.id
+    return _csv(day_csv(report, library), f"{library}-{report.day.isoformat()}.csv")
+
+
+@bp.get("/reports/month")
+@login_required
+def report_month():
+    """The report of one month (``?month=YYYY-MM``, default this month), day by day."""
+    report = _the_month()
+    first = date.fromisoformat(report.month + "-01")
+    prev = first - timedelta(days=1)
+    nxt = first + timedelta(days=32)
+    return render_template(
+        "desk/report_month.html", report=report, categories=SURVEY_CATEGORIES,
+        prev=f"{prev.year:04d}-{prev.month:02d}", next=f"{nxt.year:04d}-{nxt.month:02d}",
+    )  # fmt: skip
+
+
+@bp.get("/reports/month.csv")
+@login_required
+def report_month_csv():
+    """The month's report as CSV (one row per day, then the month)."""
+    report, library = _the_month(), hotspot().library.id
+    return _csv(month_csv(report, library), f"{library}-{report.month}.csv")

@@ -1,0 +1,212 @@
+"""The desk in a real browser: headless Chromium signs in, issues 10 vouchers and prints the sheet.
+
+The portal app is served by werkzeug on 127.0.0.1 (loopback, root namespace, a test
+config and the test Redis); Chromium is Debian's, driven by its chromedriver through
+selenium, with a fresh profile and background networking off. The test saves
+screenshots (and the sheet as PDF) under ``tests/artifacts/`` and decodes every QR code
+on the printed sheet with zbarimg, so a card that would not scan fails the test.
+``HOTSPOT_UPDATE_SCREENSHOTS=1`` also refreshes the pictures ``docs/`` shows (docs/img).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from gateway import keys
+from gateway.sessions import end_session, new_session, start_session, update_usage
+from gateway.vouchers import format_code, issue_batch, redeem
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()), reason="needs chromium and chromium-driver"
+)
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
+)  # fmt: skip
+
+
+@pytest.fixture
+def server(hotspot_config, r):
+    """Serve the portal app on 127.0.0.1 (an ephemeral port) for the browser; yield (base URL, config).
+
+    The app's config names that address as the portal's own (``portal.url``), as on a
+    router, so the portal treats the browser's requests as requests for itself.
+    """
+    from portal import create_app
+
+    holder: dict = {}
+    httpd = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    portal = replace(hotspot_config.portal, port=httpd.server_port, url=base)
+    config = replace(hotspot_config, portal=portal)
+    holder["app"] = create_app({"HOTSPOT": config, "TESTING": True})
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield base, config
+    httpd.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let selenium look for drivers online
+    profile = tempfile.mkdtemp(prefix="hs-desk-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "id,en"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _seed_today(r, plans):
+    """A morning of use (ended sessions) and three visitors online now, for a realistic dashboard."""
+    now = time.time()
+    for i in range(14):
+        start = now - 7 * 3600 + i * 1500
+        s = new_session(mac=f"02:00:00:00:05:{i:02x}", ip=f"10.42.0.{120 + i}", kind="voucher", plan="harian",
+                        now=start, expires_at=start + 7200, down=1, up=1)  # fmt: skip
+        start_session(r, s, start)
+        end_session(r, s.sid, "logout", start + 2400 + 300 * (i % 4), bytes_up=3_000_000 * (i % 5 + 1),
+                    bytes_down=40_000_000 * (i % 6 + 1))  # fmt: skip
+    vouchers = issue_batch(r, plans["kelas"], 3, now=now - 3600, issued_by="siti", note="kelas komputer")
+    for i, v in enumerate(vouchers):
+        s = redeem(r, v.code, mac=f"02:00:00:00:01:{i + 1:02x}", ip=f"10.42.0.{101 + i}", plans=plans,
+                   now=now - 1800 + i * 400)  # fmt: skip
+        update_usage(r, {s.sid: (1_500_000 * (i + 1), 28_000_000 * (i + 2), now)})
+        r.hset(keys.session(s.sid), mapping={"rate_down": 1_200_000 * (i + 1), "rate_up": 180_000 * (i + 1)})
+
+
+def _sign_in(browser, server: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/desk/")
+    assert "/desk/login" in browser.current_url
+    browser.find_element(By.NAME, "name").send_keys("siti")
+    browser.find_element(By.NAME, "password").send_keys("rahasia-siti")
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    WebDriverWait(browser, 10).until(EC.url_to_be(server + "/desk/"))
+
+
+def _click_and_wait(browser, css: str, url_pattern: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(browser, 10).until(EC.url_matches(url_pattern))
+
+
+def _screenshot(browser, artifacts: Path, name: str) -> Path:
+    """Save a screenshot in tests/artifacts (and in docs/img with HOTSPOT_UPDATE_SCREENSHOTS=1)."""
+    path = artifacts / name
+    browser.save_screenshot(str(path))
+    if os.environ.get("HOTSPOT_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(path, DOCS_IMG / name)
+    return path
+
+
+def _pdf(browser) -> bytes:
+    """Print the page as Chromium prints it (CSS page size and margins, backgrounds on)."""
+    options = {"printBackground": True, "preferCSSPageSize": True}
+    return base64.b64decode(browser.execute_cdp_cmd("Page.printToPDF", options)["data"])
+
+
+def _page_count(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
+def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifacts):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    _sign_in(browser, server)
+    assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
+    _screenshot(browser, artifacts, "desk-dashboard.png")
+    browser.get(server + "/desk/reports/day")
+    assert "Unduh CSV" in browser.page_source
+    _screenshot(browser, artifacts, "desk-report.png")
+
+    browser.get(server + "/desk/issue")
+    Select(browser.find_element(By.NAME, "plan")).select_by_value("harian")
+    count = browser.find_element(By.NAME, "count")
+    count.clear()
+    count.send_keys("10")
+    browser.find_element(By.NAME, "note").send_keys("kelas komputer Selasa")
+    _click_and_wait(browser, "form.stack button", r"/desk/batches/[0-9a-f]{8}$")
+    assert "10 voucher dibuat." in browser.page_source
+    _screenshot(browser, artifacts, "desk-batch.png")
+
+    _click_and_wait(browser, ".actions form button", r"/print\?cards=id$")  # "Cetak kartu (A4)"
+    batch_id = browser.current_url.split("/batches/")[1].split("/")[0]
+    codes = [format_code(c) for c in r.lrange(keys.batch_codes(batch_id), 0, -1)]
+    cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
+    assert len(cards) == 10
+    assert [c.find_element(By.CSS_SELECTOR, ".code").text for c in cards] == codes
+    # each card keeps its size and place: 95 x 55 mm at 96 dpi, two columns, five rows
+    boxes = [(round(c.rect["x"]), round(c.rect["y"]), c.rect["width"], c.rect["height"]) for c in cards]
+    assert all(abs(w - 95 / 25.4 * 96) < 3 and abs(h - 55 / 25.4 * 96) < 3 for _, _, w, h in boxes), boxes
+    assert len({x for x, *_ in boxes}) == 2 and len({y for _, y, *_ in boxes}) == 5
+    assert all(
+        browser.execute_script(
+            "return arguments[0].scrollWidth <= arguments[0].clientWidth + 1",
+            c.find_element(By.CSS_SELECTOR, ".code"),
+        )
+        for c in cards
+    ), "codes fit their cards"  # noqa: E501
+
+    # as printed: print media, an A4 page at 96 dpi rendered at 2x
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    a4 = {"width": 794, "height": 1123, "deviceScaleFactor": 2, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", a4)
+    sheet_png = artifacts / "desk-sheet-2x.png"
+    browser.save_screenshot(str(sheet_png))
+    pdf = _pdf(browser)
+    (artifacts / "desk-sheet.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF") and _page_count(pdf) == 1, "10 cards on one A4 page"
+
+    assert shutil.which("zbarimg"), "zbar-tools is missing: make deps"
+    found = subprocess.run(["zbarimg", "--raw", "-q", str(sheet_png)], capture_output=True, text=True).stdout
+    urls = sorted(line for line in found.splitlines() if line)
+    wanted = sorted(f"{hotspot_config.portal.url}/?code={c}" for c in codes)
+    assert urls == wanted, "every QR code on the sheet scans to its card's code"
+
+    # the page as printed, with the sheet's 10 mm margins, for people to look at
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**a4, "deviceScaleFactor": 1})
+    browser.execute_script("document.body.style.padding = '10mm'")
+    _screenshot(browser, artifacts, "desk-sheet.png")
+
+
+def test_eleven_cards_take_two_pages(server, browser, desk, r):
+    server, hotspot_config = server
+    vouchers = issue_batch(r, hotspot_config.plans["harian"], 11, now=time.time(), issued_by="siti")
+    _sign_in(browser, server)
+    browser.get(f"{server}/desk/batches/{vouchers[0].batch}/print")
+    assert _page_count(_pdf(browser)) == 2

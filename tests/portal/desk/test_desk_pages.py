@@ -1,0 +1,125 @@
+"""The dashboard (online clients, kick, extend), reports (pages and CSV) and the admin pages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway import keys
+from gateway.sessions import end_session, get_session, online_sessions, update_usage
+from gateway.vouchers import issue_batch, redeem
+
+
+@pytest.fixture
+def online(r, hotspot_config):
+    """One visitor online with a voucher, with some usage and a current rate."""
+    now = time.time()
+    [voucher] = issue_batch(r, hotspot_config.plans["harian"], 1, now=now, issued_by="siti", note="meja 3")
+    session = redeem(r, voucher.code, mac="02:00:00:00:01:07", ip="10.42.0.107", plans=hotspot_config.plans,
+                     now=now, timezone=hotspot_config.library.timezone)  # fmt: skip
+    update_usage(r, {session.sid: (2_000_000, 45_000_000, now)})
+    r.hset(keys.session(session.sid), mapping={"rate_down": 3_500_000, "rate_up": 250_000})
+    return session
+
+
+def test_dashboard_shows_who_is_online_with_usage(desk, online):
+    desk.login("siti")
+    page = desk.text("/desk/")
+    assert "02:00:00:00:01:07" in page and "10.42.0.107" in page and "meja 3" in page
+    assert "45 MB" in page and "2 MB" in page and "3.5 Mbit/s" in page
+    assert '<meta http-equiv="refresh"' in page
+    assert "<svg" in page and 'class="bar"' in page, "the day's chart, inline"
+    assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0].replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+
+
+def test_kick_and_extend_from_the_dashboard(desk, r, online):
+    desk.login("siti")
+    assert desk.post(f"/desk/clients/{online.sid}/extend", {"minutes": "30"}).status_code == 302
+    assert get_session(r, online.sid).expires_at == pytest.approx(online.expires_at + 1800, abs=1)
+    assert desk.post(f"/desk/clients/{online.sid}/extend", {"minutes": "9999"}).status_code == 302
+    assert get_session(r, online.sid).expires_at == pytest.approx(online.expires_at + 1800, abs=1)
+    response = desk.post(f"/desk/clients/{online.sid}/kick")
+    assert response.status_code == 302 and online_sessions(r) == []
+    assert get_session(r, online.sid).end_reason == "kicked"
+    assert [f["op"] for _, f in r.xrange(keys.COMMANDS)] == ["authorize", "deauthorize"]
+    again = desk.post(f"/desk/clients/{online.sid}/kick")
+    assert "Pengguna ini sudah tidak daring." in desk.text(again.headers["Location"])
+    assert desk.post("/desk/clients/nosuchsid/kick").status_code == 302
+
+
+def test_day_and_month_reports_and_csv(desk, r, online, hotspot_config):
+    desk.login("siti")
+    end_session(r, online.sid, "logout", time.time())
+    tz = ZoneInfo(hotspot_config.library.timezone)
+    today = datetime.now(tz).date()
+    page = desk.text(f"/desk/reports/day?day={today.isoformat()}")
+    assert "<svg" in page and "Unduh CSV" in page
+    response = desk.client.get(f"/desk/reports/day.csv?day={today.isoformat()}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert f'filename="sukabumi-{today.isoformat()}.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[-1][1] == today.isoformat() and rows[-1][2] == "1" and rows[-1][5] == "1"
+    assert "02:00:00:00:01:07" not in response.get_data(as_text=True)
+    month = today.strftime("%Y-%m")
+    assert month in desk.text(f"/desk/reports/month?month={month}")
+    response = desk.client.get(f"/desk/reports/month.csv?month={month}")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[-1][1] == month and rows[-1][2] == "1" and rows[-1][COLS_ISSUED] == "1"
+    for bad in ("day?day=2026-02-30", "day?day=yesterday", "month?month=2026-13", "month.csv?month=x",
+                "day.csv?day=1900-01-01"):  # fmt: skip
+        assert desk.client.get(f"/desk/reports/{bad}").status_code == 400, bad
+
+
+COLS_ISSUED = 9
+
+
+def test_admin_manages_accounts(desk, r):
+    desk.login("admin")
+    page = desk.text("/desk/accounts")
+    assert "siti" in page and "admin" in page
+    desk.post(
+        "/desk/accounts", {"action": "add", "name": "budi", "password": "rahasia-budi", "role": "librarian"}
+    )
+    assert r.hget(keys.account("budi"), "role") == "librarian"
+    bad = desk.post("/desk/accounts", {"action": "add", "name": "budi", "password": "rahasia-budi",
+                                       "role": "librarian"})  # fmt: skip
+    assert "Sudah ada akun dengan nama ini." in desk.text(bad.headers["Location"])
+    weak = desk.post("/desk/accounts", {"action": "add", "name": "ani", "password": "123", "role": "admin"})
+    assert "minimal 8 karakter" in desk.text(weak.headers["Location"]) and not r.exists(keys.account("ani"))
+    desk.post("/desk/accounts", {"action": "role", "name": "budi", "role": "admin"})
+    assert r.hget(keys.account("budi"), "role") == "admin"
+    desk.post("/desk/accounts", {"action": "passwd", "name": "budi", "password": "baru-budi-1"})
+    own = desk.post("/desk/accounts", {"action": "remove", "name": "admin"})
+    assert "tidak bisa menghapus akun Anda sendiri" in desk.text(own.headers["Location"])
+    desk.post("/desk/accounts", {"action": "remove", "name": "budi"})
+    assert not r.exists(keys.account("budi"))
+    bogus = desk.post("/desk/accounts", {"action": "explode", "name": "siti"})
+    assert "Formulir tidak lengkap" in desk.text(bogus.headers["Location"])
+    activity = desk.text("/desk/activity")
+    assert "account_add" in activity and "account_remove" in activity
+
+
+def test_admin_switches_plans(desk, r):
+    desk.login("admin")
+    assert "Harian (2 jam)" in desk.text("/desk/plans")
+    desk.post("/desk/plans", {"plan": "kelas", "available": "no"})
+    assert r.smembers(keys.PLANS_DISABLED) == {"kelas"}
+    desk.post("/desk/plans", {"plan": "kelas", "available": "yes"})
+    assert not r.smembers(keys.PLANS_DISABLED)
+    bad = desk.post("/desk/plans", {"plan": "nope", "available": "no"})
+    assert "Paket ini tidak ada." in desk.text(bad.headers["Location"])
+    assert desk.post("/desk/plans", {"plan": "kelas", "available": "maybe"}).status_code == 302
+    assert not r.smembers(keys.PLANS_DISABLED)
+
+
+def test_english_desk(desk):
+    desk.login("siti")
+    page = desk.text("/desk/?lang=en")
+    assert "Online now" in page and "Issue vouchers" in page

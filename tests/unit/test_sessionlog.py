@@ -1,0 +1,180 @@
+"""The durable session log, on real Redis and real files: order, exactly once, rotation, retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway import keys
+from gateway.sessionlog import SessionLog, SessionLogWriter, day_of, to_record
+from gateway.sessions import end_session, new_session, start_session
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def lines(folder):
+    out = []
+    for path in sorted(folder.glob("sessions-*.jsonl")):
+        out += [json.loads(line) for line in path.read_text().splitlines()]
+    return out
+
+
+def a_session(i: int, now: float):
+    return new_session(
+        mac=f"02:00:00:00:01:{i:02x}", ip=f"10.42.0.{100 + i}", kind="voucher", plan="harian",
+        now=now, expires_at=now + 7200, down=4_000_000, up=2_000_000, voucher_id=f"V{i:04d}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def slog(tmp_path):
+    return SessionLog(tmp_path / "log", library="sukabumi", timezone="Asia/Jakarta", retention_days=365)
+
+
+def test_start_and_end_records_carry_what_the_issue_lists(r, slog):
+    now = time.time()
+    session = start_session(r, a_session(1, now), now)
+    r.hset(keys.session(session.sid), mapping={"bytes_up": 1234, "bytes_down": 56789})
+    end_session(r, session.sid, "logout", now + 61.5)
+    writer = SessionLogWriter(r, slog)
+    assert writer.pump(now) == 2
+    start, end = lines(slog.directory)
+    assert (start["event"], end["event"]) == ("start", "end")
+    for record in (start, end):
+        assert record["library"] == "sukabumi"
+        assert record["voucher_id"] == "V0001" and record["plan"] == "harian"
+        assert record["mac"] == "02:00:00:00:01:01" and record["ip"] == "10.42.0.101"
+        assert record["sid"] == session.sid and record["kind"] == "voucher"
+        assert record["time"].endswith("+07:00")  # the library's zone
+    assert (end["bytes_up"], end["bytes_down"], end["duration"], end["reason"]) == (
+        1234,
+        56789,
+        61.5,
+        "logout",
+    )
+    assert end["ts"] == pytest.approx(now + 61.5, abs=0.01)
+    assert (start["reason"], start["duration"]) == ("", 0.0)
+    assert writer.pump(now) == 0 and writer.lag() == 0
+
+
+def test_a_restarted_writer_neither_loses_nor_repeats(r, slog):
+    now = time.time()
+    sessions = [start_session(r, a_session(i, now), now) for i in range(5)]
+    SessionLogWriter(r, slog).pump(now)
+    for s in sessions[:3]:
+        end_session(r, s.sid, "expired", now + 10)
+    # a new process (after a restart) finds its place on disk
+    assert SessionLogWriter(r, slog).pump(now) == 3
+    assert SessionLogWriter(r, slog).pump(now) == 0
+    ids = [rec["id"] for rec in lines(slog.directory)]
+    assert len(ids) == len(set(ids)) == 8
+    assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS)]
+
+
+def test_a_torn_last_line_is_cut_and_written_again(r, slog):
+    now = time.time()
+    for i in range(3):
+        start_session(r, a_session(i, now), now)
+    writer = SessionLogWriter(r, slog)
+    writer.pump(now)
+    path = next(slog.directory.glob("sessions-*.jsonl"))
+    whole = path.read_bytes()
+    last_line = whole.splitlines(keepends=True)[-1]
+    # as if the process died (kill -9, power cut) half-way through writing the last record
+    path.write_bytes(whole[: -len(last_line)] + last_line[:40])
+    assert SessionLogWriter(r, slog).pump(now) == 1
+    assert path.read_bytes() == whole
+
+
+def test_files_rotate_at_the_librarys_midnight(r, slog):
+    # entries added at 23:59:59.5 and 00:00:00.5 Jakarta time (16:59:59.5 UTC)
+    before = datetime(2026, 11, 24, 23, 59, 59, 500000, JAKARTA)
+    after = datetime(2026, 11, 25, 0, 0, 0, 500000, JAKARTA)
+    for moment in (before, after):
+        ms = int(moment.timestamp() * 1000)
+        r.xadd(keys.EVENTS, {"event": "start", "time": str(moment.timestamp()), "sid": "x"}, id=f"{ms}-0")
+    SessionLogWriter(r, slog).pump(after.timestamp())
+    names = sorted(p.name for p in slog.directory.glob("sessions-*.jsonl"))
+    assert names == ["sessions-2026-11-24.jsonl", "sessions-2026-11-25.jsonl"]
+    assert day_of(f"{int(before.timestamp() * 1000)}-0", ZoneInfo("UTC")) == date(2026, 11, 24)
+
+
+def test_retention_deletes_old_days_only(r, slog):
+    slog.directory.mkdir(parents=True)
+    for day in ("2025-11-23", "2025-11-24", "2025-11-25", "2026-11-24"):
+        (slog.directory / f"sessions-{day}.jsonl").write_text("")
+    (slog.directory / "gateway.log").write_text("not ours")
+    removed = slog.prune(date(2026, 11, 24))
+    assert sorted(p.name for p in removed) == ["sessions-2025-11-23.jsonl"]
+    assert (slog.directory / "gateway.log").exists()
+
+
+def test_the_position_survives_retention_deleting_every_file(r, slog):
+    now = time.time()
+    start_session(r, a_session(1, now), now)
+    SessionLogWriter(r, slog).pump(now)
+    for _day, path in slog.files():
+        path.unlink()
+    assert SessionLogWriter(r, slog).pump(now) == 0  # the old record is not logged twice
+
+
+def test_to_record_passes_unknown_fields_through():
+    record = to_record(
+        "1764003600000-0", {"event": "start", "time": "1764003600", "ip6": "fd00::5"}, "lab", JAKARTA
+    )
+    assert record == {
+        "id": "1764003600000-0", "library": "lab", "event": "start",
+        "time": "2025-11-25T00:00:00+07:00", "ts": 1764003600.0, "ip6": "fd00::5",
+    }  # fmt: skip
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from gateway.store import connect
+    from gateway.sessionlog import SessionLog, SessionLogWriter
+    r = connect(sys.argv[1])
+    writer = SessionLogWriter(r, SessionLog(sys.argv[2], library="lab"), batch=7)
+    print("ready", flush=True)
+    while True:
+        writer.pump(time.time())
+    """
+)
+
+
+def test_kill_9_of_the_writer_loses_and_repeats_nothing(r, redis_url, slog):
+    """A real process copying a busy stream is killed with SIGKILL three times."""
+    now = time.time()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    added = 0
+    for _round in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, redis_url, str(slog.directory)],
+            stdout=subprocess.PIPE, env=env, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:  # events keep coming while it writes
+                for i in range(20):
+                    s = start_session(r, a_session(i, now), now)
+                    end_session(r, s.sid, "logout", now)
+                    added += 2
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            proc.stdout.close()
+    SessionLogWriter(r, slog).pump(now)
+    ids = [rec["id"] for rec in lines(slog.directory)]
+    assert len(ids) == len(set(ids))
+    assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS, count=added + 10)]
+    assert len(ids) >= added
