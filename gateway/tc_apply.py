@@ -76,7 +76,10 @@ class TcApplier:
         self.ifb = ifb
         self.wan = wan
         self.frames_checked = False
-        self.ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+        # a socket opened inside the namespace stays bound to it; unlike IPRoute(netns=),
+        # this needs no CAP_SYS_ADMIN when the daemon already runs there (the lab's gateway)
+        with in_netns(netns):
+            self.ipr = IPRoute()
         self.batch = TcBatch(netns)
 
     def close(self) -> None:
