@@ -164,6 +164,8 @@ def report_hour(hour: str) -> str:
 def report_devices(hour: str) -> str:
     """HyperLogLog of the device hashes seen starting a session in the UTC hour ``hour``."""
     return f"hs:report:dev:{hour}"
+
+
 def survey_day(day: str) -> str:
     return f"hs:survey:{day}"
 

@@ -22,6 +22,7 @@ from rich.table import Table
 from gateway import commands, keys
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
 from gateway.nsenter import in_netns
+from gateway.rates import read_rates
 from gateway.sessions import (
     Session,
     end_session,
@@ -31,7 +32,7 @@ from gateway.sessions import (
     session_for_mac,
     start_session,
 )
-from gateway.units import format_duration, format_size
+from gateway.units import format_duration, format_rate, format_size
 
 __all__ = ["COMMANDS"]
 
@@ -164,19 +165,21 @@ def status(ctx: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def clients(ctx: Context, as_json: bool) -> None:
-    """List the clients online: MAC, IP, plan, since, time left, bytes down/up, idle."""
+    """List the clients online: MAC, IP, plan, since, time left, bytes and current rate down/up, idle."""
     now = time.time()
     sessions = online_sessions(ctx.redis)
+    current = read_rates(ctx.redis, [s.sid for s in sessions])  # the shaper's, from its last pass
     if as_json:
         print_json([
             {"sid": s.sid, "mac": s.mac, "ip": s.ip, "kind": s.kind, "plan": s.plan,
              "voucher_id": s.voucher_id, "started_at": s.started_at, "expires_at": s.expires_at,
              "seconds_left": round(s.seconds_left(now)), "bytes_down": s.bytes_down, "bytes_up": s.bytes_up,
-             "last_active": s.last_active}
+             "last_active": s.last_active, "rate_down": current.get(s.sid, (None,) * 3)[0],
+             "rate_up": current.get(s.sid, (None,) * 3)[1]}
             for s in sessions
         ])  # fmt: skip
         return
-    table = Table("plan", "since", "left", "down", "up", "idle")
+    table = Table("plan", "since", "left", "down", "up", "down now", "up now", "idle")
     # addresses are never cut short, whatever the terminal's width
     table.add_column("MAC", no_wrap=True, min_width=17)
     table.add_column("IP", no_wrap=True)
@@ -185,9 +188,10 @@ def clients(ctx: Context, as_json: bool) -> None:
     for s in sessions:
         since = time.strftime("%H:%M", time.localtime(s.started_at))
         idle = now - max(s.last_active, s.started_at)
+        down_now, up_now = (format_rate(x) for x in current[s.sid][:2]) if s.sid in current else ("-", "-")
         table.add_row(
             s.mac, s.ip, s.plan or s.kind, since, format_duration(s.seconds_left(now)),
-            format_size(s.bytes_down), format_size(s.bytes_up), format_duration(idle),
+            format_size(s.bytes_down), format_size(s.bytes_up), down_now, up_now, format_duration(idle),
         )  # fmt: skip
     console = Console()
     console.print(table)

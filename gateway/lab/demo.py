@@ -96,7 +96,9 @@ def where_next(demo: Demo) -> None:
     print(
         "\nThe lab stays up. Things to try:\n"
         "  .venv/bin/hotspotctl lab status                 what runs where\n"
-        "  .venv/bin/hotspotctl lab exec c2 curl -si http://example.com/\n"
+        "  .venv/bin/hotspotctl lab exec c2 curl -si http://example.com/   phone 2, not online\n"
+        f"  .venv/bin/hotspotctl --config {demo.lab.config_path} clients      who is online\n"
+        f"  .venv/bin/hotspotctl --config {demo.lab.config_path} top          live rates\n"
         f"  logs: {demo.lab.log_dir}/\n"
         "  make lab-down                                   stop it all\n",
         flush=True,

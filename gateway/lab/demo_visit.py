@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from gateway import commands
 from gateway.lab.lab import LabError
 from gateway.lab.upstream import UPSTREAM_MARKER
+from gateway.names import ifb_name
 from gateway.sessions import end_session, session_for_mac
 from gateway.store import connect
 from gateway.vouchers import format_code, issue_batch
@@ -27,6 +28,8 @@ __all__ = [
     "step_login",
     "step_online",
     "step_probe_online",
+    "step_session_log",
+    "step_share",
     "step_splash",
     "step_voucher",
 ]
@@ -104,4 +107,55 @@ def step_probe_online(demo: Demo) -> None:
     demo.say(f"http://example.com/ -> {status} from {where}")
 
 
-VISIT_STEPS = [step_splash, step_voucher, step_login, step_online, step_probe_online]
+def step_share(demo: Demo) -> None:
+    demo.step("Its share of the library's line (tc: one HTB class per phone)")
+    from gateway.lab.measure import Flow, iperf_many
+    from gateway.tc_apply import TcApplier
+    from gateway.tc_model import client_class
+
+    config = demo.lab.config()
+    session = session_for_mac(connect(config), demo.lab.client_mac(1))
+    if session is None or not session.slot:
+        raise LabError(f"the phone has no shaping class; see {demo.lab.log_dir}/gateway.log")
+    net = config.network
+    with TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface)) as tc:
+        down = tc.read(net.lan_interface).classes.get(client_class(session.slot))
+    if down is None:
+        raise LabError(f"no class 1:{0x10 + session.slot:x} on {net.lan_interface}")
+    demo.say(
+        f"class 1:{0x10 + session.slot:x}: guaranteed {down.rate / 1e6:.2f} Mbit/s (its fair share of "
+        f"{config.uplink.down / 1e6:g} Mbit/s), may borrow up to {down.ceil / 1e6:.2f} Mbit/s "
+        f"(plan cap {session.down / 1e6:g} Mbit/s of TCP goodput)"
+    )
+    [got] = iperf_many([Flow(demo.phone, 5201, True)], seconds=3, omit=1)
+    demo.say(f"a 3-second download alone on the line: {got / 1e6:.2f} Mbit/s (iperf3)")
+
+
+def step_session_log(demo: Demo) -> None:
+    demo.step("The session is in the durable session log (JSON lines, fsync)")
+    from gateway.sessionlog import SessionLog, read_records
+
+    config = demo.lab.config()
+    session = session_for_mac(connect(config), demo.lab.client_mac(1))
+    log = SessionLog.from_config(config)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [rec for rec in read_records(log) if session and rec.get("sid") == session.sid]
+        if found:
+            keys = ("event", "time", "plan", "mac", "ip", "voucher_id")
+            demo.say(json.dumps({k: found[0][k] for k in keys if k in found[0]}))
+            demo.say(f"in {log.directory}/ (hotspotctl sessions / logs -f read it)")
+            return
+        time.sleep(0.2)
+    raise LabError(f"no session-log record after 5 s; see {demo.lab.log_dir}/gateway.log")
+
+
+VISIT_STEPS = [
+    step_splash,
+    step_voucher,
+    step_login,
+    step_online,
+    step_probe_online,
+    step_share,
+    step_session_log,
+]

@@ -313,6 +313,10 @@ class Lab:
             folder.chmod(0o755)
         template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
         text = string.Template(template).substitute(lab_dir=self.dir, prefix=self.spec.prefix)
+        text = text.replace(
+            '[uplink]\ndown = "10mbit"\nup = "10mbit"',
+            f'[uplink]\ndown = "{self.spec.uplink}"\nup = "{self.spec.uplink}"',
+        )
         if not self.config_path.exists() or self.config_path.read_text() != text:
             self.config_path.write_text(text)
         self.config_path.chmod(0o644)

@@ -108,6 +108,8 @@ def apply_plan(plan: LabPlan) -> list[str]:
         if links[bridge_ns].get(port, {}).get("master") != bridge:
             run("ip", "-n", bridge_ns, "link", "set", port, "master", bridge)
 
+    for ns, name in plan.frame_sized:  # segment before the wire, as real NICs do
+        run("ip", "-n", ns, "link", "set", "dev", name, "gso_max_segs", "1")
     for ns, key, value in plan.sysctls:
         run("ip", "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}")
     for ns in plan.namespaces:

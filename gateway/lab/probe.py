@@ -64,9 +64,10 @@ def admit(
 ) -> tuple[Session, dict | None]:
     """Log phone ``index`` in as the portal would; return its session and the gateway's ack."""
     now = time.time()
+    fields = {"plan": "harian", "down": 4_000_000, "up": 2_000_000, **changes}  # the caps may be changed
     session = new_session(
         mac=lab.client_mac(index), ip=ip or lab.client_ip(lab.spec.client(index)) or "", kind="admin",
-        plan="harian", now=now, expires_at=now + minutes * 60, down=4_000_000, up=2_000_000, **changes,
+        now=now, expires_at=now + minutes * 60, **fields,
     )  # fmt: skip
     start_session(r, session, now)
     return session, commands.request(r, "authorize", timeout, sid=session.sid)

@@ -49,10 +49,15 @@ _PREFIX = re.compile(r"^hs-([a-z0-9]{1,4}-)?$")
 
 @dataclass(frozen=True)
 class LabSpec:
-    """What to build: a namespace prefix (``hs-`` or ``hs-xyz-``) and how many phones."""
+    """What to build: a namespace prefix (``hs-`` or ``hs-xyz-``) and how many phones.
+
+    ``uplink`` is the line rate the lab's config gives the router both ways; benchmarks
+    that measure forwarding rather than shaping raise it so the shaper is not the limit.
+    """
 
     prefix: str = "hs-"
     clients: int = 2
+    uplink: str = "10mbit"
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -112,6 +117,10 @@ class LabPlan:
     addresses: tuple[Address, ...]
     routes: tuple[tuple[str, str, str], ...]  # (ns, destination, gateway)
     sysctls: tuple[tuple[str, str, str], ...]  # (ns, key, value)
+    # (ns, ifname) that hand out Ethernet-sized frames only: a phone's Wi-Fi and a server
+    # across the internet never deliver the 64 KB TSO super-frames a veth passes on as is,
+    # and a queue counted in packets (the shaper's) would hold far more than it should
+    frame_sized: tuple[tuple[str, str], ...] = ()
 
 
 def client_mac(index: int) -> str:
@@ -165,4 +174,5 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         addresses=addresses,
         routes=routes,
         sysctls=sysctls,
+        frame_sized=((spec.up, "eth0"), *((ns, "eth0") for ns in spec.client_namespaces)),
     )

@@ -23,9 +23,6 @@ REQUIRED = [
     ("status",), ("clients",), ("top",), ("voucher", "list"), ("librarian", "list"), ("sessions",),
     ("report",), ("doctor",), ("config", "check"), ("logs",), ("version",), ("reload",),
 ]  # fmt: skip
-# who adds them (a command not merged yet is skipped, and named)
-OWNER = {("top",): "issue 5", ("voucher", "list"): "issue 7", ("librarian", "list"): "issue 7",
-         ("report",): "issue 7"}  # fmt: skip
 # extra arguments some commands need to print once and return
 EXTRA = {
     ("lab", "status"): ["--prefix", "{prefix}"],
@@ -58,19 +55,8 @@ def ctl(lab, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def _registered(path: tuple[str, ...]) -> bool:
-    group: click.Command = cli
-    for name in path:
-        if not isinstance(group, click.Group) or name not in group.commands:
-            return False
-        group = group.commands[name]
-    return True
-
-
 @pytest.mark.parametrize("path", REQUIRED, ids=" ".join)
 def test_the_required_listings_take_json(path):
-    if not _registered(path) and path in OWNER:
-        pytest.skip(f"hotspotctl {' '.join(path)} comes with {OWNER[path]}, not merged here yet")
     assert path in json_commands(), f"hotspotctl {' '.join(path)} has no --json"
 
 
