@@ -33,6 +33,7 @@ from gateway.logs import get_logger
 from gateway.neighbours import NeighbourReader, plan_moves
 from gateway.nft_enforce import NftEnforcer
 from gateway.sessions import Session, end_session, online_sessions, update_usage
+from gateway.voucher_admin import quota_overruns
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 
@@ -254,7 +255,14 @@ class Reconciler:
         return out
 
     def _end(self, sessions: list[Session], now: float, result: PassResult) -> None:
-        for session, reason in plan_ends(sessions, now, self.config.gateway.idle_timeout):
+        ends = plan_ends(sessions, now, self.config.gateway.idle_timeout)
+        # a voucher's quota is shared by its devices: each session alone may stay under
+        # the quota left when it started while together they pass it
+        ending = {session.sid for session, _ in ends}
+        others = [s for s in sessions if s.sid not in ending]
+        shared = set(quota_overruns(self.redis, self.config.plans, others))
+        ends += [(session, "quota") for session in sessions if session.sid in shared]
+        for session, reason in ends:
             ended = end_session(
                 self.redis, session.sid, reason, now, bytes_up=session.bytes_up, bytes_down=session.bytes_down
             )

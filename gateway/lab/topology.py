@@ -41,7 +41,7 @@ UPSTREAM_WALLED_IP = "192.0.2.7"
 LAN_ROUTER6 = "2001:db8:42::1"
 WAN_ROUTER6 = "2001:db8:2::2"
 UPSTREAM_IP6 = "2001:db8:2::1"
-IPERF_PORTS = tuple(range(5201, 5211))
+IPERF_PORTS = tuple(range(5201, 5213))
 MAX_CLIENTS = 60
 
 _PREFIX = re.compile(r"^hs-([a-z0-9]{1,4}-)?$")

@@ -14,21 +14,11 @@ import pytest
 
 from gateway import commands, keys
 from gateway.lab.lab import LabError
-from gateway.lab.probe import admit, everyone_out, fetch, online_from, udp_arrives, wait_for
+from gateway.lab.probe import admit, fetch, online_from, udp_arrives, wait_for
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP, UPSTREAM_IP6, UPSTREAM_WALLED_IP, client_ip6
 from gateway.sessions import get_session
-from gateway.store import connect
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def gw(lab):
-    """Redis of the running lab, with nobody online before and after the test."""
-    r = connect(lab.config())
-    everyone_out(lab, r)
-    yield r
-    everyone_out(lab, r)
 
 
 def portal_answer(lab, ns):

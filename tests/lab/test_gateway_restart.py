@@ -15,20 +15,11 @@ import time
 import pytest
 
 from gateway import commands
-from gateway.lab.probe import admit, everyone_out, online_from, wait_for
+from gateway.lab.probe import admit, online_from, wait_for
 from gateway.lab.topology import UPSTREAM_IP
 from gateway.sessions import end_session, new_session, start_session
-from gateway.store import connect
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def gw(lab):
-    r = connect(lab.config())
-    everyone_out(lab, r)
-    yield r
-    everyone_out(lab, r)
 
 
 def nft(lab, *argv):
