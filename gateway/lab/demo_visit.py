@@ -123,8 +123,9 @@ def step_share(demo: Demo) -> None:
     if down is None:
         raise LabError(f"no class 1:{0x10 + session.slot:x} on {net.lan_interface}")
     demo.say(
-        f"class 1:{0x10 + session.slot:x}: guaranteed {down.rate / 1e6:.2f} Mbit/s (its fair share of "
-        f"{config.uplink.down / 1e6:g} Mbit/s), may borrow up to {down.ceil / 1e6:.2f} Mbit/s "
+        f"class 1:{0x10 + session.slot:x}: guaranteed {down.rate / 1e6:.2f} Mbit/s (its fair share of the "
+        f"{config.uplink.down / 1e6:g} Mbit/s line, at most its cap), "
+        f"may borrow up to {down.ceil / 1e6:.2f} Mbit/s "
         f"(plan cap {session.down / 1e6:g} Mbit/s of TCP goodput)"
     )
     [got] = iperf_many([Flow(demo.phone, 5201, True)], seconds=3, omit=1)
