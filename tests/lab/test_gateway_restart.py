@@ -103,33 +103,48 @@ def test_restart_with_a_changed_ruleset_drops_no_packet(lab, gw):
     admit(gw, lab, 1)
     # an "old version" of the ruleset: one more rule than this version has
     nft(lab, "add", "rule", "inet", "hotspot", "from_lan", "meta", "nfproto", "ipv4", "counter")
-    up_ns = lab.spec.up
+    counts = _arrivals(lab, (1, 2), 160, lambda: lab.restart("gateway"))  # SIGTERM, start: replaced at once
+    # the source is masqueraded on the way out, so each datagram says who sent it
+    assert counts == {"phone1": 160}, f"phone 1 loses nothing, phone 2 gets nothing through: {counts}"
+    assert nft(lab, "list", "chain", "inet", "hotspot", "from_lan").stdout.count("counter") == 0, "replaced"
+    converged(lab, gw, online=[1], offline=[2])
+
+
+def test_a_flushed_table_lets_nobody_in_while_it_heals(lab, gw):
+    admit(gw, lab, 1)
+    counts = _arrivals(lab, (1, 2), 160, lambda: nft(lab, "flush", "table", "inet", "hotspot"))
+    # the forward chain keeps its drop policy when its rules are flushed: fail closed
+    assert "phone2" not in counts, f"phone 2 got through the flushed table: {counts}"
+    assert counts.get("phone1", 0) >= 100, f"phone 1 is back once the table healed: {counts}"
+    converged(lab, gw, online=[1], offline=[2])
+
+
+def _arrivals(lab, phones, count, action):
+    """Phones send ``count`` UDP datagrams each, 25 ms apart, to the upstream; ``action()`` runs
+    0.8 s in. Return how many of each phone's arrived (its source is masqueraded on the way
+    out, so each datagram says who sent it)."""
     listener = subprocess.Popen(
-        ["ip", "netns", "exec", up_ns, sys.executable, "-c", COUNT_BY_SENDER, "9995", "5"],
+        ["ip", "netns", "exec", lab.spec.up, sys.executable, "-c", COUNT_BY_SENDER, "9995", "5"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     senders = []
     try:
         listener.stdout.readline()
-        for i in (1, 2):
+        for i in phones:
             senders.append(subprocess.Popen(
                 ["ip", "netns", "exec", lab.spec.client(i), sys.executable, "-c", SEND_STEADILY, UPSTREAM_IP,
-                 "9995", "160", f"phone{i}"], stdout=subprocess.DEVNULL,
+                 "9995", str(count), f"phone{i}"], stdout=subprocess.DEVNULL,
             ))  # fmt: skip
         time.sleep(0.8)
-        lab.restart("gateway")  # SIGTERM, start: the new process replaces the table at once
+        action()
         for sender in senders:
             sender.wait(20)
-        counts = json.loads(listener.communicate(timeout=20)[0])
+        return json.loads(listener.communicate(timeout=20)[0])
     finally:
         for proc in (listener, *senders):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    # the source is masqueraded on the way out, so each datagram says who sent it
-    assert counts == {"phone1": 160}, f"phone 1 loses nothing, phone 2 gets nothing through: {counts}"
-    assert nft(lab, "list", "chain", "inet", "hotspot", "from_lan").stdout.count("counter") == 0, "replaced"
-    converged(lab, gw, online=[1], offline=[2])
 
 
 COUNT_BY_SENDER = """

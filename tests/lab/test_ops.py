@@ -222,7 +222,7 @@ def test_the_gateway_needs_only_cap_net_admin(lab, everyone_out):
         assert ack and ack["ok"], ack
         assert online_from(lab, 1) and not online_from(lab, 2)
         lab.exec(lab.spec.gw, "nft", "flush", "table", "inet", "hotspot", check=True)
-        # a flushed table lets everyone through until it heals: wait for both sides of it
+        # a flushed table lets nobody through (fail closed) until it heals: wait for both sides
         wait_for(lambda: not online_from(lab, 2) and online_from(lab, 1), what="the flushed table to heal")
         wait_for(lambda: list(log_dir.glob("sessions-*.jsonl")), what="the session log written as that user")
         assert "hotspot_redis_up 1.0" in metrics_text(lab)
