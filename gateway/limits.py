@@ -15,11 +15,14 @@ from dataclasses import replace
 
 import redis
 
-from gateway import keys
+from gateway import audit, keys
+from gateway.logs import get_logger
 from gateway.sessions import Session, get_session
 from gateway.units import parse_rate
 
-__all__ = ["LimitError", "clear_limit", "is_limited", "parse_limit", "set_limit"]
+__all__ = ["LimitError", "clear_limit", "is_limited", "limit_client", "parse_limit", "set_limit"]
+
+log = get_logger("limits")
 
 PLAN_DOWN = "plan_down"
 PLAN_UP = "plan_up"
@@ -84,3 +87,17 @@ def clear_limit(r: redis.Redis, sid: str) -> Session:
         return replace(session, down=down, up=up)
 
     return _update(r, sid, change)
+
+
+def limit_client(
+    r: redis.Redis, sid: str, rates: tuple[int, int] | None, *, actor: str, now: float
+) -> Session:
+    """Set (``rates`` = (down, up)) or clear (None) session ``sid``'s live limit, recorded with who did it.
+
+    Only Redis changes: the caller asks the gateway for a pass (a ``reconcile`` command).
+    """
+    session = clear_limit(r, sid) if rates is None else set_limit(r, sid, *rates)
+    change = {"reset": 1} if rates is None else {"down": rates[0], "up": rates[1]}
+    audit.record(r, actor, "client_limit", now=now, sid=sid, **change)
+    log.info("client_limit", actor=actor, sid=sid, **change)
+    return session

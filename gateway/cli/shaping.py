@@ -15,6 +15,7 @@ from rich.table import Table
 from gateway import commands, keys, limits, rates
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
 from gateway.cli.access import _find_online, _target
+from gateway.cli.vouchers import actor
 from gateway.sessions import Session, online_sessions
 from gateway.units import format_rate, format_size
 
@@ -52,10 +53,8 @@ def limit(ctx: Context, client: str, rates: tuple[int, int] | None, reset: bool)
     if session is None:
         fail(f"{client}: no client online with that address")
     try:
-        if reset:
-            session = limits.clear_limit(r, session.sid)
-        else:
-            session = limits.set_limit(r, session.sid, *rates)
+        change = None if reset else rates
+        session = limits.limit_client(r, session.sid, change, actor=actor(), now=time.time())
     except limits.LimitError as err:
         fail(str(err))
     caps = f"{format_rate(session.down)} down / {format_rate(session.up)} up"

@@ -1,4 +1,5 @@
-"""The desk's front page: who is online now, today's numbers and usage chart; kick or extend a client.
+"""The desk's front page: who is online now, today's numbers and usage chart; kick, extend or
+throttle a client.
 
 Bytes and current speed come from the gateway's accounting, which writes them into
 each online session every few seconds; the page refreshes itself (no script needed).
@@ -14,9 +15,11 @@ import redis
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import keys
+from gateway import commands, keys
+from gateway.limits import PLAN_DOWN, LimitError, limit_client, parse_limit
 from gateway.reports import day_report
 from gateway.sessions import Session, online_sessions
+from gateway.units import format_rate
 from gateway.voucher_admin import extend_client, kick_client
 from gateway.vouchers import VoucherRevoked
 from portal.desk import bp
@@ -24,21 +27,27 @@ from portal.desk.auth import actor, login_required
 from portal.desk.render import usage_chart
 from portal.web import get_redis, hotspot
 
-__all__ = ["EXTEND_CHOICES", "dashboard"]
+__all__ = ["EXTEND_CHOICES", "LIMIT_CHOICES", "dashboard"]
 
 EXTEND_CHOICES = (15, 30, 60, 120)  # minutes a librarian can add to a client with one click
+# speed limits a librarian can put on one client (goodput, down/up), e.g. a phone that
+# hogs the line for updates; "plan" gives the plan's caps back
+LIMIT_CHOICES = ("256kbit/128kbit", "512kbit/256kbit", "1mbit/512kbit", "2mbit/1mbit")
 REFRESH_SECONDS = 15
 # optional fields the gateway's accounting may keep in a session: current rate in bit/s
 RATE_FIELDS = ("rate_down", "rate_up")
 
 
-def _extras(r: redis.Redis, online: list[Session]) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
-    """Return each session's current (down, up) rate and its voucher's batch note."""
+def _extras(
+    r: redis.Redis, online: list[Session]
+) -> tuple[dict[str, tuple[float, float]], dict[str, str], set[str]]:
+    """Return each session's current (down, up) rate, its voucher's batch note, and who is throttled."""
     with r.pipeline(transaction=False) as pipe:
         for s in online:
-            pipe.hmget(keys.session(s.sid), *RATE_FIELDS)
+            pipe.hmget(keys.session(s.sid), *RATE_FIELDS, PLAN_DOWN)
         rows = pipe.execute()
     rates = {s.sid: (float(row[0] or 0), float(row[1] or 0)) for s, row in zip(online, rows, strict=True)}
+    limited = {s.sid for s, row in zip(online, rows, strict=True) if row[2] is not None}
     with_voucher = [s for s in online if s.voucher_id]
     with r.pipeline(transaction=False) as pipe:
         for s in with_voucher:
@@ -48,7 +57,7 @@ def _extras(r: redis.Redis, online: list[Session]) -> tuple[dict[str, tuple[floa
         for code in codes:
             pipe.hget(keys.voucher(code or "-"), "note")
         notes = {s.sid: note or "" for s, note in zip(with_voucher, pipe.execute(), strict=True)}
-    return rates, notes
+    return rates, notes, limited
 
 
 @bp.get("/")
@@ -60,7 +69,7 @@ def dashboard():
     now = time.time()
     tz = ZoneInfo(config.library.timezone)
     online = online_sessions(r)
-    rates, notes = _extras(r, online)
+    rates, notes, limited = _extras(r, online)
     today = day_report(r, datetime.fromtimestamp(now, tz).date(), tz, now=now, online=online)
     chart = usage_chart(
         [h.label for h in today.hours],
@@ -71,8 +80,9 @@ def dashboard():
         devices_label=_("devices online (average)"),
     )
     return render_template(
-        "desk/dashboard.html", online=online, rates=rates, notes=notes, today=today, chart=chart,
-        now=now, extend_choices=EXTEND_CHOICES, refresh=REFRESH_SECONDS, plans=config.plans,
+        "desk/dashboard.html", online=online, rates=rates, notes=notes, limited=limited, today=today,
+        chart=chart, now=now, extend_choices=EXTEND_CHOICES, limit_choices=_limit_choices(),
+        refresh=REFRESH_SECONDS, plans=config.plans,
     )  # fmt: skip
 
 
@@ -105,4 +115,36 @@ def extend(sid: str):
         flash(_("This voucher was revoked; it cannot be extended."), "error")
     else:
         flash(_("%(minutes)d minutes added.", minutes=minutes), "ok")
+    return redirect(url_for("desk.dashboard"))
+
+
+def _limit_choices() -> list[tuple[str, str]]:
+    """Return (form value, label) of the speed limits on offer, e.g. ("1mbit/512kbit", "1 Mbit/s")."""
+    return [(choice, format_rate(parse_limit(choice)[0])) for choice in LIMIT_CHOICES]
+
+
+@bp.post("/clients/<sid>/limit")
+@login_required
+def limit(sid: str):
+    """Throttle a client to one of :data:`LIMIT_CHOICES` now, or ("plan") give its plan's caps back."""
+    choice = request.form.get("rates", "")
+    if choice != "plan" and choice not in LIMIT_CHOICES:
+        flash(_("Choose a speed limit."), "error")
+        return redirect(url_for("desk.dashboard"))
+    r = get_redis()
+    rates = None if choice == "plan" else parse_limit(choice)
+    try:
+        session = limit_client(r, sid, rates, actor=actor(), now=time.time())
+    except LimitError:
+        if choice == "plan":
+            flash(_("This client has no speed limit."), "error")
+        else:
+            flash(_("This client is no longer online."), "error")
+        return redirect(url_for("desk.dashboard"))
+    commands.send(r, "reconcile", sid=sid)  # the gateway changes the client's classes at once
+    if rates is None:
+        flash(_("The plan's speed is back."), "ok")
+    else:
+        flash(_("Speed limited to %(down)s down, %(up)s up.", down=format_rate(session.down),
+                up=format_rate(session.up)), "ok")  # fmt: skip
     return redirect(url_for("desk.dashboard"))

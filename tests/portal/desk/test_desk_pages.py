@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import keys
+from gateway import audit, keys
 from gateway.sessions import end_session, get_session, online_sessions, update_usage
 from gateway.vouchers import issue_batch, redeem
 
@@ -52,6 +52,30 @@ def test_kick_and_extend_from_the_dashboard(desk, r, online):
     again = desk.post(f"/desk/clients/{online.sid}/kick")
     assert "Pengguna ini sudah tidak daring." in desk.text(again.headers["Location"])
     assert desk.post("/desk/clients/nosuchsid/kick").status_code == 302
+
+
+def test_throttle_and_unthrottle_from_the_dashboard(desk, r, online):
+    desk.login("siti")
+    assert "maks. 1 Mbit/s" in desk.text("/desk/") and "kecepatan paket" not in desk.text("/desk/")
+    response = desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "1mbit/512kbit"})
+    assert "Kecepatan dibatasi 1 Mbit/s unduh, 512 kbit/s unggah." in desk.text(response.headers["Location"])
+    limited = get_session(r, online.sid)
+    assert (limited.down, limited.up) == (1_000_000, 512_000)
+    page = desk.text("/desk/")
+    assert "dibatasi 1 Mbit/s" in page and "kecepatan paket" in page
+    ops = [f for _, f in r.xrange(keys.COMMANDS)]
+    assert ops[-1]["op"] == "reconcile", "the gateway is asked to apply it at once"
+    assert [e.action for e in audit.recent(r, actor="siti")][0] == "client_limit"
+    for bad in ("100gbit/1gbit", "", "1mbit"):  # only the offered limits
+        assert desk.post(f"/desk/clients/{online.sid}/limit", {"rates": bad}).status_code == 302
+        assert get_session(r, online.sid).down == 1_000_000, bad
+    desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "plan"})
+    back = get_session(r, online.sid)
+    assert (back.down, back.up) == (online.down, online.up)
+    again = desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "plan"})
+    assert "Pengguna ini tidak sedang dibatasi." in desk.text(again.headers["Location"])
+    gone = desk.post("/desk/clients/nosuchsid/limit", {"rates": "1mbit/512kbit"})
+    assert "Pengguna ini sudah tidak daring." in desk.text(gone.headers["Location"])
 
 
 def test_day_and_month_reports_and_csv(desk, r, online, hotspot_config):
