@@ -12,7 +12,7 @@ import sys
 
 import structlog
 
-__all__ = ["setup_logging", "get_logger"]
+__all__ = ["get_logger", "setup_logging", "warnings_to_stderr"]
 
 
 def setup_logging(level: str = "info", *, json: bool | None = None) -> None:
@@ -36,6 +36,18 @@ def setup_logging(level: str = "info", *, json: bool | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=numeric, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+
+
+def warnings_to_stderr() -> dict:
+    """Keep only warnings and errors, on stderr, for tools whose stdout is their output
+    (``hotspotctl``, ``make demo``); return the previous configuration, to put back with
+    ``structlog.configure(**previous)``."""
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    return previous
 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:

@@ -64,12 +64,7 @@ class Shaper:
 
     def __init__(self, config: Config, r: redis.Redis, applier: TcApplier | None = None):
         self.redis = r
-        net = config.network
-        if applier is None:
-            from gateway.names import ifb_name
-
-            applier = TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface), net.wan_interface)
-        self.applier = applier
+        self.applier = applier if applier is not None else TcApplier.for_network(config.network)
         self.leaf_kind = ""  # probed at the first pass: building a Shaper touches nothing
         self.configure(config)
         self.sessions: dict[str, Session] = {}  # as planned last (plus fast paths), with their slots

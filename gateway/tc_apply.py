@@ -82,6 +82,13 @@ class TcApplier:
             self.ipr = IPRoute()
         self.batch = TcBatch(netns)
 
+    @classmethod
+    def for_network(cls, net) -> TcApplier:
+        """Return the applier of the router ``net`` (a config's ``network`` section) describes."""
+        from gateway.names import ifb_name
+
+        return cls(net.netns, net.lan_interface, ifb_name(net.lan_interface), net.wan_interface)
+
     def close(self) -> None:
         self.ipr.close()
         self.batch.close()
@@ -314,11 +321,8 @@ def read_counters(config) -> dict[int, tuple[int, int]] | None:
     For tools (``hotspotctl top``): None when not allowed (not root), or when the
     namespace, the devices or the trees are not there.
     """
-    from gateway.names import ifb_name
-
-    net = config.network
     try:
-        with TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface)) as applier:
+        with TcApplier.for_network(config.network) as applier:
             return applier.counters()
     except (OSError, NetlinkError, TcError):
         return None

@@ -8,7 +8,6 @@ Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import structlog
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.logs import warnings_to_stderr
 
 __all__ = ["Context", "cli", "main", "pass_ctx", "fail", "print_json"]
 
@@ -109,11 +109,7 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
     click_ctx.call_on_close(click_ctx.obj.close)
     # Results go to stdout (tables, --json, --csv): the domain's log lines must not mix in.
     # Put back when the command ends, so a process that runs commands (tests) keeps its own.
-    previous = structlog.get_config()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
+    previous = warnings_to_stderr()
     click_ctx.call_on_close(lambda: structlog.configure(**previous))
 
 

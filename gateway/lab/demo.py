@@ -7,18 +7,16 @@ stays up afterwards for exploring (``make lab-down`` stops it).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import structlog
-
 from gateway.lab.demo_visit import VISIT_STEPS, step_fresh_phone
 from gateway.lab.lab import Lab, LabError
 from gateway.lab.topology import UPSTREAM_IP, LabSpec
 from gateway.lab.upstream import UPSTREAM_MARKER
+from gateway.logs import warnings_to_stderr
 
 __all__ = ["Demo", "main"]
 
@@ -114,11 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--prefix", default="hs-", help='lab prefix (a second lab: e.g. "hs-x-")')
     args = parser.parse_args(argv)
-    # the steps print what happens; the domain's own log lines (warnings aside) would only clutter it
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
+    warnings_to_stderr()  # the steps print what happens; the domain's info lines would clutter it
     lab = Lab(LabSpec(prefix=args.prefix, clients=args.clients))
     demo = Demo(lab=lab, phone=lab.spec.client(1))
     print("PerpuSeru Hotspot demo: one visit to a library, in network namespaces", flush=True)

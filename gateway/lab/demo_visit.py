@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from gateway import commands
 from gateway.lab.lab import LabError
 from gateway.lab.upstream import UPSTREAM_MARKER
-from gateway.names import ifb_name
 from gateway.sessions import end_session, session_for_mac
 from gateway.store import connect
 from gateway.vouchers import format_code, issue_batch
@@ -118,7 +117,7 @@ def step_share(demo: Demo) -> None:
     if session is None or not session.slot:
         raise LabError(f"the phone has no shaping class; see {demo.lab.log_dir}/gateway.log")
     net = config.network
-    with TcApplier(net.netns, net.lan_interface, ifb_name(net.lan_interface)) as tc:
+    with TcApplier.for_network(net) as tc:
         down = tc.read(net.lan_interface).classes.get(client_class(session.slot))
     if down is None:
         raise LabError(f"no class 1:{0x10 + session.slot:x} on {net.lan_interface}")

@@ -21,16 +21,6 @@ from gateway.store import connect
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture
-def everyone_out(lab):
-    """No phone online before and after the test (Redis and the gateway running)."""
-    from gateway.lab.probe import everyone_out as out
-
-    out(lab, connect(lab.config()))
-    yield
-    out(lab, connect(lab.config()))
-
-
 def on_disk(lab) -> list[dict]:
     return list(SessionLog.from_config(lab.config()).records())
 
@@ -47,8 +37,8 @@ def metrics_text(lab) -> str:
     return lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://127.0.0.1:9110/metrics", check=True).stdout
 
 
-def test_kill_9_mid_session_loses_no_session_record(lab, everyone_out):
-    r = connect(lab.config())
+def test_kill_9_mid_session_loses_no_session_record(lab, gw):
+    r = gw
     now = time.time()
     online, ack = admit(r, lab, 1)  # a real phone, online through the firewall
     assert ack and ack["ok"] and online_from(lab, 1)
@@ -146,8 +136,8 @@ def test_reload_applies_a_good_file_and_refuses_a_bad_one(lab):
         commands.request(r, "reload", 5)
 
 
-def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
-    r = connect(lab.config())
+def test_redis_down_keeps_clients_online_then_reconciles(lab, gw):
+    r = gw
     steady, ack = admit(r, lab, 1)
     assert ack and ack["ok"]
     short, ack = admit(r, lab, 3, minutes=0.1)  # 6 s: its time runs out while Redis is away
@@ -188,7 +178,7 @@ def test_redis_down_keeps_clients_online_then_reconciles(lab, everyone_out):
     assert steady.sid in {rec["sid"] for rec in on_disk(lab)}
 
 
-def test_the_gateway_needs_only_cap_net_admin(lab, everyone_out):
+def test_the_gateway_needs_only_cap_net_admin(lab, gw):
     """Run the gateway as hotspot-gateway.service does: a system user, CAP_NET_ADMIN, nothing else."""
     import os
 
@@ -202,7 +192,7 @@ def test_the_gateway_needs_only_cap_net_admin(lab, everyone_out):
         lab.config_path.read_text().replace(f'log_dir = "{config.paths.log_dir}"', f'log_dir = "{log_dir}"')
     )
     config_path.chmod(0o644)
-    r = connect(config)
+    r = gw
     lab.stop("gateway")
     out = (lab.log_dir / "gateway-unprivileged.log").open("w")
     proc = subprocess.Popen(
@@ -256,11 +246,11 @@ def series(text: str, name: str) -> float:
     return 0.0
 
 
-def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, everyone_out):
+def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, gw):
     from gateway.vouchers import issue_batch
 
     config = lab.config()
-    r = connect(config)
+    r = gw
     [voucher] = issue_batch(r, config.plans["harian"], 1, now=time.time(), issued_by="test_ops")
     ns, mac = lab.spec.client(4), lab.client_mac(4)
     before = metrics_text(lab)

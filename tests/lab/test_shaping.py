@@ -139,12 +139,8 @@ def test_quota_ends_the_session_and_its_classes(lab, gw):
     # ~4 Mbit/s for up to 8 s is far more than 1.5 MB: the gateway cuts it on the way. Port
     # 5210 is used by no other test: its server hangs on the connection cut mid-test (as
     # does 5209, which test_gateway_access cuts the same way)
-    try:
-        lab.exec(lab.spec.client(2), "iperf3", "-c", UPSTREAM_IP, "-p", "5210", "-R", "-t", "8", timeout=12)
-    except LabError:
-        pass  # cut on the way, iperf3 waits for the results it will never get
-    ended = wait_for(lambda: get_session(gw, session.sid).state == "ended" and get_session(gw, session.sid),
-                     timeout=10)  # fmt: skip
+    _cut_download(lab, _flow(lab, 2, 5210))
+    ended = _ended(gw, session.sid)
     assert ended.end_reason == "quota"
     assert ended.bytes_down + ended.bytes_up >= 1_500_000
     assert not online_from(lab, 2)
@@ -225,7 +221,7 @@ def test_a_voucher_quota_is_shared_by_the_devices_online_with_it(lab, gw):
         sessions.append(session)
     # ~2 Mbit/s each for up to 8 s: ~2 MB each, under each session's own 3 MB, over 3 MB together.
     # Ports 5211 and 5212 serve no other test (a server hangs on a connection cut mid-test).
-    flows = [Flow(lab.spec.client(i), 5208 + i, True) for i in (3, 4)]
+    flows = [_flow(lab, i, 5208 + i) for i in (3, 4)]
     threads = [threading.Thread(target=_cut_download, args=(lab, flow)) for flow in flows]
     for thread in threads:
         thread.start()
