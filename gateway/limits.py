@@ -20,7 +20,7 @@ from gateway.logs import get_logger
 from gateway.sessions import Session, get_session
 from gateway.units import parse_rate
 
-__all__ = ["LimitError", "clear_limit", "is_limited", "limit_client", "parse_limit", "set_limit"]
+__all__ = ["LimitError", "NotOnline", "clear_limit", "is_limited", "limit_client", "parse_limit", "set_limit"]
 
 log = get_logger("limits")
 
@@ -30,6 +30,10 @@ PLAN_UP = "plan_up"
 
 class LimitError(Exception):
     """The limit cannot be set: no such online session, or nothing to undo."""
+
+
+class NotOnline(LimitError):
+    """No online session has that id (it ended, or never was)."""
 
 
 def parse_limit(text: str) -> tuple[int, int]:
@@ -53,7 +57,7 @@ def _update(r: redis.Redis, sid: str, change) -> Session:
     def work(pipe: redis.client.Pipeline) -> Session:
         session = get_session(pipe, sid)
         if session is None or session.state != "online":
-            raise LimitError(f"session {sid} is not online")
+            raise NotOnline(f"session {sid} is not online")
         saved = pipe.hmget(key, [PLAN_DOWN, PLAN_UP])
         pipe.multi()
         return change(pipe, session, saved)

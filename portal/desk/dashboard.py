@@ -16,7 +16,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway import commands, keys
-from gateway.limits import PLAN_DOWN, LimitError, limit_client, parse_limit
+from gateway.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
 from gateway.reports import day_report
 from gateway.sessions import Session, online_sessions
 from gateway.units import format_rate
@@ -135,11 +135,11 @@ def limit(sid: str):
     rates = None if choice == "plan" else parse_limit(choice)
     try:
         session = limit_client(r, sid, rates, actor=actor(), now=time.time())
+    except NotOnline:
+        flash(_("This client is no longer online."), "error")
+        return redirect(url_for("desk.dashboard"))
     except LimitError:
-        if choice == "plan":
-            flash(_("This client has no speed limit."), "error")
-        else:
-            flash(_("This client is no longer online."), "error")
+        flash(_("This client has no speed limit."), "error")
         return redirect(url_for("desk.dashboard"))
     commands.send(r, "reconcile", sid=sid)  # the gateway changes the client's classes at once
     if rates is None:

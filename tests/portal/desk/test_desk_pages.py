@@ -74,8 +74,9 @@ def test_throttle_and_unthrottle_from_the_dashboard(desk, r, online):
     assert (back.down, back.up) == (online.down, online.up)
     again = desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "plan"})
     assert "Pengguna ini tidak sedang dibatasi." in desk.text(again.headers["Location"])
-    gone = desk.post("/desk/clients/nosuchsid/limit", {"rates": "1mbit/512kbit"})
-    assert "Pengguna ini sudah tidak daring." in desk.text(gone.headers["Location"])
+    for rates in ("1mbit/512kbit", "plan"):
+        gone = desk.post("/desk/clients/nosuchsid/limit", {"rates": rates})
+        assert "Pengguna ini sudah tidak daring." in desk.text(gone.headers["Location"]), rates
 
 
 def test_day_and_month_reports_and_csv(desk, r, online, hotspot_config):
