@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from bench._common import median_ms, start_redis
 from gateway import config as config_mod
-from gateway.accounts import authenticate, create_account
-from gateway.reports import day_report, month_report
-from gateway.sessions import end_session, new_session, online_sessions, start_session
-from gateway.store import connect
-from gateway.voucher_admin import list_vouchers
-from gateway.vouchers import issue_batch, redeem
+from gateway.model.accounts import authenticate, create_account
+from gateway.model.reports import day_report, month_report
+from gateway.model.sessions import end_session, new_session, online_sessions, start_session
+from gateway.model.store import connect
+from gateway.model.voucher_admin import list_vouchers
+from gateway.model.vouchers import issue_batch, redeem
 
 ROOT = Path(__file__).resolve().parents[1]
 WIB = ZoneInfo("Asia/Jakarta")

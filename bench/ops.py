@@ -20,10 +20,10 @@ from pathlib import Path
 from prometheus_client import generate_latest
 
 from bench._common import median_ms, start_redis
-from gateway import keys
 from gateway.metrics import GatewayMetrics
+from gateway.model import keys
+from gateway.model.store import connect
 from gateway.sessionlog import SessionLog, SessionLogWriter
-from gateway.store import connect
 
 
 def main(argv: list[str] | None = None) -> int:

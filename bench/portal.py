@@ -29,9 +29,9 @@ from pathlib import Path
 from gateway.lab.lab import Lab
 from gateway.lab.netns import lab_namespaces, spec_from_existing
 from gateway.lab.topology import UPSTREAM_IP, LabSpec
-from gateway.sessions import end_session, online_sessions
-from gateway.store import connect
-from gateway.vouchers import issue_batch
+from gateway.model.sessions import end_session, online_sessions
+from gateway.model.store import connect
+from gateway.model.vouchers import issue_batch
 
 __all__ = ["main", "run"]
 

@@ -30,9 +30,9 @@ from importlib import resources
 from pathlib import Path
 
 from gateway import config as config_mod
-from gateway.sessions import get_session, new_session, online_sessions, start_session
+from gateway.model.sessions import get_session, new_session, online_sessions, start_session
+from gateway.model.store import connect
 from gateway.shaping import Shaper
-from gateway.store import connect
 from gateway.tc_apply import TcApplier
 from gateway.tc_plan import ShapingSettings, plan_tc
 

@@ -24,7 +24,7 @@ from gateway.lab.lab import Lab
 from gateway.lab.measure import Flow, iperf_many, jain, percentile, ping_rtts
 from gateway.lab.probe import admit, everyone_out
 from gateway.lab.topology import LabSpec
-from gateway.store import connect
+from gateway.model.store import connect
 
 MBIT = 1_000_000
 LINE_GOODPUT = 10 * MBIT * 0.95 * 1448 / 1514  # the shaped uplink as TCP goodput

@@ -36,8 +36,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 
-from gateway import __version__, keys
+from gateway import __version__
 from gateway.logs import get_logger
+from gateway.model import keys
 
 __all__ = ["GatewayMetrics", "parse_listen", "read_shaping_drops"]
 

@@ -18,8 +18,8 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gateway.model.sessions import Session, normalize_mac
 from gateway.nsenter import in_netns
-from gateway.sessions import Session, normalize_mac
 
 __all__ = ["NeighbourReader", "NeighbourTable", "plan_moves"]
 

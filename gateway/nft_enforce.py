@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from gateway.config import Config
 from gateway.logs import get_logger
+from gateway.model.sessions import Session
 from gateway.names import WALLED_SET4
 from gateway.neighbours import NeighbourTable
 from gateway.nft import ApplyError, Nft
@@ -39,7 +40,6 @@ from gateway.nft_plan import (
     session_elements,
 )
 from gateway.nft_rules import TABLE, config_statements, render_ruleset, shape_fingerprint
-from gateway.sessions import Session
 
 __all__ = ["ApplyError", "KernelView", "NftEnforcer", "read_kernel", "read_kernel_shape"]
 

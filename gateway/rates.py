@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
-from gateway import keys
+from gateway.model import keys
 
 __all__ = ["RATE_AT", "RATE_DOWN", "RATE_UP", "Sample", "rates", "read_rates", "worth_writing", "write_rates"]
 

@@ -26,14 +26,14 @@ from typing import Protocol, runtime_checkable
 
 import redis
 
-from gateway import keys
 from gateway.config import Config
 from gateway.lifecycle import account, plan_ends
 from gateway.logs import get_logger
+from gateway.model import keys
+from gateway.model.sessions import Session, end_session, online_sessions, update_usage
+from gateway.model.voucher_admin import quota_overruns
 from gateway.neighbours import NeighbourReader, plan_moves
 from gateway.nft_enforce import NftEnforcer
-from gateway.sessions import Session, end_session, online_sessions, update_usage
-from gateway.voucher_admin import quota_overruns
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 

@@ -1,6 +1,6 @@
 """The durable session log: every session start and end as a JSON line on disk.
 
-:mod:`gateway.sessions` appends a record to the ``hs:events`` Redis stream in the same
+:mod:`gateway.model.sessions` appends a record to the ``hs:events`` Redis stream in the same
 transaction that starts or ends a session; that stream is what live readers follow
 (``hotspotctl logs -f``). The gateway copies it, in order, to one file a day::
 
@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys
 from gateway.logs import get_logger
+from gateway.model import keys
 
 __all__ = [
     "FILE_PATTERN",

@@ -28,11 +28,11 @@ from dataclasses import dataclass, replace
 
 import redis
 
-from gateway import keys
 from gateway.config import Config
 from gateway.logs import get_logger
+from gateway.model import keys
+from gateway.model.sessions import Session
 from gateway.rates import Sample, rates, worth_writing, write_rates
-from gateway.sessions import Session
 from gateway.tc_apply import TcApplier, slot_counters
 from gateway.tc_diff import RATE_TOLERANCE
 from gateway.tc_model import ROOT_QDISC, TcPlan, client_class, slot_of_class

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import redis
 
-from gateway import commands, keys
 from gateway.logs import get_logger
-from gateway.sessions import Session
+from gateway.model import commands, keys
+from gateway.model.sessions import Session
 
 __all__ = ["confirm_online", "count", "release"]
 

@@ -12,7 +12,7 @@ def healthz():
     """Return 200 with ``{"portal": "ok", "redis": "ok"|"down"}``; Redis down is reported, not fatal."""
     import redis
 
-    from gateway.store import connect
+    from gateway.model.store import connect
 
     state = "ok"
     try:

@@ -3,7 +3,7 @@
 Each view follows the same steps: find the device (its MAC; no MAC, no login),
 check the form's device-bound token (:mod:`portal.visitor`; Flask-WTF's cookie-bound
 CSRF is switched off here because mini-browsers drop cookies), check the rate limit,
-call domain code (``gateway.vouchers``, ``gateway.free``, ``gateway.survey``), then
+call domain code (``gateway.model.vouchers``, ``gateway.model.free``, ``gateway.model.survey``), then
 ask the gateway to apply the change and redirect (303) to a GET page, so the
 mini-browser makes the full navigation after which the OS re-probes and sees it is
 online. Failures re-render the splash with a message in the visitor's language.
@@ -15,11 +15,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 
-from gateway import ratelimit, survey
-from gateway.free import FreeLimitReached, start_free_session
 from gateway.logs import get_logger
-from gateway.sessions import Session, end_session
-from gateway.vouchers import (
+from gateway.model import ratelimit, survey
+from gateway.model.free import FreeLimitReached, start_free_session
+from gateway.model.sessions import Session, end_session
+from gateway.model.vouchers import (
     VoucherDeviceLimit,
     VoucherError,
     VoucherExhausted,

@@ -25,8 +25,8 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from markupsafe import escape
 
-from gateway import keys
 from gateway.logs import get_logger
+from gateway.model import keys
 from portal.visitor import current_session, remember_next
 from portal.web import get_redis, hotspot
 

@@ -30,9 +30,9 @@ from flask import (
 )
 from flask_babel import format_datetime, format_time, get_locale, gettext
 
-from gateway import survey
-from gateway.free import free_left
-from gateway.sessions import Session
+from gateway.model import survey
+from gateway.model.free import free_left
+from gateway.model.sessions import Session
 from gateway.units import format_rate, format_size
 from portal import branding
 from portal.authorize import confirm_online

@@ -19,8 +19,8 @@ import time
 from flask import current_app, g, request
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from gateway import keys
-from gateway.sessions import Session, session_for_mac
+from gateway.model import keys
+from gateway.model.sessions import Session, session_for_mac
 from portal import neighbours
 from portal.web import get_redis, hotspot
 

@@ -34,7 +34,7 @@ def hotspot() -> Config:
 def get_redis() -> redis.Redis:
     """Return this request's Redis client (one per request, on ``g``)."""
     if "redis" not in g:
-        from gateway.store import connect
+        from gateway.model.store import connect
 
         # long enough for a login to wait for the gateway's ack (BLPOP) on the same client
         g.redis = connect(hotspot(), timeout=max(3.0, hotspot().gateway.ack_timeout + 2))

@@ -62,7 +62,7 @@ def redis_url():
 @pytest.fixture
 def r(redis_url) -> redis.Redis:
     """A Redis client (str replies) on an empty database."""
-    from gateway.store import connect
+    from gateway.model.store import connect
 
     client = connect(redis_url)
     client.flushall()

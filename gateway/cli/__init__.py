@@ -63,7 +63,7 @@ class Context:
     @property
     def redis(self) -> redis.Redis:
         if self._redis is None:
-            from gateway.store import connect
+            from gateway.model.store import connect
 
             self._redis = connect(self.config)
             try:

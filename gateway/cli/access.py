@@ -19,11 +19,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway import commands, keys
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
-from gateway.nsenter import in_netns
-from gateway.rates import read_rates
-from gateway.sessions import (
+from gateway.model import commands, keys
+from gateway.model.sessions import (
     Session,
     end_session,
     new_session,
@@ -32,6 +30,8 @@ from gateway.sessions import (
     session_for_mac,
     start_session,
 )
+from gateway.nsenter import in_netns
+from gateway.rates import read_rates
 from gateway.units import format_duration, format_rate, format_size
 
 __all__ = ["COMMANDS"]
@@ -109,7 +109,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """
     import redis
 
-    from gateway.store import connect
+    from gateway.model.store import connect
 
     now = time.time()
     started = time.monotonic()

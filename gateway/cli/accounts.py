@@ -13,8 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway import audit
-from gateway.accounts import (
+from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.vouchers import actor, local_time
+from gateway.model import audit
+from gateway.model.accounts import (
     ROLES,
     AccountConflict,
     AccountError,
@@ -26,8 +28,6 @@ from gateway.accounts import (
     remove_account,
     set_password,
 )
-from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
-from gateway.cli.vouchers import actor, local_time
 
 __all__ = ["COMMANDS"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from gateway import commands
 from gateway import config as config_mod
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, pass_ctx, print_json
+from gateway.model import commands
 
 __all__ = ["COMMANDS"]
 

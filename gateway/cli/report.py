@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_USAGE, Context, fail, pass_ctx, print_json
-from gateway.report_csv import day_csv, month_csv
-from gateway.reports import Period, Totals, day_report, month_report
-from gateway.sessions import online_sessions
+from gateway.model.report_csv import day_csv, month_csv
+from gateway.model.reports import Period, Totals, day_report, month_report
+from gateway.model.sessions import online_sessions
 from gateway.units import format_size
 
 __all__ = ["COMMANDS"]

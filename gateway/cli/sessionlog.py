@@ -15,8 +15,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from gateway import keys
 from gateway.cli import Context, pass_ctx, print_json
+from gateway.model import keys
 from gateway.sessionlog import SessionLog, to_record
 from gateway.units import format_duration, format_size, parse_duration
 
@@ -116,7 +116,7 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
     records += _not_on_disk_yet(config, session_log, low, high)
     rows = merge_sessions(records)
     if mac:
-        from gateway.sessions import normalize_mac
+        from gateway.model.sessions import normalize_mac
 
         try:
             wanted = normalize_mac(mac)
@@ -229,7 +229,7 @@ def _not_on_disk_yet(config, session_log: SessionLog, low: datetime, high: datet
     """
     import redis
 
-    from gateway.store import connect
+    from gateway.model.store import connect
 
     files = session_log.files()
     on_disk = _last_records(session_log, 1) if files else []

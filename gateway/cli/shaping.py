@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from gateway import commands, keys, limits, rates
+from gateway import rates
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
 from gateway.cli.access import _find_online, _target
 from gateway.cli.vouchers import actor
-from gateway.sessions import Session, online_sessions
+from gateway.model import commands, keys, limits
+from gateway.model.sessions import Session, online_sessions
 from gateway.units import format_rate, format_size
 
 __all__ = ["COMMANDS"]

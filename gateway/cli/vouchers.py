@@ -1,7 +1,7 @@
 """``hotspotctl voucher`` and ``hotspotctl plan``: issue, list, revoke, extend, export; plan switches.
 
-The same domain functions as the librarian desk (:mod:`gateway.vouchers`,
-:mod:`gateway.voucher_admin`, :mod:`gateway.plans`); every change is recorded in the
+The same domain functions as the librarian desk (:mod:`gateway.model.vouchers`,
+:mod:`gateway.model.voucher_admin`, :mod:`gateway.model.plans`); every change is recorded in the
 audit trail as ``cli:<unix user>``.
 """
 
@@ -19,11 +19,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway import audit
 from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
-from gateway.plans import PlanUnavailable, disabled_plans, set_available
-from gateway.units import format_duration, format_rate, format_size, parse_duration, parse_size
-from gateway.voucher_admin import (
+from gateway.model import audit
+from gateway.model.plans import PlanUnavailable, disabled_plans, set_available
+from gateway.model.voucher_admin import (
     extend_voucher,
     list_vouchers,
     purge_vouchers,
@@ -31,7 +30,7 @@ from gateway.voucher_admin import (
     revoke_voucher,
     voucher_sessions,
 )
-from gateway.vouchers import (
+from gateway.model.vouchers import (
     MAX_BATCH,
     STATES,
     Voucher,
@@ -43,6 +42,7 @@ from gateway.vouchers import (
     issue_batch,
     normalize_code,
 )
+from gateway.units import format_duration, format_rate, format_size, parse_duration, parse_size
 
 __all__ = ["COMMANDS", "actor", "local_time"]
 

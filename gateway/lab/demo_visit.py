@@ -11,12 +11,12 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from gateway import commands
 from gateway.lab.lab import LabError
 from gateway.lab.upstream import UPSTREAM_MARKER
-from gateway.sessions import end_session, session_for_mac
-from gateway.store import connect
-from gateway.vouchers import format_code, issue_batch
+from gateway.model import commands
+from gateway.model.sessions import end_session, session_for_mac
+from gateway.model.store import connect
+from gateway.model.vouchers import format_code, issue_batch
 
 if TYPE_CHECKING:
     from gateway.lab.demo import Demo

@@ -385,7 +385,7 @@ class Lab:
     def _gateway_ready(self, config: config_mod.Config) -> bool:
         import redis
 
-        from gateway import keys
+        from gateway.model import keys
 
         try:
             client = redis.Redis.from_url(config.redis_url, socket_timeout=1)

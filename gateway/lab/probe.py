@@ -15,11 +15,11 @@ from typing import Any
 
 import redis
 
-from gateway import commands
 from gateway.lab.lab import Lab
 from gateway.lab.topology import UPSTREAM_IP
 from gateway.lab.upstream import UPSTREAM_MARKER
-from gateway.sessions import Session, end_session, new_session, online_sessions, start_session
+from gateway.model import commands
+from gateway.model.sessions import Session, end_session, new_session, online_sessions, start_session
 
 __all__ = ["Fetched", "admit", "everyone_out", "fetch", "online_from", "udp_arrives", "wait_for"]
 

@@ -11,8 +11,8 @@ import time
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import accounts, audit
-from gateway.plans import PlanUnavailable, disabled_plans, set_available
+from gateway.model import accounts, audit
+from gateway.model.plans import PlanUnavailable, disabled_plans, set_available
 from portal.desk import bp
 from portal.desk.auth import actor, admin_required
 from portal.web import get_redis, hotspot

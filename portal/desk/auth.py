@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from gateway import accounts, ratelimit
 from gateway.logs import get_logger
+from gateway.model import accounts, ratelimit
 from portal.desk import bp
 from portal.desk.render import Formatter
 from portal.web import get_redis, hotspot

@@ -15,13 +15,13 @@ import redis
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gateway import commands, keys
-from gateway.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
-from gateway.reports import day_report
-from gateway.sessions import Session, online_sessions
+from gateway.model import commands, keys
+from gateway.model.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
+from gateway.model.reports import day_report
+from gateway.model.sessions import Session, online_sessions
+from gateway.model.voucher_admin import extend_client, kick_client
+from gateway.model.vouchers import VoucherRevoked
 from gateway.units import format_rate
-from gateway.voucher_admin import extend_client, kick_client
-from gateway.vouchers import VoucherRevoked
 from portal.desk import bp
 from portal.desk.auth import actor, login_required
 from portal.desk.render import usage_chart

@@ -1,7 +1,7 @@
 """Reports at the desk: a day (by hour) and a month (by day), as pages and as CSV downloads.
 
-The numbers are :mod:`gateway.reports`' (sessions, unique devices, hours online, data,
-vouchers issued and used, survey answers); the CSV is :mod:`gateway.report_csv`'s, the
+The numbers are :mod:`gateway.model.reports`' (sessions, unique devices, hours online, data,
+vouchers issued and used, survey answers); the CSV is :mod:`gateway.model.report_csv`'s, the
 same file ``hotspotctl report --csv`` writes.
 """
 
@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from flask import Response, abort, render_template, request
 from flask_babel import gettext as _
 
-from gateway.report_csv import day_csv, month_csv
-from gateway.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
-from gateway.sessions import online_sessions
+from gateway.model.report_csv import day_csv, month_csv
+from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
+from gateway.model.sessions import online_sessions
 from portal.desk import bp
 from portal.desk.auth import login_required
 from portal.desk.render import usage_chart

@@ -14,10 +14,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from gateway import audit
-from gateway.plans import PlanUnavailable, available_plans
-from gateway.units import parse_duration, parse_size
-from gateway.voucher_admin import (
+from gateway.model import audit
+from gateway.model.plans import PlanUnavailable, available_plans
+from gateway.model.voucher_admin import (
     code_for_id,
     extend_voucher,
     get_batch,
@@ -27,7 +26,7 @@ from gateway.voucher_admin import (
     revoke_voucher,
     voucher_sessions,
 )
-from gateway.vouchers import (
+from gateway.model.vouchers import (
     MAX_BATCH,
     MAX_NOTE,
     STATES,
@@ -38,6 +37,7 @@ from gateway.vouchers import (
     issue_batch,
     normalize_code,
 )
+from gateway.units import parse_duration, parse_size
 from portal import branding
 from portal.desk import bp
 from portal.desk.auth import actor, login_required

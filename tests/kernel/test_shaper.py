@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from gateway import keys
+from gateway.model import keys
+from gateway.model.sessions import end_session, get_session, new_session, online_sessions, start_session
 from gateway.rates import read_rates
-from gateway.sessions import end_session, get_session, new_session, online_sessions, start_session
 from gateway.shaping import Shaper
 from gateway.tc_model import client_class
 

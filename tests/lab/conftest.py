@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.lab.probe import everyone_out
-from gateway.store import connect
+from gateway.model.store import connect
 
 
 @pytest.fixture

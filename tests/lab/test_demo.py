@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gateway.lab.probe import everyone_out
-from gateway.store import connect
+from gateway.model.store import connect
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -21,13 +21,13 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from gateway import commands, keys
 from gateway.cli import cli
 from gateway.lab.topology import UPSTREAM_IP
 from gateway.lab.upstream import UPSTREAM_MARKER
-from gateway.sessions import get_session, session_for_mac
-from gateway.store import connect
-from gateway.vouchers import redeem
+from gateway.model import commands, keys
+from gateway.model.sessions import get_session, session_for_mac
+from gateway.model.store import connect
+from gateway.model.vouchers import redeem
 
 pytestmark = pytest.mark.lab
 

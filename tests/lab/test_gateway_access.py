@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from gateway import commands, keys
 from gateway.lab.lab import LabError
 from gateway.lab.probe import admit, fetch, online_from, udp_arrives, wait_for
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP, UPSTREAM_IP6, UPSTREAM_WALLED_IP, client_ip6
-from gateway.sessions import get_session
+from gateway.model import commands, keys
+from gateway.model.sessions import get_session
 
 pytestmark = pytest.mark.lab
 

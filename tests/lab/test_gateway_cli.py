@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from gateway.cli import cli
 from gateway.lab.probe import everyone_out, online_from
-from gateway.store import connect
+from gateway.model.store import connect
 
 pytestmark = pytest.mark.lab
 

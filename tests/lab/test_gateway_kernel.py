@@ -13,10 +13,10 @@ from dataclasses import replace
 import pytest
 
 from gateway.config import loads
+from gateway.model.sessions import new_session
 from gateway.nft import Nft
 from gateway.nft_enforce import NftEnforcer, read_kernel
 from gateway.nft_plan import Element
-from gateway.sessions import new_session
 
 pytestmark = pytest.mark.lab
 

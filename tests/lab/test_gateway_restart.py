@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from gateway import commands
 from gateway.lab.probe import admit, online_from, wait_for
 from gateway.lab.topology import UPSTREAM_IP
-from gateway.sessions import end_session, new_session, start_session
+from gateway.model import commands
+from gateway.model.sessions import end_session, new_session, start_session
 
 pytestmark = pytest.mark.lab
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import commands, keys
 from gateway.lab.probe import admit, fetch, online_from, wait_for
+from gateway.model import commands, keys
+from gateway.model.sessions import new_session, start_session
+from gateway.model.store import connect
 from gateway.sessionlog import SessionLog
-from gateway.sessions import new_session, start_session
-from gateway.store import connect
 
 pytestmark = pytest.mark.lab
 
@@ -74,8 +74,8 @@ def test_kill_9_mid_session_loses_no_session_record(lab, gw):
 
 BURST = """
 import sys, time
-from gateway.sessions import new_session, start_session, end_session
-from gateway.store import connect
+from gateway.model.sessions import new_session, start_session, end_session
+from gateway.model.store import connect
 r = connect(sys.argv[1])
 deadline = time.monotonic() + 1.0
 i = 0
@@ -247,7 +247,7 @@ def series(text: str, name: str) -> float:
 
 
 def test_a_portal_visit_shows_in_metrics_sessions_and_logs(lab, gw):
-    from gateway.vouchers import issue_batch
+    from gateway.model.vouchers import issue_batch
 
     config = lab.config()
     r = gw

@@ -16,8 +16,8 @@ import pytest
 
 from gateway.lab.lab import NOBODY, Proc
 from gateway.lab.topology import LAN_ROUTER
-from gateway.sessions import end_session, new_session, start_session
-from gateway.store import connect
+from gateway.model.sessions import end_session, new_session, start_session
+from gateway.model.store import connect
 
 pytestmark = pytest.mark.lab
 

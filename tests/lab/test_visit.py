@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import commands, survey
 from gateway.lab.upstream import APPLE_SUCCESS, FIREFOX_CANONICAL, UPSTREAM_MARKER
-from gateway.sessions import end_session, session_for_mac
-from gateway.store import connect
-from gateway.vouchers import format_code, issue_batch
+from gateway.model import commands, survey
+from gateway.model.sessions import end_session, session_for_mac
+from gateway.model.store import connect
+from gateway.model.vouchers import format_code, issue_batch
 
 pytestmark = pytest.mark.lab
 

@@ -7,10 +7,10 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import keys
 from gateway.metrics import GatewayMetrics
-from gateway.sessions import end_session, new_session, start_session
-from gateway.store import connect
+from gateway.model import keys
+from gateway.model.sessions import end_session, new_session, start_session
+from gateway.model.store import connect
 
 
 def samples(metrics: GatewayMetrics) -> dict[tuple, float]:

@@ -7,8 +7,8 @@ import urllib.request
 
 from structlog.testing import capture_logs
 
-from gateway.sessions import end_session, new_session, start_session
-from gateway.store import connect
+from gateway.model.sessions import end_session, new_session, start_session
+from gateway.model.store import connect
 from gateway.upkeep import Upkeep
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import audit, keys
-from gateway.accounts import (
+from gateway.model import audit, keys
+from gateway.model.accounts import (
     AccountError,
     authenticate,
     change_role,

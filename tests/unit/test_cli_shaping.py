@@ -9,9 +9,10 @@ from importlib import resources
 import pytest
 from click.testing import CliRunner
 
-from gateway import keys, rates
+from gateway import rates
 from gateway.cli import cli
-from gateway.sessions import get_session, new_session, start_session
+from gateway.model import keys
+from gateway.model.sessions import get_session, new_session, start_session
 
 NOW = 1_700_000_000.0
 

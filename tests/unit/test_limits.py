@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.limits import LimitError, clear_limit, is_limited, parse_limit, set_limit
-from gateway.sessions import end_session, get_session, new_session, start_session
+from gateway.model.limits import LimitError, clear_limit, is_limited, parse_limit, set_limit
+from gateway.model.sessions import end_session, get_session, new_session, start_session
 
 NOW = 1_700_000_000.0
 

@@ -1,4 +1,4 @@
-from gateway.ratelimit import Limit, check, record_failure, reset
+from gateway.model.ratelimit import Limit, check, record_failure, reset
 
 LIMIT = Limit("voucher", max_failures=3, window=600, lockout=60, max_lockout=200)
 

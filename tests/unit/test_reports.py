@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import keys
 from gateway.config import Plan
-from gateway.report_csv import COLUMNS, day_csv, month_csv
-from gateway.reports import day_report, hour_id, local_day_hours, month_report, session_contributions
-from gateway.sessions import end_session, new_session, online_sessions, start_session
-from gateway.vouchers import issue_batch, redeem
+from gateway.model import keys
+from gateway.model.report_csv import COLUMNS, day_csv, month_csv
+from gateway.model.reports import day_report, hour_id, local_day_hours, month_report, session_contributions
+from gateway.model.sessions import end_session, new_session, online_sessions, start_session
+from gateway.model.vouchers import issue_batch, redeem
 
 WIB = ZoneInfo("Asia/Jakarta")
 HOUR = 3600

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import keys
+from gateway.model import keys
+from gateway.model.sessions import end_session, new_session, start_session
 from gateway.sessionlog import SessionLog, SessionLogWriter, day_of, to_record
-from gateway.sessions import end_session, new_session, start_session
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -140,7 +140,7 @@ def test_to_record_passes_unknown_fields_through():
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from gateway.store import connect
+    from gateway.model.store import connect
     from gateway.sessionlog import SessionLog, SessionLogWriter
     r = connect(sys.argv[1])
     writer = SessionLogWriter(r, SessionLog(sys.argv[2], library="lab"), batch=7)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import keys
 from gateway.config import Plan
-from gateway.sessions import end_session, new_session, normalize_mac, online_sessions, start_session
-from gateway.vouchers import (
+from gateway.model import keys
+from gateway.model.sessions import end_session, new_session, normalize_mac, online_sessions, start_session
+from gateway.model.vouchers import (
     ALPHABET,
     VoucherDeviceLimit,
     VoucherExpired,

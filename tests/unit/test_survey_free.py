@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from gateway import keys, survey
 from gateway.config import Plan
-from gateway.free import FreeLimitReached, free_left, start_free_session
-from gateway.sessions import end_session, session_for_mac
+from gateway.model import keys, survey
+from gateway.model.free import FreeLimitReached, free_left, start_free_session
+from gateway.model.sessions import end_session, session_for_mac
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC = 15:00 WIB
 TZ = "Asia/Jakarta"
@@ -63,7 +63,7 @@ def test_free_session_ends_at_midnight_unless_multi_day(r):
 
 
 def test_racing_taps_start_one_free_session(r, redis_url):
-    from gateway.store import connect
+    from gateway.model.store import connect
 
     results, errors = [], []
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import audit, keys
 from gateway.config import Plan
-from gateway.plans import PlanUnavailable, available_plans, set_available
-from gateway.sessions import end_session, get_session, online_sessions, update_usage
-from gateway.voucher_admin import (
+from gateway.model import audit, keys
+from gateway.model.plans import PlanUnavailable, available_plans, set_available
+from gateway.model.sessions import end_session, get_session, online_sessions, update_usage
+from gateway.model.voucher_admin import (
     extend_client,
     extend_voucher,
     get_batch,
@@ -19,7 +19,7 @@ from gateway.voucher_admin import (
     revoke_batch,
     revoke_voucher,
 )
-from gateway.vouchers import (
+from gateway.model.vouchers import (
     MAX_BATCH,
     DuplicateRequest,
     VoucherDeviceLimit,
@@ -284,6 +284,6 @@ def test_purge_keeps_usable_vouchers_and_the_reports(r):
     assert not r.exists(keys.voucher_by_id(used.id), keys.voucher_devices(used.code))
     assert purge_vouchers(r, PLANS, older_than=5 * DAY, actor="admin", now=later) == 1
     assert r.zcard(keys.VOUCHERS) == 0
-    from gateway.reports import hour_id
+    from gateway.model.reports import hour_id
 
     assert r.hget(keys.report_hour(hour_id(NOW)), "vouchers_issued") == "4"

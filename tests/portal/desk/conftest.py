@@ -8,7 +8,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from gateway.accounts import create_account
+from gateway.model.accounts import create_account
 
 NOW = 1_800_000_000.0
 PASSWORDS = {"admin": "rahasia-admin", "siti": "rahasia-siti"}

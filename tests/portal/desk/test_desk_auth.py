@@ -6,8 +6,8 @@ from ipaddress import ip_network
 
 import pytest
 
-from gateway import keys
-from gateway.accounts import change_role
+from gateway.model import keys
+from gateway.model.accounts import change_role
 
 NOW = 1_800_000_000.0
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gateway import keys
-from gateway.sessions import end_session, new_session, start_session, update_usage
-from gateway.vouchers import format_code, issue_batch, redeem
+from gateway.model import keys
+from gateway.model.sessions import end_session, new_session, start_session, update_usage
+from gateway.model.vouchers import format_code, issue_batch, redeem
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"

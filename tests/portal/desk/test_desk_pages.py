@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import audit, keys
-from gateway.sessions import end_session, get_session, online_sessions, update_usage
-from gateway.vouchers import issue_batch, redeem
+from gateway.model import audit, keys
+from gateway.model.sessions import end_session, get_session, online_sessions, update_usage
+from gateway.model.vouchers import issue_batch, redeem
 
 
 @pytest.fixture

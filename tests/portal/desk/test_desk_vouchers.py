@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from gateway import keys
-from gateway.plans import set_available
-from gateway.sessions import get_session, online_sessions
-from gateway.vouchers import format_code, get_voucher, redeem
+from gateway.model import keys
+from gateway.model.plans import set_available
+from gateway.model.sessions import get_session, online_sessions
+from gateway.model.vouchers import format_code, get_voucher, redeem
 
 CODE = re.compile(r'<div class="code">([0-9A-Z]{4}-[0-9A-Z]{4})</div>')
 

@@ -4,7 +4,7 @@
   portal resolves to a MAC (``neighbours``), as the router's ARP table would.
 - ``clock``: the time the portal sees (settable), so "per day" rules can be tested.
 - ``gateway``: answers ``authorize``/``deauthorize`` commands on the real Redis stream
-  exactly as the gateway daemon's protocol says (``gateway.commands``); it can be
+  exactly as the gateway daemon's protocol says (``gateway.model.commands``); it can be
   silenced to test the portal's behaviour when no ack comes.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import pytest
 
-from gateway import commands
 from gateway import config as config_mod
-from gateway.store import connect
+from gateway.model import commands
+from gateway.model.store import connect
 
 PHONE_IP, PHONE_MAC = "10.42.0.100", "02:00:00:00:01:01"
 PHONE2_IP, PHONE2_MAC = "10.42.0.101", "02:00:00:00:01:02"

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 from structlog.testing import capture_logs
 
-from gateway import keys, survey
-from gateway.sessions import get_session, session_for_mac
-from gateway.vouchers import format_code, issue_batch
+from gateway.model import keys, survey
+from gateway.model.sessions import get_session, session_for_mac
+from gateway.model.vouchers import format_code, issue_batch
 
 from .conftest import NOW, PHONE2_MAC, PHONE_IP, PHONE_MAC, fresh_token, login
 

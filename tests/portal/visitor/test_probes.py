@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import keys
+from gateway.model import keys
 
 from .conftest import PHONE_MAC
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from gateway import keys
+from gateway.model import keys
 
 __all__ = ["AuditEntry", "record", "recent"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from gateway import keys, reports
+from gateway.model import keys, reports
 
 __all__ = [
     "END_REASONS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
-from gateway.reports import SURVEY_CATEGORIES, DayReport, MonthReport, Period, Totals
+from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, Period, Totals
 
 __all__ = ["COLUMNS", "day_csv", "month_csv", "row"]
 

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys
 from gateway.config import Plan
-from gateway.sessions import Session, new_session, normalize_mac, queue_start, session_for_mac
-from gateway.survey import day_of
+from gateway.model import keys
+from gateway.model.sessions import Session, new_session, normalize_mac, queue_start, session_for_mac
+from gateway.model.survey import day_of
 
 __all__ = ["FreeLimitReached", "free_left", "start_free_session"]
 

@@ -8,7 +8,7 @@ Keys (``hs:`` prefix, one namespace per router):
 =============================  ======  ==========================================================
 key                            type    what
 =============================  ======  ==========================================================
-hs:session:<sid>               hash    one session (fields: see :mod:`gateway.sessions`)
+hs:session:<sid>               hash    one session (fields: see :mod:`gateway.model.sessions`)
 hs:sessions:online             set     sids that should be online now (the desired state)
 hs:sessions:bymac:<mac>        string  sid of the online session of a device
 hs:commands                    stream  portal/CLI -> gateway requests (authorize, deauthorize, ...)
@@ -18,28 +18,28 @@ hs:gateway:cursor              string  stream id of the last command the gateway
 hs:gateway:acct                hash    sid -> JSON: kernel counters last seen per element (accounting)
 hs:gateway:ruleset             string  JSON: fingerprint of the table the gateway loaded (doctor)
 hs:events                      stream  session start/end records (source of the session log)
-hs:voucher:<code>              hash    one voucher (fields: see :mod:`gateway.vouchers`)
+hs:voucher:<code>              hash    one voucher (fields: see :mod:`gateway.model.vouchers`)
 hs:voucher:<code>:devices      set     MACs that have used the voucher
 hs:voucher:id:<voucher id>     string  code of a voucher, by its public id
 hs:vouchers                    zset    codes by issue time (the voucher list)
-hs:rl:<scope>:<who>:*          mixed   rate-limit counters and lockouts (gateway.ratelimit)
+hs:rl:<scope>:<who>:*          mixed   rate-limit counters and lockouts (gateway.model.ratelimit)
 hs:counters                    hash    monotonic counters for metrics: logins_ok, logins_failed, ...
 hs:batch:<batch>               hash    one batch of vouchers: plan, count, note, issued_at, issued_by
 hs:batch:<batch>:codes         list    the batch's codes in print order
 hs:batches                     zset    batch ids by issue time
 hs:batch:request:<id>          string  batch id issued for a form's one-time request id (1 day)
 hs:audit                       stream  who did what: actor, action, voucher/batch ids (never a code)
-hs:account:<name>              hash    a librarian account: role, argon2 hash (gateway.accounts)
+hs:account:<name>              hash    a librarian account: role, argon2 hash (gateway.model.accounts)
 hs:accounts                    set     account names
 hs:desk:session:<token>        hash    a desk login: account, times; expires with the login
 hs:desk:sessions:<name>        set     tokens of an account's desk logins (to end them all)
 hs:plans:disabled              set     plans an admin switched off (runtime, not in the file)
-hs:report:h:<YYYYMMDDHH>       hash    per-UTC-hour aggregates for reports (gateway.reports)
+hs:report:h:<YYYYMMDDHH>       hash    per-UTC-hour aggregates for reports (gateway.model.reports)
 hs:report:dev:<YYYYMMDDHH>     hll     keyed hashes of the devices that started a session then
 hs:report:salt                 string  the key of those device hashes (random, made once)
-hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (gateway.survey)
+hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (model.survey)
 hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
-hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.free)
+hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.model.free)
 hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
 hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
 hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)

@@ -3,7 +3,7 @@
 Where the numbers come from (see ``docs/desk.md``, "Reports"):
 
 - **Per-UTC-hour aggregates** in Redis (``hs:report:h:<YYYYMMDDHH>``, a hash of
-  counters), updated by :func:`queue_session_end` inside :func:`gateway.sessions.end_session`'s
+  counters), updated by :func:`queue_session_end` inside :func:`gateway.model.sessions.end_session`'s
   transaction, so every ended session is counted exactly once, even if the gateway and
   a librarian end it at the same moment. A session counts as one session in the hour it
   started; its time online and its bytes are spread over the hours it spanned, in
@@ -14,7 +14,7 @@ Where the numbers come from (see ``docs/desk.md``, "Reports"):
   of the device's MAC (HMAC-SHA256 with a random key made once, ``hs:report:salt``). A day
   or a month is the union of its hours (exact up to ~0.8 %). Reports never contain a MAC.
 - Sessions still **online** are added on read, computed the same way up to ``now``.
-- **Survey answers** are the portal's anonymous per-day counts (:mod:`gateway.survey`).
+- **Survey answers** are the portal's anonymous per-day counts (:mod:`gateway.model.survey`).
 
 Days follow the library's time zone: a local day is the 24 UTC hours from its midnight.
 That is exact for zones a whole number of hours from UTC (all of Indonesia: WIB, WITA,
@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys, survey
+from gateway.model import keys, survey
 
 __all__ = [
     "COUNTERS",
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 HOUR = 3600
-# counters kept per hour; "sessions_<kind>" for the session kinds of gateway.sessions
+# counters kept per hour; "sessions_<kind>" for the session kinds of gateway.model.sessions
 COUNTERS = (
     "sessions", "sessions_voucher", "sessions_free", "sessions_admin",
     "seconds", "bytes_up", "bytes_down", "vouchers_issued", "vouchers_used",
@@ -209,7 +209,7 @@ def local_day_hours(day: date, tz: ZoneInfo) -> list[float]:
 
 
 def survey_counts(r: redis.Redis, days: Iterable[date]) -> list[dict[str, int]]:
-    """Return the survey answers by purpose for each of ``days`` (consecutive), from :mod:`gateway.survey`."""
+    """Return the survey answers by purpose of each of the consecutive ``days`` (:mod:`.survey`)."""
     days = list(days)
     if not days:
         return []

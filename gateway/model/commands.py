@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from gateway import keys
+from gateway.model import keys
 
 __all__ = ["Command", "read_commands", "reply", "request", "send", "wait_reply"]
 

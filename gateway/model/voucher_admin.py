@@ -1,6 +1,6 @@
 """What staff do with vouchers and the clients using them: list, revoke, extend, kick.
 
-Every action is recorded in the audit trail with who did it (:mod:`gateway.audit`) and
+Every action is recorded in the audit trail with who did it (:mod:`gateway.model.audit`) and
 logged by voucher id, never by code. Actions that change who is online end or change
 sessions in Redis first (the source of truth) and then tell the gateway, which would
 otherwise pick the change up at its next reconcile pass anyway:
@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 
 import redis
 
-from gateway import audit, commands, keys
 from gateway.config import Plan
 from gateway.logs import get_logger
-from gateway.sessions import Session, end_session, get_session, online_sessions, session_for_mac
-from gateway.vouchers import (
+from gateway.model import audit, commands, keys
+from gateway.model.sessions import Session, end_session, get_session, online_sessions, session_for_mac
+from gateway.model.vouchers import (
     STATES,
     Batch,
     Voucher,

@@ -6,7 +6,7 @@ is kept with an answer, so no report can tell who answered what. The only other 
 is a short-lived "this session already answered" marker (``hs:survey:answered:<sid>``),
 which holds no answer and expires with the session.
 
-The program's reports (``gateway.reports``) read the counts with :func:`counts` or
+The program's reports (``gateway.model.reports``) read the counts with :func:`counts` or
 :func:`totals`.
 """
 
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import keys
+from gateway.model import keys
 
 __all__ = ["PURPOSES", "answered", "counts", "day_of", "record", "totals"]
 

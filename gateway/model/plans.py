@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 import redis
 
-from gateway import audit, keys
 from gateway.config import Plan
 from gateway.logs import get_logger
+from gateway.model import audit, keys
 
 __all__ = ["PlanUnavailable", "available_plans", "disabled_plans", "is_available", "set_available"]
 

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from gateway import audit, keys, reports
 from gateway.config import Plan
 from gateway.logs import get_logger
-from gateway.plans import PlanUnavailable
-from gateway.sessions import (
+from gateway.model import audit, keys, reports
+from gateway.model.plans import PlanUnavailable
+from gateway.model.sessions import (
     Session,
     end_session,
     new_session,
@@ -244,7 +244,7 @@ def issue_batch(
 ) -> list[Voucher]:
     """Create ``count`` vouchers of ``plan`` as one batch, in one transaction (all or none).
 
-    Raises ValueError (count, note), :class:`gateway.plans.PlanUnavailable` (switched
+    Raises ValueError (count, note), :class:`gateway.model.plans.PlanUnavailable` (switched
     off), or :class:`DuplicateRequest` when ``request_id`` (a form's one-time id) was
     already used: a form sent twice issues one batch.
     """

@@ -20,8 +20,8 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from gateway import audit, keys
 from gateway.logs import get_logger
+from gateway.model import audit, keys
 
 __all__ = [
     "MIN_PASSWORD",

@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import redis
 
-from gateway import audit, keys
 from gateway.logs import get_logger
-from gateway.sessions import Session, get_session
+from gateway.model import audit, keys
+from gateway.model.sessions import Session, get_session
 from gateway.units import parse_rate
 
 __all__ = ["LimitError", "NotOnline", "clear_limit", "is_limited", "limit_client", "parse_limit", "set_limit"]
