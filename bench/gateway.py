@@ -27,13 +27,13 @@ import statistics
 import threading
 import time
 
+from gateway.firewall.nft import Nft
+from gateway.firewall.ruleset import TABLE
 from gateway.lab.lab import Lab
 from gateway.lab.topology import UPSTREAM_IP, LabSpec
 from gateway.model import commands, keys
 from gateway.model.sessions import end_session, new_session, online_sessions, queue_start, start_session
 from gateway.model.store import connect
-from gateway.nft import Nft
-from gateway.nft_rules import TABLE
 from gateway.nsenter import in_netns
 
 PORT = 9990

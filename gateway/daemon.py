@@ -26,14 +26,14 @@ import redis
 
 from gateway import __version__
 from gateway import config as config_mod
-from gateway.doctor import diagnose
+from gateway.firewall.doctor import diagnose
+from gateway.firewall.enforce import read_kernel
+from gateway.firewall.monitor import TableWatch
+from gateway.firewall.plan import session_elements
 from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
 from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
-from gateway.nft_enforce import read_kernel
-from gateway.nft_monitor import TableWatch
-from gateway.nft_plan import session_elements
 from gateway.reconcile import PassHook, PassResult, build_reconciler
 from gateway.upkeep import Upkeep
 

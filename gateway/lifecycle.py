@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from gateway.firewall.plan import DOWNLOAD_SETS, Element, Present
 from gateway.model.sessions import Session
-from gateway.nft_plan import DOWNLOAD_SETS, Element, Present
 
 __all__ = ["Baseline", "Usage", "account", "plan_ends"]
 

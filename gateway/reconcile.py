@@ -27,13 +27,13 @@ from typing import Protocol, runtime_checkable
 import redis
 
 from gateway.config import Config
+from gateway.firewall.enforce import NftEnforcer
 from gateway.lifecycle import account, plan_ends
 from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session, end_session, online_sessions, update_usage
 from gateway.model.voucher_admin import quota_overruns
 from gateway.neighbours import NeighbourReader, plan_moves
-from gateway.nft_enforce import NftEnforcer
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 

@@ -258,7 +258,7 @@ def kick(ctx: Context, target: str, as_json: bool) -> None:
 
 
 def _local_logout(ctx: Context, session: Session) -> None:
-    from gateway.nft_enforce import NftEnforcer
+    from gateway.firewall.enforce import NftEnforcer
 
     _need_root()
     NftEnforcer(ctx.config).logout(session, time.time())
@@ -295,8 +295,8 @@ def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
 
 
 def _local_doctor(ctx: Context, repair: bool) -> dict:
-    from gateway.doctor import diagnose
-    from gateway.nft_enforce import read_kernel
+    from gateway.firewall.doctor import diagnose
+    from gateway.firewall.enforce import read_kernel
     from gateway.reconcile import build_reconciler
 
     _need_root()

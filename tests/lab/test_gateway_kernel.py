@@ -13,10 +13,10 @@ from dataclasses import replace
 import pytest
 
 from gateway.config import loads
+from gateway.firewall.enforce import NftEnforcer, read_kernel
+from gateway.firewall.nft import Nft
+from gateway.firewall.plan import Element
 from gateway.model.sessions import new_session
-from gateway.nft import Nft
-from gateway.nft_enforce import NftEnforcer, read_kernel
-from gateway.nft_plan import Element
 
 pytestmark = pytest.mark.lab
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.doctor import diagnose
+from gateway.firewall.doctor import diagnose
+from gateway.firewall.enforce import KernelView
+from gateway.firewall.plan import Element, Present
 from gateway.lifecycle import account, plan_ends
 from gateway.model.sessions import new_session
 from gateway.neighbours import NeighbourTable, plan_moves
-from gateway.nft_enforce import KernelView
-from gateway.nft_plan import Element, Present
 
 NOW = 1_800_000_000.0
 MAC = "02:00:00:00:01:01"

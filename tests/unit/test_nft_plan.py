@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway import config as config_mod
-from gateway.model.sessions import new_session
-from gateway.nft_plan import (
+from gateway.firewall.plan import (
     GRACE,
     MAX_TIMEOUT,
     Element,
@@ -24,7 +23,8 @@ from gateway.nft_plan import (
     session_elements,
     usable_ip6,
 )
-from gateway.nft_rules import config_statements, render_ruleset, ruleset_digest, shape_fingerprint
+from gateway.firewall.ruleset import config_statements, render_ruleset, ruleset_digest, shape_fingerprint
+from gateway.model.sessions import new_session
 
 NOW = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -40,7 +40,7 @@ TEMPLATE = "hotspot.nft"
 
 def template_text() -> str:
     """Return the ruleset template shipped with the package (``firewall_rules/hotspot.nft``)."""
-    return resources.files("gateway").joinpath("rules", TEMPLATE).read_text(encoding="utf-8")
+    return resources.files("gateway.firewall").joinpath("rules", TEMPLATE).read_text(encoding="utf-8")
 
 
 def _values(config: Config) -> dict[str, str]:

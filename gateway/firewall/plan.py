@@ -28,9 +28,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.firewall.ruleset import TABLE
 from gateway.model.sessions import Session, normalize_mac
 from gateway.names import AUTH_SET4, AUTH_SET6, DOWN_SET4, DOWN_SET6, WALLED_SET4
-from gateway.nft_rules import TABLE
 
 __all__ = [
     "ACCOUNTED_SETS",

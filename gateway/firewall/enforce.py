@@ -1,12 +1,12 @@
 """The nftables component of the reconcile loop: table ``inet hotspot`` follows Redis.
 
-A thin applier around the pure planners in :mod:`gateway.nft_rules` and
-:mod:`gateway.nft_plan`. Each :meth:`NftEnforcer.reconcile` reads the whole table back
+A thin applier around the pure planners in :mod:`gateway.firewall.ruleset` and
+:mod:`gateway.firewall.plan`. Each :meth:`NftEnforcer.reconcile` reads the whole table back
 (one ``list table`` JSON: rules, sets, elements and their counters), then either
 
 - the table is not exactly the ruleset this daemon loaded (missing after a reboot, flushed
   or edited by hand, or this is the first pass after a start or an upgrade): it is
-  replaced with its elements in ONE transaction (:func:`~gateway.nft_plan.rebuild_batch`),
+  replaced with its elements in ONE transaction (:func:`~gateway.firewall.plan.rebuild_batch`),
   so nobody online is cut off and nobody else gets in while it is replaced; or
 - only elements differ: one batch adds, refreshes and deletes exactly the difference.
 
@@ -19,12 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.config import Config
-from gateway.logs import get_logger
-from gateway.model.sessions import Session
-from gateway.names import WALLED_SET4
-from gateway.neighbours import NeighbourTable
-from gateway.nft import ApplyError, Nft
-from gateway.nft_plan import (
+from gateway.firewall.nft import ApplyError, Nft
+from gateway.firewall.plan import (
     ACCOUNTED_SETS,
     Element,
     Present,
@@ -39,7 +35,11 @@ from gateway.nft_plan import (
     rebuild_batch,
     session_elements,
 )
-from gateway.nft_rules import TABLE, config_statements, render_ruleset, shape_fingerprint
+from gateway.firewall.ruleset import TABLE, config_statements, render_ruleset, shape_fingerprint
+from gateway.logs import get_logger
+from gateway.model.sessions import Session
+from gateway.names import WALLED_SET4
+from gateway.neighbours import NeighbourTable
 
 __all__ = ["ApplyError", "KernelView", "NftEnforcer", "read_kernel", "read_kernel_shape"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway.firewall.enforce import KernelView
+from gateway.firewall.plan import Element, Want, diff_elements, plan_elements
 from gateway.model.sessions import Session
 from gateway.neighbours import NeighbourTable
-from gateway.nft_enforce import KernelView
-from gateway.nft_plan import Element, Want, diff_elements, plan_elements
 
 __all__ = ["diagnose"]
 

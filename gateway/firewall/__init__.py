@@ -1,0 +1,1 @@
+"""The nftables wing: ruleset, plan, doctor, enforce (map in a later commit)."""
