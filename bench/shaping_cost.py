@@ -32,9 +32,9 @@ from pathlib import Path
 from gateway import config as config_mod
 from gateway.model.sessions import get_session, new_session, online_sessions, start_session
 from gateway.model.store import connect
-from gateway.shaping import Shaper
-from gateway.tc_apply import TcApplier
-from gateway.tc_plan import ShapingSettings, plan_tc
+from gateway.shaping.apply import TcApplier
+from gateway.shaping.plan import ShapingSettings, plan_tc
+from gateway.shaping.shaper import Shaper
 
 MBIT = 1_000_000
 PHONE_IP = "10.43.3.233"  # bucket 233 holds three synthetic clients before it

@@ -293,7 +293,7 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
-    from gateway.shaping import Shaper
+    from gateway.shaping.shaper import Shaper
 
     components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
     return Reconciler(config, r, enforcer, components, neighbours)

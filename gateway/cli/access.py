@@ -31,7 +31,7 @@ from gateway.model.sessions import (
     start_session,
 )
 from gateway.nsenter import in_netns
-from gateway.rates import read_rates
+from gateway.shaping.rates import read_rates
 from gateway.units import format_duration, format_rate, format_size
 
 __all__ = ["COMMANDS"]

@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from gateway import rates
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
 from gateway.cli.access import _find_online, _target
 from gateway.cli.vouchers import actor
 from gateway.model import commands, keys, limits
 from gateway.model.sessions import Session, online_sessions
+from gateway.shaping import rates
 from gateway.units import format_rate, format_size
 
 __all__ = ["COMMANDS"]
@@ -78,7 +78,7 @@ def _kernel_counters(ctx: Context) -> dict[int, tuple[int, int]] | None:
     """Return slot -> (down, up) bytes from the kernel, or None if they cannot be read here."""
     if os.geteuid() != 0:
         return None
-    from gateway.tc_apply import read_counters
+    from gateway.shaping.apply import read_counters
 
     return read_counters(ctx.config)
 

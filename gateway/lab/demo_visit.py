@@ -109,8 +109,8 @@ def step_probe_online(demo: Demo) -> None:
 def step_share(demo: Demo) -> None:
     demo.step("Its share of the library's line (tc: one HTB class per phone)")
     from gateway.lab.measure import Flow, iperf_many
-    from gateway.tc_apply import TcApplier
-    from gateway.tc_model import client_class
+    from gateway.shaping.apply import TcApplier
+    from gateway.shaping.model import client_class
 
     config = demo.lab.config()
     session = session_for_mac(connect(config), demo.lab.client_mac(1))

@@ -8,9 +8,9 @@ import pytest
 
 from gateway.model import keys
 from gateway.model.sessions import end_session, get_session, new_session, online_sessions, start_session
-from gateway.rates import read_rates
-from gateway.shaping import Shaper
-from gateway.tc_model import client_class
+from gateway.shaping.model import client_class
+from gateway.shaping.rates import read_rates
+from gateway.shaping.shaper import Shaper
 
 pytestmark = pytest.mark.lab
 
@@ -117,7 +117,7 @@ def test_current_rates_go_to_redis(shaper, send_udp, r):
 
 
 def test_with_many_online_a_login_touches_only_its_own_classes(shaper, r):
-    from gateway.shaping import EXACT_UP_TO
+    from gateway.shaping.shaper import EXACT_UP_TO
 
     crowd = EXACT_UP_TO + 5
     for n in range(1, crowd + 1):

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from gateway.tc_apply import PROBE_DEVICE, TcApplier
-from gateway.tc_diff import diff_tree
-from gateway.tc_model import client_class
-from gateway.tc_plan import plan_tc
+from gateway.shaping.apply import PROBE_DEVICE, TcApplier
+from gateway.shaping.diff import diff_tree
+from gateway.shaping.model import client_class
+from gateway.shaping.plan import plan_tc
 
 from ..unit.test_tc_plan import LAB_SESSIONS, SETTINGS
 
@@ -153,8 +153,8 @@ def test_leaf_lengths_follow_the_shares(applier):
 
 
 def test_a_failed_change_names_it_and_the_rest_still_happens(applier):
-    from gateway.tc_model import UNAUTH_CLASS, TcClass
-    from gateway.tc_netlink import TcError
+    from gateway.shaping.model import UNAUTH_CLASS, TcClass
+    from gateway.shaping.netlink import TcError
 
     applier.apply(plan_tc(SETTINGS, []))
     index = applier.index("lan0")

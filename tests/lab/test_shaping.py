@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway import rates
 from gateway.lab.lab import LabError
 from gateway.lab.measure import Flow, download_intervals, iperf_many, jain
 from gateway.lab.probe import admit, online_from, wait_for
@@ -26,8 +25,9 @@ from gateway.lab.topology import UPSTREAM_IP, UPSTREAM_WALLED_IP
 from gateway.model import commands, keys
 from gateway.model.sessions import get_session
 from gateway.model.vouchers import issue_batch, redeem
-from gateway.tc_apply import read_counters
-from gateway.tc_model import client_class
+from gateway.shaping import rates
+from gateway.shaping.apply import read_counters
+from gateway.shaping.model import client_class
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -9,10 +9,10 @@ from importlib import resources
 import pytest
 from click.testing import CliRunner
 
-from gateway import rates
 from gateway.cli import cli
 from gateway.model import keys
 from gateway.model.sessions import get_session, new_session, start_session
+from gateway.shaping import rates
 
 NOW = 1_700_000_000.0
 

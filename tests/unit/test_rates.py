@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.model import keys
-from gateway.rates import Sample, rates, read_rates, worth_writing, write_rates
+from gateway.shaping.rates import Sample, rates, read_rates, worth_writing, write_rates
 
 T = 1_700_000_000.0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from gateway.tc_diff import RATE_TOLERANCE, TreeState, diff_tree, filter_key
-from gateway.tc_model import LOCAL_CLASS, UNAUTH_CLASS, UPLINK_CLASS, TcClass, client_class
-from gateway.tc_plan import plan_tc
+from gateway.shaping.diff import RATE_TOLERANCE, TreeState, diff_tree, filter_key
+from gateway.shaping.model import LOCAL_CLASS, UNAUTH_CLASS, UPLINK_CLASS, TcClass, client_class
+from gateway.shaping.plan import plan_tc
 
 from .test_tc_plan import LAB_SESSIONS, SETTINGS
 

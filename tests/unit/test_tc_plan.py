@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway import config as config_mod
-from gateway.tc_model import (
+from gateway.shaping.model import (
     LOCAL_CLASS,
     MAX_SLOT,
     ROOT_QDISC,
@@ -22,7 +22,7 @@ from gateway.tc_model import (
     describe,
     slot_of_class,
 )
-from gateway.tc_plan import (
+from gateway.shaping.plan import (
     FRAME_OVERHEAD,
     ShapingSettings,
     client_objects,
@@ -33,7 +33,7 @@ from gateway.tc_plan import (
     plan_tc,
     settings_from_config,
 )
-from gateway.tc_shares import assign_slots, fair_shares
+from gateway.shaping.shares import assign_slots, fair_shares
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MBIT = 1_000_000
@@ -242,7 +242,7 @@ def test_one_clients_objects_and_everyones_rates_are_the_plans():
 
 
 def test_admitting_one_more_costs_nothing_and_is_close_to_a_new_split():
-    from gateway.tc_shares import split
+    from gateway.shaping.shares import split
 
     demands = [(1.0, 10 * MBIT)] * 60 + [(0.5, 64_000)] * 20  # the latter held at their caps
     pool = 9_025_000

@@ -23,8 +23,8 @@ Rates in the config and on sessions are what a visitor's speed test shows (TCP
 goodput); HTB counts whole Ethernet frames, so client caps are raised by
 :data:`FRAME_OVERHEAD` here. The uplink rate is the line rate and is not raised.
 
-Nothing here touches the kernel or Redis: the records live in :mod:`gateway.tc_model`,
-:mod:`gateway.tc_diff` says what differs from the kernel, :mod:`gateway.tc_apply`
+Nothing here touches the kernel or Redis: the records live in :mod:`gateway.shaping.model`,
+:mod:`gateway.shaping.diff` says what differs from the kernel, :mod:`gateway.shaping.apply`
 makes the kernel match.
 """
 
@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.config import Config
-from gateway.tc_model import (
+from gateway.shaping.model import (
     ETH_P_ARP,
     ETH_P_IP,
     ETH_P_IPV6,
@@ -59,7 +59,7 @@ from gateway.tc_model import (
     U32Key,
     client_class,
 )
-from gateway.tc_shares import Water, bytes_rate, split
+from gateway.shaping.shares import Water, bytes_rate, split
 
 __all__ = [
     "FRAME_OVERHEAD",

@@ -1,7 +1,7 @@
 """The tc tree as data: records, handles and their text, shared by planner, diff and applier.
 
 Handles follow tc: ``"1:11"`` is ``0x10011`` (major 1, minor 0x11). u32 filter handles
-are ``htid:bucket:node`` packed as 12:8:12 bits. See :mod:`gateway.tc_plan` for what
+are ``htid:bucket:node`` packed as 12:8:12 bits. See :mod:`gateway.shaping.plan` for what
 the tree looks like and why.
 """
 

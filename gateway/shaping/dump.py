@@ -4,7 +4,7 @@ The reconcile pass reads every class (with its byte counters), leaf and u32 node
 both trees, every few seconds. pyroute2 decodes each message into generic objects
 (~0.3 ms of Python apiece: 0.65 s a pass for 1000 clients); the few fields the diff
 needs are read here straight from the bytes, about ten times faster. Records come back
-normalised exactly as :mod:`gateway.tc_plan` writes them, so ``diff_tree`` can compare
+normalised exactly as :mod:`gateway.shaping.plan` writes them, so ``diff_tree`` can compare
 them field by field.
 """
 
@@ -14,9 +14,9 @@ import socket
 import struct
 from collections.abc import Iterator
 
-from gateway.tc_diff import TreeState, filter_key
-from gateway.tc_model import ROOT_QDISC, TcClass, TcFilter, TcLeaf, U32Key
-from gateway.tc_netlink import NLMSG_ERROR, TcError
+from gateway.shaping.diff import TreeState, filter_key
+from gateway.shaping.model import ROOT_QDISC, TcClass, TcFilter, TcLeaf, U32Key
+from gateway.shaping.netlink import NLMSG_ERROR, TcError
 
 __all__ = ["TC_H_INGRESS", "TC_H_ROOT", "read_tree"]
 

@@ -4,9 +4,9 @@ pyroute2 spends about 0.3 ms of Python per tc message building it (its generic
 attribute encoder), which made the first pass for 1000 clients (8000 classes, leaves
 and filters) take over 2 s. The few message shapes the shaper sends in bulk are packed
 here directly, sent hundreds to a ``send()`` and acknowledged in order, which takes a
-tenth of that (reading back is :mod:`gateway.tc_dump`, on the same socket). The
+tenth of that (reading back is :mod:`gateway.shaping.dump`, on the same socket). The
 one-off operations (the root and ingress qdiscs, the redirect action, the IFB) stay
-with pyroute2 in :mod:`gateway.tc_apply`.
+with pyroute2 in :mod:`gateway.shaping.apply`.
 
 Messages are processed by the kernel one by one, in order; a failed one does not stop
 the ones after it. Deleting what is already gone counts as done (another pass, e.g.
@@ -24,7 +24,7 @@ import struct
 from functools import cache
 
 from gateway.nsenter import in_netns
-from gateway.tc_model import TcClass, TcFilter, TcLeaf
+from gateway.shaping.model import TcClass, TcFilter, TcLeaf
 
 __all__ = ["TcBatch", "TcError"]
 

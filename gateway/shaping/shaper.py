@@ -9,7 +9,7 @@ A pass (level-triggered, from the kernel and Redis, nothing remembered that matt
 2. give every session without one a slot (the number its tc handles derive from),
    never one whose class is still in the kernel, and write it to Redis;
 3. store each client's current rate (growth of its counters since the last pass);
-4. plan both trees (:func:`gateway.tc_plan.plan_tc`) and apply the difference.
+4. plan both trees (:func:`gateway.shaping.plan.plan_tc`) and apply the difference.
 
 The fast paths read nothing: a phone logging in gets its classes at once, at its fair
 share, and the classes of the others whose share moved by more than the diff's
@@ -32,11 +32,10 @@ from gateway.config import Config
 from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session
-from gateway.rates import Sample, rates, worth_writing, write_rates
-from gateway.tc_apply import TcApplier, slot_counters
-from gateway.tc_diff import RATE_TOLERANCE
-from gateway.tc_model import ROOT_QDISC, TcPlan, client_class, slot_of_class
-from gateway.tc_plan import (
+from gateway.shaping.apply import TcApplier, slot_counters
+from gateway.shaping.diff import RATE_TOLERANCE
+from gateway.shaping.model import ROOT_QDISC, TcPlan, client_class, slot_of_class
+from gateway.shaping.plan import (
     ClientShape,
     client_caps,
     client_objects,
@@ -45,7 +44,8 @@ from gateway.tc_plan import (
     plan_tc,
     settings_from_config,
 )
-from gateway.tc_shares import Water, assign_slots
+from gateway.shaping.rates import Sample, rates, worth_writing, write_rates
+from gateway.shaping.shares import Water, assign_slots
 
 __all__ = ["EXACT_UP_TO", "Shaper"]
 

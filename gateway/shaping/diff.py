@@ -1,6 +1,6 @@
 """Compare a planned tc tree with what the kernel has, and order the changes.
 
-Pure: :func:`diff_tree` takes the :class:`~gateway.tc_plan.TcTree` the planner wants
+Pure: :func:`diff_tree` takes the :class:`~gateway.shaping.plan.TcTree` the planner wants
 and the :class:`TreeState` the applier read back, and returns a :class:`TreeDiff`
 whose fields are already in the order the kernel needs (filters away before the
 classes they point to, parents before children, hash tables before their nodes).
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.tc_model import ROOT_QDISC, TcClass, TcFilter, TcLeaf, TcTree
+from gateway.shaping.model import ROOT_QDISC, TcClass, TcFilter, TcLeaf, TcTree
 
 __all__ = ["RATE_TOLERANCE", "TreeDiff", "TreeState", "diff_tree", "filter_key"]
 

@@ -1,6 +1,6 @@
 """The shaper's arithmetic: weighted fair shares of the line, and slots for tc handles.
 
-Pure functions, no kernel, no Redis (see :mod:`gateway.tc_plan` for how they are used).
+Pure functions, no kernel, no Redis (see :mod:`gateway.shaping.plan` for how they are used).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gateway.tc_model import MAX_SLOT
+from gateway.shaping.model import MAX_SLOT
 
 __all__ = ["MIN_CLIENT_RATE", "Water", "assign_slots", "bytes_rate", "fair_shares", "split"]
 
@@ -93,7 +93,7 @@ def assign_slots(
     earlier session in ``order`` (oldest first) holds the same one; the others get
     the lowest numbers that are neither taken nor ``reserved`` (slots whose class is
     still in the kernel, so a new session never inherits a class's byte counters).
-    When all :data:`~gateway.tc_model.MAX_SLOT` are taken, the newest sessions get
+    When all :data:`~gateway.shaping.model.MAX_SLOT` are taken, the newest sessions get
     none (their traffic stays in the default class) rather than failing the rest.
     """
     taken: set[int] = set()

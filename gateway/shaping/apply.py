@@ -1,8 +1,8 @@
-"""Make the kernel's tc state match a :class:`~gateway.tc_plan.TcPlan`, through pyroute2.
+"""Make the kernel's tc state match a :class:`~gateway.shaping.plan.TcPlan`, through pyroute2.
 
 The only module that talks tc to the kernel. Each :meth:`TcApplier.apply` reads the
 trees back (qdiscs, classes with their byte counters, u32 filters), lets
-:func:`gateway.tc_diff.diff_tree` say what differs, and applies just that, in that
+:func:`gateway.shaping.diff.diff_tree` say what differs, and applies just that, in that
 order. Applying the same plan twice changes nothing. tc has no transactions: if a
 call fails the pass stops with :class:`TcError` and the next pass, which reads the
 kernel again, finishes the job.
@@ -12,7 +12,7 @@ LAN's ingress qdisc whose filters redirect IPv4 and IPv6 to the IFB (upload).
 
 Reading back and the few one-off operations (root and ingress qdiscs, the redirect
 action, the IFB) go through pyroute2; the bulk of a diff (classes, leaves, u32 nodes)
-goes through :class:`gateway.tc_netlink.TcBatch`, which packs those messages itself:
+goes through :class:`gateway.shaping.netlink.TcBatch`, which packs those messages itself:
 pyroute2 0.9.7 cannot express u32 hash tables or negative key offsets through its
 ``tc()`` kwargs, and spends ~0.3 ms of Python per message. pyroute2's u32 key decoder
 reads 4 bytes too early, so keys are decoded here from the raw attribute
@@ -29,9 +29,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from gateway.logs import get_logger
 from gateway.nsenter import in_netns
-from gateway.tc_diff import TreeDiff, TreeState, diff_tree, filter_key
-from gateway.tc_dump import TC_H_INGRESS, TC_H_ROOT, read_tree
-from gateway.tc_model import (
+from gateway.shaping.diff import TreeDiff, TreeState, diff_tree, filter_key
+from gateway.shaping.dump import TC_H_INGRESS, TC_H_ROOT, read_tree
+from gateway.shaping.model import (
     ETH_P_IP,
     ETH_P_IPV6,
     ROOT_QDISC,
@@ -39,7 +39,7 @@ from gateway.tc_model import (
     TcTree,
     slot_of_class,
 )
-from gateway.tc_netlink import TcBatch, TcError
+from gateway.shaping.netlink import TcBatch, TcError
 
 __all__ = ["ApplyResult", "TcApplier", "TcError", "read_counters", "slot_counters"]
 
