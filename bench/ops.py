@@ -20,10 +20,10 @@ from pathlib import Path
 from prometheus_client import generate_latest
 
 from bench._common import median_ms, start_redis
-from gateway.metrics import GatewayMetrics
+from gateway.daemon.metrics import GatewayMetrics
+from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.model import keys
 from gateway.model.store import connect
-from gateway.sessionlog import SessionLog, SessionLogWriter
 
 
 def main(argv: list[str] | None = None) -> int:

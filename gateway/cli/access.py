@@ -295,9 +295,9 @@ def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
 
 
 def _local_doctor(ctx: Context, repair: bool) -> dict:
+    from gateway.daemon.reconcile import build_reconciler
     from gateway.firewall.doctor import diagnose
     from gateway.firewall.enforce import read_kernel
-    from gateway.reconcile import build_reconciler
 
     _need_root()
     reconciler = build_reconciler(ctx.config, ctx.redis)

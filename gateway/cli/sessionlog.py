@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import Context, pass_ctx, print_json
+from gateway.daemon.sessionlog import SessionLog, to_record
 from gateway.model import keys
-from gateway.sessionlog import SessionLog, to_record
 from gateway.units import format_duration, format_size, parse_duration
 
 __all__ = ["COMMANDS", "When", "merge_sessions"]

@@ -133,7 +133,7 @@ def step_share(demo: Demo) -> None:
 
 def step_session_log(demo: Demo) -> None:
     demo.step("The session is in the durable session log (JSON lines, fsync)")
-    from gateway.sessionlog import SessionLog, read_records
+    from gateway.daemon.sessionlog import SessionLog, read_records
 
     config = demo.lab.config()
     session = session_for_mac(connect(config), demo.lab.client_mac(1))

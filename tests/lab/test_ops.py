@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.daemon.sessionlog import SessionLog
 from gateway.lab.probe import admit, fetch, online_from, wait_for
 from gateway.model import commands, keys
 from gateway.model.sessions import new_session, start_session
 from gateway.model.store import connect
-from gateway.sessionlog import SessionLog
 
 pytestmark = pytest.mark.lab
 
@@ -281,7 +281,7 @@ def test_shaping_drops_are_read_from_the_kernel():
     """Two namespaces of our own, HTB with a 2-packet queue on one end, a burst of UDP across."""
     import os
 
-    from gateway.metrics import read_shaping_drops
+    from gateway.daemon.metrics import read_shaping_drops
 
     base = os.environ.get("HOTSPOT_TEST_PREFIX", "hs-t-")
     a, b = f"{base}qa", f"{base}qb"

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from click.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.model.sessions import end_session, new_session, start_session
-from gateway.sessionlog import SessionLog, SessionLogWriter
 
 
 def run(config_path, *args):

@@ -7,7 +7,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import GatewayMetrics
+from gateway.daemon.metrics import GatewayMetrics
 from gateway.model import keys
 from gateway.model.sessions import end_session, new_session, start_session
 from gateway.model.store import connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from gateway.cli import cli
-from gateway.reload import reload_config
+from gateway.daemon.reload import reload_config
 
 
 def test_a_good_file_replaces_the_running_config(config, config_path):

@@ -7,9 +7,9 @@ import urllib.request
 
 from structlog.testing import capture_logs
 
+from gateway.daemon.upkeep import Upkeep
 from gateway.model.sessions import end_session, new_session, start_session
 from gateway.model.store import connect
-from gateway.upkeep import Upkeep
 
 
 def visit(r, i, now):

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.doctor import diagnose
 from gateway.firewall.enforce import KernelView
 from gateway.firewall.plan import Element, Present
-from gateway.lifecycle import account, plan_ends
 from gateway.model.sessions import new_session
 from gateway.neighbours import NeighbourTable, plan_moves
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.daemon.sessionlog import SessionLog, SessionLogWriter, day_of, to_record
 from gateway.model import keys
 from gateway.model.sessions import end_session, new_session, start_session
-from gateway.sessionlog import SessionLog, SessionLogWriter, day_of, to_record
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -141,7 +141,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from gateway.model.store import connect
-    from gateway.sessionlog import SessionLog, SessionLogWriter
+    from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
     r = connect(sys.argv[1])
     writer = SessionLogWriter(r, SessionLog(sys.argv[2], library="lab"), batch=7)
     print("ready", flush=True)

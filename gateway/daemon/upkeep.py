@@ -14,10 +14,10 @@ from dataclasses import replace
 import redis
 
 from gateway.config import Config
+from gateway.daemon.metrics import GatewayMetrics, read_shaping_drops
+from gateway.daemon.reload import ReloadResult, reload_config
+from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.logs import get_logger
-from gateway.metrics import GatewayMetrics, read_shaping_drops
-from gateway.reload import ReloadResult, reload_config
-from gateway.sessionlog import SessionLog, SessionLogWriter
 
 __all__ = ["Upkeep"]
 

@@ -26,6 +26,8 @@ import redis
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.daemon.reconcile import PassHook, PassResult, build_reconciler
+from gateway.daemon.upkeep import Upkeep
 from gateway.firewall.doctor import diagnose
 from gateway.firewall.enforce import read_kernel
 from gateway.firewall.monitor import TableWatch
@@ -34,8 +36,6 @@ from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
 from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
-from gateway.reconcile import PassHook, PassResult, build_reconciler
-from gateway.upkeep import Upkeep
 
 __all__ = ["Daemon", "main"]
 
@@ -55,7 +55,7 @@ class Daemon:
         self.stopping = False
         self.started_at = time.time()
         self.cursor = ""  # stream id of the last command handled
-        # kernel components (nftables, tc shaping) are listed in gateway.reconcile.build_reconciler
+        # kernel components (nftables, tc shaping) are listed in gateway.daemon.reconcile.build_reconciler
         self.reconciler = build_reconciler(config, self.redis)
         self.enforcer = self.reconciler.enforcer
         # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md

@@ -27,8 +27,8 @@ from typing import Protocol, runtime_checkable
 import redis
 
 from gateway.config import Config
+from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
-from gateway.lifecycle import account, plan_ends
 from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session, end_session, online_sessions, update_usage

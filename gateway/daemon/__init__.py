@@ -1,0 +1,1 @@
+"""The gateway daemon: loop, reconcile, lifecycle, upkeep, metrics, session log, reload."""
