@@ -81,10 +81,10 @@ translations: venv
 # Redis set up; see docs/install.md. DESTDIR stages it under another folder (tests, packaging).
 DESTDIR ?=
 install:
-	$(SYSTEM_PYTHON) -m gateway.install install $(if $(DESTDIR),--destdir "$(DESTDIR)")
+	$(SYSTEM_PYTHON) -m gateway.ops.install install $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
 uninstall:
-	$(SYSTEM_PYTHON) -m gateway.install uninstall $(if $(DESTDIR),--destdir "$(DESTDIR)") $(if $(PURGE),--purge)
+	$(SYSTEM_PYTHON) -m gateway.ops.install uninstall $(if $(DESTDIR),--destdir "$(DESTDIR)") $(if $(PURGE),--purge)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info tests/artifacts

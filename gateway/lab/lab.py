@@ -23,7 +23,6 @@ from importlib import resources
 from pathlib import Path
 
 from gateway import config as config_mod
-from gateway.dnsmasq import render_dnsmasq_conf
 from gateway.lab import netns
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
@@ -35,6 +34,7 @@ from gateway.lab.topology import (
     client_mac,
     plan_lab,
 )
+from gateway.ops.dnsmasq import render_dnsmasq_conf
 
 __all__ = ["Lab", "LabError", "Proc", "default_lab_dir", "pid_alive", "project_root"]
 

@@ -122,7 +122,7 @@ def test_install_then_uninstall_round_trip(destdir, tmp_path):
 
 
 def test_redis_dropin_gives_a_socket_and_aof(tmp_path):
-    from gateway.install import REDIS_DROPIN
+    from gateway.ops.install import REDIS_DROPIN
 
     (tmp_path / "hotspot.conf").write_text(REDIS_DROPIN)
     sock = tmp_path / "redis.sock"

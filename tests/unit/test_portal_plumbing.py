@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import config as config_mod
-from gateway.dnsmasq import render_dnsmasq_conf
+from gateway.ops.dnsmasq import render_dnsmasq_conf
 from portal import neighbours
 from portal.__main__ import ACCESS_LOG_FORMAT, CloseWhenAsked, gunicorn_options, tls_configured
 

@@ -1,10 +1,10 @@
 """Install the hotspot on a Debian 12 router, or remove it: ``make install`` / ``make uninstall``.
 
 Runs with Debian's own ``python3`` from a checkout (it imports nothing outside the
-standard library and :mod:`gateway.config` / :mod:`gateway.dnsmasq`), as root::
+standard library and :mod:`gateway.config` / :mod:`gateway.ops.dnsmasq`), as root::
 
-    python3 -m gateway.install install [--destdir DIR]
-    python3 -m gateway.install uninstall [--destdir DIR] [--purge]
+    python3 -m gateway.ops.install install [--destdir DIR]
+    python3 -m gateway.ops.install uninstall [--destdir DIR] [--purge]
 
 What ``install`` puts where (every step is idempotent; running it again after editing
 the config re-renders what is derived from it):
@@ -227,7 +227,7 @@ class Installer:
             self.write(f"{self.L.unit_dir}/{unit}", text, 0o644)
 
     def dnsmasq(self, config) -> None:
-        from gateway.dnsmasq import render_dnsmasq_conf
+        from gateway.ops.dnsmasq import render_dnsmasq_conf
 
         text = render_dnsmasq_conf(config, lease_file=Path(self.L.dnsmasq_leases))
         self.write(self.L.dnsmasq_dropin, text, 0o644)
@@ -400,15 +400,17 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 -m gateway.install install|uninstall [--destdir DIR] [--purge]``."""
-    parser = argparse.ArgumentParser(prog="python3 -m gateway.install", description=__doc__.splitlines()[0])
+    """``python3 -m gateway.ops.install install|uninstall [--destdir DIR] [--purge]``."""
+    parser = argparse.ArgumentParser(
+        prog="python3 -m gateway.ops.install", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("action", choices=("install", "uninstall"))
     parser.add_argument(
         "--destdir", default="", help="install under this folder instead of / (packaging, tests)"
     )
     parser.add_argument("--purge", action="store_true", help="uninstall: also remove the config and state")
     args = parser.parse_args(argv)
-    source = Path(__file__).resolve().parents[1]
+    source = Path(__file__).resolve().parents[2]
     root = Path(args.destdir).resolve() if args.destdir else Path("/")
     installer = Installer(Layout(root=root), source)
     try:

@@ -1,0 +1,1 @@
+"""Putting the gateway on a router: install, dnsmasq setup."""
