@@ -1,0 +1,207 @@
+"""The config as frozen records: what :func:`gateway.config.load` returns.
+
+Durations are seconds, rates bits/s, sizes bytes. :class:`ConfigError` carries every
+problem found in a file, one :class:`ConfigProblem` per key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_PATH",
+    "SUPPORTED_LANGUAGES",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "Desk",
+    "Dhcp",
+    "Gateway",
+    "Library",
+    "Metrics",
+    "Network",
+    "Paths",
+    "Plan",
+    "Portal",
+    "SessionLog",
+    "Uplink",
+    "WalledGarden",
+]
+
+DEFAULT_PATH = Path("/etc/hotspot/hotspot.toml")
+SUPPORTED_LANGUAGES = ("id", "en")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file: the dotted key and what is wrong."""
+
+    key: str
+    message: str
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; ``problems`` says why, one per key."""
+
+    def __init__(self, path: str | os.PathLike[str], problems: list[ConfigProblem]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(self.lines()[0] if problems else self.path)
+
+    def lines(self) -> list[str]:
+        """Return one ``file: key: message`` line per problem."""
+        return [
+            f"{self.path}: {p.key}: {p.message}" if p.key else f"{self.path}: {p.message}"
+            for p in self.problems
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+# ---------------------------------------------------------------------------
+# Config objects. Durations are seconds, rates bits/s, sizes bytes.
+
+
+@dataclass(frozen=True)
+class Library:
+    id: str
+    name: str
+    location: str
+    timezone: str  # IANA name; days in reports and "one free session a day" follow it
+    opening_hours: Mapping[str, str]
+    terms: Mapping[str, str]
+    branding_dir: Path
+
+
+@dataclass(frozen=True)
+class Network:
+    lan_interface: str
+    wan_interface: str
+    lan_address: ipaddress.IPv4Interface
+    admin_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    ssh_port: int
+    netns: str  # namespace holding the router's interfaces; "" = this one (the lab sets it)
+
+    @property
+    def router_ip(self) -> ipaddress.IPv4Address:
+        return self.lan_address.ip
+
+    @property
+    def lan_network(self) -> ipaddress.IPv4Network:
+        return self.lan_address.network
+
+
+@dataclass(frozen=True)
+class Dhcp:
+    range_start: ipaddress.IPv4Address
+    range_end: ipaddress.IPv4Address
+    lease_time: int
+    dns_upstream: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Uplink:
+    down: int
+    up: int
+    headroom: float  # share of the line rate the shaper hands out, so queues stay on the router
+
+
+@dataclass(frozen=True)
+class Portal:
+    address: ipaddress.IPv4Address
+    port: int
+    url: str  # what visitors and DHCP option 114 are pointed at
+    tls_cert: Path | None
+    tls_key: Path | None
+    tls_port: int
+    secret_key_file: Path
+    languages: tuple[str, ...]
+    default_language: str
+    free_plan: str  # "" = no free button
+    free_per_day: int
+    survey: bool
+    max_failures: int
+    lockout: int
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/captive"
+
+
+@dataclass(frozen=True)
+class Gateway:
+    reconcile_interval: int
+    idle_timeout: int
+    accounting_interval: int
+    ack_timeout: float
+
+
+@dataclass(frozen=True)
+class Paths:
+    state_dir: Path
+    log_dir: Path
+
+
+@dataclass(frozen=True)
+class SessionLog:
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class WalledGarden:
+    hosts: tuple[str, ...]
+    networks: tuple[ipaddress.IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class Desk:
+    session_lifetime: int
+    max_failures: int
+    lockout: int
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # () = from anywhere
+
+
+@dataclass(frozen=True)
+class Metrics:
+    listen: str  # host:port of the admin-side /metrics endpoint; "" = off
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    label: Mapping[str, str]
+    duration: int  # seconds online, counted from first use
+    validity: int  # how long an unused voucher stays valid after issue
+    quota: int | None  # bytes up+down; None = no quota
+    down: int
+    up: int
+    weight: float
+    max_devices: int
+    multi_day: bool  # may the voucher's remaining time be used again on another day
+
+    def label_for(self, language: str) -> str:
+        """Return the plan's label in ``language``, else in any language it has."""
+        return self.label.get(language) or next(iter(self.label.values()), self.name)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    library: Library
+    network: Network
+    dhcp: Dhcp
+    uplink: Uplink
+    portal: Portal
+    gateway: Gateway
+    redis_url: str
+    paths: Paths
+    session_log: SessionLog
+    walled_garden: WalledGarden
+    desk: Desk
+    metrics: Metrics
+    plans: Mapping[str, Plan] = field(default_factory=dict)
