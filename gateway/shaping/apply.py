@@ -7,6 +7,11 @@ order. Applying the same plan twice changes nothing. tc has no transactions: if 
 call fails the pass stops with :class:`TcError` and the next pass, which reads the
 kernel again, finishes the job.
 
+The fast paths send no diff: a share book (:mod:`gateway.shaping.book`) returns the
+few objects to add or delete as :class:`~gateway.shaping.model.TcChange` records, and
+:meth:`TcApplier.queue` / :meth:`TcApplier.commit` send them in one netlink batch, on
+the device indexes the last pass looked up.
+
 Besides the two HTB trees it keeps the plumbing they need: the IFB device, and the
 LAN's ingress qdisc whose filters redirect IPv4 and IPv6 to the IFB (upload).
 
