@@ -13,7 +13,8 @@
   (it answers after the gateway's ack) and the first page from the internet, log out.
 
 Builds its own lab (prefix ``hs-bp-``, or ``--prefix``) and removes it afterwards unless
-it was already up. Prints a table and the JSON of every number.
+it was already up. Prints a table and the JSON of every number. Waits are sized from the
+work (:mod:`bench._common`); what cannot be measured is said in one line.
 """
 
 from __future__ import annotations
@@ -26,17 +27,18 @@ import sys
 import time
 from pathlib import Path
 
+from bench._common import Unmeasurable, budget, guarded, redis_for, target
 from gateway.lab.lab import Lab
 from gateway.lab.netns import lab_namespaces, spec_from_existing
 from gateway.lab.topology import UPSTREAM_IP, LabSpec
 from gateway.model.sessions import end_session, online_sessions
-from gateway.model.store import connect
 from gateway.model.vouchers import issue_batch
 
 __all__ = ["main", "run"]
 
 HERE = Path(__file__).resolve().parent
 PROBE_HOST = "connectivitycheck.gstatic.com"
+LOGIN_WAIT = budget(0.2)  # one login's answer (the portal waits for the gateway's ack)
 
 
 def _parallel(lab: Lab, phones: list[str], argv: list[str], timeout: float) -> list[dict]:
@@ -46,9 +48,18 @@ def _parallel(lab: Lab, phones: list[str], argv: list[str], timeout: float) -> l
         for ns in phones
     ]
     results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=timeout)
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=timeout)
+            lines = out.strip().splitlines()
+            if not lines:
+                raise Unmeasurable(f"{' '.join(argv[:2])} printed no result (exit code {proc.returncode})")
+            results.append(json.loads(lines[-1]))
+    finally:
+        for proc in procs:  # the ones not read when another failed or timed out
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     return results
 
 
@@ -94,14 +105,15 @@ def _percentiles(values: list[float]) -> dict:
 
 def _logins(lab: Lab, phones: list[str], args: argparse.Namespace) -> dict:
     config = lab.config()
-    r = connect(config)
+    r = redis_for(config, LOGIN_WAIT)
     vouchers = issue_batch(r, config.plans["harian"], len(phones), now=time.time(), issued_by="bench")
     portal = config.portal.url
     results = []
     for ns, voucher in zip(phones, vouchers, strict=True):  # one phone at a time: latency, not load
         argv = [lab.python, str(HERE / "_login_timing.py"), "--portal", portal, "--code", voucher.code,
-                "--rounds", str(args.rounds)]  # fmt: skip
-        results += _parallel(lab, [ns], argv, timeout=args.rounds * 12 + 30)[0]["rounds"]
+                "--rounds", str(args.rounds), "--timeout", str(LOGIN_WAIT)]  # fmt: skip
+        # each round: a login, the first page, a logout, each waited for up to LOGIN_WAIT
+        results += _parallel(lab, [ns], argv, timeout=args.rounds * 3 * LOGIN_WAIT + 30)[0]["rounds"]
     acked = [x["login_ms"] for x in results if x["status"] == 303]
     online = [x["online_ms"] for x in results if x["online_ms"] is not None]
     return {
@@ -109,12 +121,12 @@ def _logins(lab: Lab, phones: list[str], args: argparse.Namespace) -> dict:
         "acked": len(acked),
         "login": _percentiles(acked),
         "online": _percentiles(online),
-        "statuses": sorted({x["status"] for x in results}),
+        "statuses": sorted({x["status"] for x in results}, key=str),  # 303, or "timeout"
     }
 
 
 def _log_everyone_out(lab: Lab) -> None:
-    r = connect(lab.config())
+    r = redis_for(lab.config(), LOGIN_WAIT)
     for session in online_sessions(r):
         end_session(r, session.sid, "kicked", time.time())
 
@@ -127,9 +139,12 @@ def run(args: argparse.Namespace) -> dict:
     _log_everyone_out(lab)
     url, host, how = _probe_path(lab, phones[0], portal)
     results = {"phones": len(phones), "concurrency_per_phone": args.concurrency, "duration_s": args.duration}
-    results["probe"] = {"how": how, **_load(lab, phones, url, host, args)}
-    results["splash"] = _load(lab, phones, f"{portal}/", "", args)
-    results["login"] = _logins(lab, phones, args)
+    with target("probe redirects"):
+        results["probe"] = {"how": how, **_load(lab, phones, url, host, args)}
+    with target("splash pages"):
+        results["splash"] = _load(lab, phones, f"{portal}/", "", args)
+    with target("logins"):
+        results["login"] = _logins(lab, phones, args)
     return results
 
 
@@ -158,13 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     existed = bool(lab_namespaces(args.prefix))
     spec = spec_from_existing(args.prefix) if existed else LabSpec(prefix=args.prefix, clients=args.phones)
     lab = args.lab = Lab(spec)
-    try:
-        lab.up()
+
+    def measure() -> None:
+        with target("building the lab"):
+            lab.up()
         _print(run(args))
+
+    try:
+        ok = guarded("bench.portal", measure)
     finally:
         if not existed:
             lab.down(wipe=True)
-    return 0
+    return 0 if ok else 2
 
 
 if __name__ == "__main__":

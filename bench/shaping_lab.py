@@ -10,30 +10,42 @@ and measures, in one run:
 - fairness: Jain's index for 2, 4 and 8 phones downloading at once (caps above their
   share, so the share is what limits them), and how much of the line they fill.
 
-Run: ``sudo .venv/bin/python -m bench.shaping_lab [--prefix hs-sb-] [--keep]``.
+Run: ``sudo .venv/bin/python -m bench.shaping_lab [--prefix hs-sb-] [--keep]``. Waits for the
+gateway are sized from the work (:mod:`bench._common`); what cannot be measured is said in
+one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 
+from bench._common import Unmeasurable, budget, guarded, redis_for, target
 from gateway.lab.lab import Lab
 from gateway.lab.measure import Flow, iperf_many, jain, percentile, ping_rtts
-from gateway.lab.probe import admit, everyone_out
+from gateway.lab.probe import admit
+from gateway.lab.probe import everyone_out as _everyone_out
 from gateway.lab.topology import LabSpec
-from gateway.model.store import connect
 
 MBIT = 1_000_000
 LINE_GOODPUT = 10 * MBIT * 0.95 * 1448 / 1514  # the shaped uplink as TCP goodput
+WAIT = budget(0.2)  # for the gateway's answer: a pass over 9 phones takes milliseconds, quiet
 
 
 def _admit(r, lab, index, down, up):
-    _session, ack = admit(r, lab, index, down=down, up=up)
+    _session, ack = admit(r, lab, index, down=down, up=up, timeout=WAIT)
     if not ack or not ack.get("ok"):
-        raise RuntimeError(f"phone {index} not admitted: {ack}")
+        raise Unmeasurable(f"phone {index} not admitted within {WAIT:.0f} s: {ack}")
+
+
+def everyone_out(lab, r) -> None:
+    try:
+        _everyone_out(lab, r, timeout=WAIT)
+    except AssertionError as err:  # the lab helper's way of saying the gateway did not answer
+        raise Unmeasurable(str(err)) from err
 
 
 def accuracy(lab, r, seconds) -> list[dict]:
@@ -110,30 +122,38 @@ def report(results: dict) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> int:
+    """Build the lab, measure, print; return 0, or 2 if a target could not be measured."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default="hs-sb-")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     args = parser.parse_args(argv)
     lab = Lab(LabSpec(prefix=args.prefix, clients=9))
+    results: dict = {}
+
+    def run() -> None:
+        with target("building the lab"):
+            lab.up()
+        r = redis_for(lab.config(), WAIT)
+        for name, part in (("accuracy", accuracy), ("latency", latency), ("fairness", fairness)):
+            with target(name):
+                results[name] = part(lab, r, args.seconds)
+        with target("ending the sessions"):
+            everyone_out(lab, r)
+
     lab.down(wipe=True)
     try:
-        lab.up()
-        r = connect(lab.config())
-        results = {
-            "accuracy": accuracy(lab, r, args.seconds),
-            "latency": latency(lab, r, args.seconds),
-            "fairness": fairness(lab, r, args.seconds),
-        }
-        everyone_out(lab, r)
+        ok = guarded("bench.shaping_lab", run)
     finally:
         if not args.keep:
             lab.down(wipe=True)
+    if not ok:
+        return 2
     print(json.dumps(results, indent=2))
     report(results)
-    return results
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

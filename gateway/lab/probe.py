@@ -73,14 +73,15 @@ def admit(
     return session, commands.request(r, "authorize", timeout, sid=session.sid)
 
 
-def everyone_out(lab: Lab, r: redis.Redis) -> None:
-    """Bring the lab's Redis and gateway back if a test stopped them, end every session, apply."""
+def everyone_out(lab: Lab, r: redis.Redis, timeout: float = 10.0) -> None:
+    """Bring the lab's Redis and gateway back if a test stopped them, end every session, apply
+    (waiting up to ``timeout`` s for the gateway's pass)."""
     for name in ("redis", "gateway"):
         if not lab.is_running(name):
             lab.start(name)
     for session in online_sessions(r):
         end_session(r, session.sid, "kicked", time.time())
-    reply = commands.request(r, "reconcile", 10)
+    reply = commands.request(r, "reconcile", timeout)
     if not reply or not reply.get("ok"):
         raise AssertionError(f"the gateway did not reconcile: {reply}")
 

@@ -7,6 +7,11 @@ order. Applying the same plan twice changes nothing. tc has no transactions: if 
 call fails the pass stops with :class:`TcError` and the next pass, which reads the
 kernel again, finishes the job.
 
+The fast paths send no diff: a share book (:mod:`gateway.shaping.book`) returns the
+few objects to add or delete as :class:`~gateway.shaping.model.TcChange` records, and
+:meth:`TcApplier.queue` / :meth:`TcApplier.commit` send them in one netlink batch, on
+the device indexes the last pass looked up.
+
 Besides the two HTB trees it keeps the plumbing they need: the IFB device, and the
 LAN's ingress qdisc whose filters redirect IPv4 and IPv6 to the IFB (upload).
 
@@ -22,6 +27,7 @@ reads 4 bytes too early, so keys are decoded here from the raw attribute
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -35,6 +41,10 @@ from gateway.shaping.model import (
     ETH_P_IP,
     ETH_P_IPV6,
     ROOT_QDISC,
+    TcChange,
+    TcClass,
+    TcFilter,
+    TcLeaf,
     TcPlan,
     TcTree,
     slot_of_class,
@@ -81,6 +91,7 @@ class TcApplier:
         with in_netns(netns):
             self.ipr = IPRoute()
         self.batch = TcBatch(netns)
+        self.indexes: dict[str, int] = {}  # device -> ifindex, as last looked up (each pass does)
 
     @classmethod
     def for_network(cls, net) -> TcApplier:
@@ -102,8 +113,13 @@ class TcApplier:
     # -- devices ------------------------------------------------------------------------
 
     def index(self, ifname: str) -> int | None:
+        """Look up ``ifname``'s index now (and remember it for :meth:`queue`); None if absent."""
         found = self.ipr.link_lookup(ifname=ifname)
-        return found[0] if found else None
+        if not found:
+            self.indexes.pop(ifname, None)
+            return None
+        self.indexes[ifname] = found[0]
+        return found[0]
 
     def _ensure_ifb(self) -> int:
         index = self.index(self.ifb)
@@ -148,6 +164,36 @@ class TcApplier:
     def counters(self) -> dict[int, tuple[int, int]]:
         """Return slot -> (download bytes, upload bytes) from the client classes."""
         return slot_counters(self.read(self.lan), self.read(self.ifb))
+
+    # -- the fast paths' changes --------------------------------------------------------
+
+    def queue(self, changes: Iterable[TcChange]) -> None:
+        """Queue tc objects to send with the next :meth:`commit`, in order (a book's changes).
+
+        Devices are found by the index the last lookup gave (every pass reads both trees),
+        so a fast path costs no lookup; a device never seen is looked up now.
+        """
+        batch = self.batch
+        for change in changes:
+            index = self.indexes.get(change.device)
+            if index is None and (index := self.index(change.device)) is None:
+                raise TcError("lookup", f"no device {change.device}")
+            item = change.item
+            if isinstance(item, TcClass):
+                batch.klass(change.op, index, item)
+            elif isinstance(item, TcLeaf):
+                batch.leaf(change.op, index, item)
+            elif isinstance(item, TcFilter):
+                batch.filter(change.op, index, ROOT_QDISC, item)
+            else:
+                raise TypeError(f"not a tc object: {item!r}")
+
+    def commit(self) -> int:
+        """Send what :meth:`queue` collected in one netlink batch; return how many objects went.
+
+        Raises :class:`TcError` naming the first failure (the others are still sent).
+        """
+        return self.batch.commit()
 
     # -- applying -----------------------------------------------------------------------
 

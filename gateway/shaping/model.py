@@ -26,6 +26,7 @@ __all__ = [
     "ROOT_QDISC",
     "UNAUTH_CLASS",
     "UPLINK_CLASS",
+    "TcChange",
     "TcClass",
     "TcFilter",
     "TcLeaf",
@@ -129,6 +130,16 @@ class TcTree:
 
     def class_map(self) -> dict[int, TcClass]:
         return {c.handle: c for c in self.classes}
+
+
+@dataclass(frozen=True)
+class TcChange:
+    """One tc object to send on ``device`` outside a diff (the share book's fast paths):
+    ``op`` is "replace" (add, or change if there) or "del"."""
+
+    op: str
+    device: str
+    item: TcClass | TcLeaf | TcFilter
 
 
 @dataclass(frozen=True)

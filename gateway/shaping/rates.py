@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import redis
+from typing import TYPE_CHECKING
 
 from gateway.model import keys
+
+if TYPE_CHECKING:  # only a type here: the rate arithmetic is used by the pure share book
+    import redis
 
 __all__ = ["RATE_AT", "RATE_DOWN", "RATE_UP", "Sample", "rates", "read_rates", "worth_writing", "write_rates"]
 

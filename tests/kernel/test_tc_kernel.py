@@ -153,16 +153,40 @@ def test_leaf_lengths_follow_the_shares(applier):
 
 
 def test_a_failed_change_names_it_and_the_rest_still_happens(applier):
-    from gateway.shaping.model import UNAUTH_CLASS, TcClass
+    from gateway.shaping.model import UNAUTH_CLASS, TcChange, TcClass
     from gateway.shaping.netlink import TcError
 
     applier.apply(plan_tc(SETTINGS, []))
-    index = applier.index("lan0")
-    applier.batch.klass("add", index, TcClass(UNAUTH_CLASS, 0x10001, 8000, 8000, 300))  # exists already
-    applier.batch.klass("add", index, TcClass(0x10099, 0x10001, 8000, 8000, 300))
+    applier.queue([
+        TcChange("add", "lan0", TcClass(UNAUTH_CLASS, 0x10001, 8000, 8000, 300)),  # exists already
+        TcChange("add", "lan0", TcClass(0x10099, 0x10001, 8000, 8000, 300)),
+    ])  # fmt: skip
     with pytest.raises(TcError, match="add class 0x10002: File exists"):
-        applier.batch.commit()
+        applier.commit()
     assert 0x10099 in applier.read("lan0").classes
+    # a device that is not there is named, and nothing is queued for it
+    with pytest.raises(TcError, match="no device nope0"):
+        applier.queue([TcChange("del", "nope0", TcClass(0x10099, 0x10001, 8000, 8000, 300))])
+    assert applier.commit() == 0
+
+
+def test_a_book_entry_lands_as_the_full_plan_would_have_it(applier):
+    from gateway.shaping.book import ShareBook
+
+    from ..unit.test_tc_book import SETTINGS as BOOK_SETTINGS
+    from ..unit.test_tc_book import phone
+
+    book = ShareBook(BOOK_SETTINGS)
+    step = book.begin_pass([phone(1), phone(2)], {}, 0.0)
+    applier.apply(step.plan)
+    book.end_pass(step)
+    applier.queue(book.login(phone(3)).changes)
+    applier.commit()
+    # what the kernel holds now is what a pass over all three plans: nothing left to do
+    _assert_in_step(applier, plan_tc(BOOK_SETTINGS, list(book.sessions.values())))
+    applier.queue(book.logout(book.sessions["s1"]).changes)
+    applier.commit()
+    _assert_in_step(applier, plan_tc(BOOK_SETTINGS, list(book.sessions.values())))
 
 
 def test_receive_aggregation_is_turned_off_where_shaped_traffic_comes_in(router_ns):

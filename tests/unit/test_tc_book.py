@@ -1,0 +1,236 @@
+"""The share book without a kernel or Redis: slots, rates, and the tc objects of each fast path.
+
+Each fast path's objects are checked against what a full plan (:func:`plan_tc`) gives the
+same sessions: what the book sends is what the next pass would want, so it finds nothing
+to do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.shaping.book import EXACT_UP_TO, Entry, ShareBook
+from gateway.shaping.model import MAX_SLOT, TcChange, TcClass, TcFilter, TcLeaf, TcPlan, client_class
+from gateway.shaping.plan import ShapingSettings, plan_tc
+
+MBIT = 1_000_000
+NOW = 1_700_000_000.0
+SETTINGS = ShapingSettings(
+    lan_interface="lan0",
+    ifb_interface="ifb-lan0",
+    router_ip=ipaddress.IPv4Address("10.42.0.1"),
+    lan_network=ipaddress.IPv4Network("10.42.0.0/16"),
+    uplink_down=10 * MBIT,
+    uplink_up=5 * MBIT,
+    headroom=0.95,
+)
+
+
+@dataclass(frozen=True)
+class Sess:
+    """A session as the book sees it (the real one is gateway.model.sessions.Session)."""
+
+    sid: str
+    mac: str
+    ip: str
+    slot: int = 0
+    down: int = 10 * MBIT
+    up: int = 4 * MBIT
+    weight: float = 1.0
+
+
+def phone(n: int, **kw) -> Sess:
+    return Sess(f"s{n}", f"02:00:00:00:{n >> 8:02x}:{n & 0xFF:02x}", f"10.42.{n >> 8}.{n & 0xFF}", **kw)
+
+
+def booked(sessions: list[Sess], counters: dict | None = None) -> tuple[ShareBook, list[Sess]]:
+    """Return a book after one pass over ``sessions`` (applied), and the sessions with their slots."""
+    book = ShareBook(SETTINGS)
+    step = book.begin_pass(sessions, counters or {}, NOW)
+    book.end_pass(step)
+    return book, list(step.sessions)
+
+
+def objects(plan: TcPlan, slot: int) -> dict[str, set]:
+    """Return the class, leaf and filters ``plan`` has for ``slot``, by device."""
+    handle = client_class(slot)
+    out = {}
+    for tree in (plan.down, plan.up):
+        out[tree.device] = (
+            {c for c in tree.classes if c.handle == handle}
+            | {leaf for leaf in tree.leaves if leaf.parent == handle}
+            | {f for f in tree.filters if f.target == handle}
+        )
+    return out
+
+
+def sent(entry: Entry, op: str = "replace") -> dict[str, set]:
+    out: dict[str, set] = {"lan0": set(), "ifb-lan0": set()}
+    for change in entry.changes:
+        if change.op == op:
+            out[change.device].add(change.item)
+    return out
+
+
+def classes(entry: Entry, op: str = "replace") -> dict[int, TcClass]:
+    return {c.item.handle: c.item for c in entry.changes
+            if c.op == op and c.device == "lan0" and isinstance(c.item, TcClass)}  # fmt: skip
+
+
+# -- the pass -----------------------------------------------------------------------------
+
+
+def test_a_pass_gives_slots_keeps_them_and_never_reuses_a_class_in_the_kernel():
+    book = ShareBook(SETTINGS)
+    step = book.begin_pass([phone(1), phone(2), phone(3, slot=7)], {}, NOW)
+    assert step.slots == {"s1": 1, "s2": 2}  # s3 keeps its own
+    assert [s.slot for s in step.sessions] == [1, 2, 7]
+    assert step.plan == plan_tc(SETTINGS, step.sessions)
+    book.end_pass(step)
+    assert book.kernel_slots == {1, 2, 7}
+
+    # slot 1's class is still in the kernel (its session just ended): a newcomer skips it
+    again = book.begin_pass([*step.sessions[1:], phone(4)], {1: (10, 10), 2: (0, 0), 7: (0, 0)}, NOW + 5)
+    assert again.slots == {"s4": 3}
+    # a session away from the LAN gets no slot and no class
+    away = book.begin_pass([Sess("x", "02:00:00:00:09:09", "192.0.2.9")], {}, NOW + 6)
+    assert away.slots == {} and len(away.plan.down.classes) == 3  # uplink, unauthorized, local
+
+
+def test_rates_from_counters_are_recorded_when_they_move():
+    book, online = booked([phone(1), phone(2)])
+    # the first sample of a slot gives no rate
+    first = book.begin_pass(online, {1: (1000, 500), 2: (0, 0)}, NOW)
+    assert first.rates == {}
+    book.end_pass(first)
+    later = book.begin_pass(online, {1: (1000 + 250_000, 500), 2: (0, 0)}, NOW + 2)
+    assert later.rates == {"s1": (1_000_000.0, 0.0), "s2": (0.0, 0.0)}
+    book.end_pass(later)
+    # the same rates again: nothing worth writing
+    steady = book.begin_pass(online, {1: (1000 + 500_000, 500), 2: (0, 0)}, NOW + 4)
+    assert steady.rates == {}
+
+
+def test_every_slot_taken_the_newest_get_none_and_no_class():
+    crowd = [phone(n) for n in range(1, MAX_SLOT + 2)]
+    book = ShareBook(SETTINGS)
+    step = book.begin_pass(crowd, {}, NOW)
+    assert step.sessions[-1].slot == 0 and "s4096" not in step.slots
+    assert len(step.plan.down.classes) == 3 + MAX_SLOT
+    book.end_pass(step)
+    # a login while the router is full: no slot, nothing sent, the default class carries it
+    assert book.login(phone(5000)) == Entry()
+    # once one logs out, its slot is free again for the next login
+    gone = book.logout(step.sessions[9])
+    assert classes(gone, "del") == {client_class(10): classes(gone, "del")[client_class(10)]}
+    entry = book.login(phone(5000))
+    assert entry.slots == {"s5000": 10}
+
+
+# -- fast paths ---------------------------------------------------------------------------
+
+
+def test_nothing_before_the_first_pass():
+    book = ShareBook(SETTINGS)
+    assert book.login(phone(1)) == Entry()
+    assert book.logout(phone(1)) == Entry()
+
+
+def test_login_with_few_online_sends_the_newcomer_and_the_moved_shares():
+    book, online = booked([phone(1), phone(2)])
+    entry = book.login(phone(3))
+    assert entry.slots == {"s3": 3}
+    everyone = [*online, phone(3, slot=3)]
+    full = plan_tc(SETTINGS, everyone)
+    news = sent(entry)
+    for device, wanted in objects(full, 3).items():
+        assert wanted <= news[device]  # class, leaf, IPv4 and IPv6 filter on each device
+        assert len(wanted) == 4
+    # the others' guarantees fell from a half to a third: their classes go too, as planned
+    assert {h: c.rate for h, c in classes(entry).items()} == {
+        c.handle: c.rate for c in full.down.classes if c.handle in {client_class(n) for n in (1, 2, 3)}
+    }
+    # ... but not their filters, which did not change
+    assert not any(isinstance(c.item, TcFilter) and c.item.target != client_class(3) for c in entry.changes)
+    # the book now knows all three: the same login again sends nothing new for the others
+    assert set(classes(book.login(phone(3, slot=3)))) == {client_class(3)}
+
+
+def test_login_with_many_online_sends_only_its_own_objects_at_its_planned_share():
+    book, online = booked([phone(n) for n in range(1, EXACT_UP_TO + 6)])
+    newcomer = phone(200)
+    entry = book.login(newcomer)
+    slot = entry.slots[newcomer.sid]
+    assert slot == EXACT_UP_TO + 6
+    full = plan_tc(SETTINGS, [*online, phone(200, slot=slot)])
+    assert sent(entry) == objects(full, slot)
+    # classes and leaves before the filters that point to them, download first
+    kinds = [(c.device, type(c.item)) for c in entry.changes]
+    assert kinds == [(d, k) for d in ("lan0", "ifb-lan0") for k in (TcClass, TcLeaf, TcFilter, TcFilter)]
+
+
+def test_logout_sends_filters_then_class_and_gives_the_share_back():
+    book, online = booked([phone(1), phone(2), phone(3)])
+    entry = book.logout(online[2])
+    deletes = [c for c in entry.changes if c.op == "del"]
+    assert [(c.device, type(c.item)) for c in deletes] == [
+        (d, k) for d in ("lan0", "ifb-lan0") for k in (TcFilter, TcFilter, TcClass)
+    ]
+    assert {c.item.handle for c in deletes if isinstance(c.item, TcClass)} == {client_class(3)}
+    halves = plan_tc(SETTINGS, online[:2])
+    assert {h: c.rate for h, c in classes(entry).items()} == {
+        c.handle: c.rate for c in halves.down.classes if c.handle in {client_class(1), client_class(2)}
+    }
+    assert book.kernel_slots == {1, 2}
+    # logging out again, or someone the book never saw, sends nothing more than deletes
+    assert book.logout(phone(9, slot=0)) == Entry()
+
+
+def test_logout_with_many_online_touches_only_its_own_classes():
+    book, online = booked([phone(n) for n in range(1, EXACT_UP_TO + 6)])
+    entry = book.logout(online[0])
+    assert {c.item.handle for c in entry.changes if isinstance(c.item, TcClass)} == {client_class(1)}
+    assert all(c.op == "del" for c in entry.changes)
+    assert 1 not in book.kernel_slots
+    # and its slot is given to the next login
+    assert book.login(phone(300)).slots == {"s300": 1}
+
+
+def test_a_device_logging_in_again_replaces_its_old_session_in_the_same_entry():
+    book, online = booked([phone(1), phone(2)])
+    old = online[1]
+    again = Sess("s2-new", old.mac, old.ip)
+    entry = book.login(again)
+    first_delete = next(i for i, c in enumerate(entry.changes) if c.op == "del")
+    first_put = next(i for i, c in enumerate(entry.changes) if c.op == "replace")
+    assert first_delete < first_put  # the old classes go before the new come
+    assert entry.slots == {"s2-new": 2}  # the old class went in this entry: its slot is free again
+    assert set(book.sessions) == {"s1", "s2-new"}
+
+
+def test_no_class_for_an_address_off_the_lan():
+    book, _ = booked([phone(1)])
+    assert book.login(Sess("x", "02:00:00:00:09:09", "192.0.2.9")) == Entry()
+    assert book.login(Sess("y", "02:00:00:00:09:0a", "fe80::1")) == Entry()
+
+
+def test_changes_are_plain_records():
+    book, _ = booked([phone(1)])
+    entry = book.login(phone(2))
+    assert all(isinstance(c, TcChange) and c.op in ("replace", "del") for c in entry.changes)
+
+
+@pytest.mark.parametrize("module", ["book", "plan", "diff", "shares", "model"])
+def test_the_planners_load_no_kernel_or_redis_library(module):
+    code = (
+        f"import sys, gateway.shaping.{module}\n"
+        "bad = sorted(m for m in ('redis', 'pyroute2', 'subprocess', 'nftables') if m in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ""
