@@ -79,7 +79,7 @@ def _resolve(ctx: Context, mac: str | None, ip: str | None) -> tuple[str | None,
     reply = _ask(ctx, "resolve", **({"mac": mac} if mac else {"ip": ip or ""}))
     if reply is not None:
         return reply.get("mac") or mac, reply.get("ip") or ip
-    from gateway.neighbours import NeighbourReader
+    from gateway.neighbour_reader import NeighbourReader
 
     net = ctx.config.network
     reader = NeighbourReader(net.netns, net.lan_interface)

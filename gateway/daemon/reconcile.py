@@ -33,7 +33,8 @@ from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session, end_session, online_sessions, update_usage
 from gateway.model.voucher_admin import quota_overruns
-from gateway.neighbours import NeighbourReader, plan_moves
+from gateway.neighbour_reader import NeighbourReader
+from gateway.neighbours import plan_moves
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 
