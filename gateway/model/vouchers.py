@@ -16,13 +16,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
 
 from gateway.config import Plan
+from gateway.days import end_of_day
 from gateway.logs import get_logger
 from gateway.model import audit, keys, reports
 from gateway.model.plans import PlanUnavailable
@@ -307,11 +307,6 @@ def issue_batch(
 # -- redeeming -----------------------------------------------------------------------
 
 
-def _end_of_day(ts: float, tz: ZoneInfo) -> float:
-    day = datetime.fromtimestamp(ts, tz).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-
-
 def redeem(
     r: redis.Redis,
     code_text: str,
@@ -354,7 +349,7 @@ def redeem(
                 raise VoucherExpired(voucher.valid_until)
             first_used, expires = now, now + plan.duration
             if not plan.multi_day:
-                expires = min(expires, _end_of_day(now, tz))
+                expires = min(expires, end_of_day(now, tz))
         else:
             first_used, expires = voucher.first_used_at, voucher.expires_at
             if now >= expires:
