@@ -32,7 +32,7 @@ from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session, end_session, online_sessions, update_usage
-from gateway.model.voucher_admin import quota_overruns
+from gateway.model.vouchers import quota_overruns
 from gateway.neighbour_reader import NeighbourReader
 from gateway.neighbours import plan_moves
 
