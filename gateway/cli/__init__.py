@@ -25,6 +25,7 @@ __all__ = ["Context", "cli", "main", "pass_ctx", "fail", "print_json"]
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+REDIS_TIMEOUT = 15.0  # seconds: above the longest wait for the gateway's reply
 
 
 class Context:
@@ -47,17 +48,20 @@ class Context:
         return self._config
 
     def resolve_config_path(self) -> Path:
-        """Return --config, else $HOTSPOT_CONFIG, else /etc/hotspot/hotspot.toml, else the lab's."""
+        """Return --config, else $HOTSPOT_CONFIG, else /etc/hotspot/hotspot.toml.
+
+        There is no other fallback: on a router a missing file is an install problem to
+        report (exit 2), never a reason to pick up some other config.
+        """
         if self.config_path:
             return Path(self.config_path)
-        path = config_mod.config_path()
-        if path == config_mod.DEFAULT_PATH and not path.exists():
-            from gateway.lab.lab import default_lab_dir
-
-            lab_config = default_lab_dir("hs-") / "hotspot.toml"
-            if lab_config.exists():
-                click.echo(f"(no {path}; using the lab's {lab_config})", err=True)
-                return lab_config
+        path = config_mod.config_path()  # --config already took $HOTSPOT_CONFIG: this is the default
+        if not path.exists():
+            fail(
+                f"no config at {path} (make install writes one); pass --config PATH or set $HOTSPOT_CONFIG "
+                "(the lab's: hotspotctl lab up prints it)",
+                EXIT_USAGE,
+            )
         return path
 
     @property
@@ -65,7 +69,9 @@ class Context:
         if self._redis is None:
             from gateway.model.store import connect
 
-            self._redis = connect(self.config)
+            # replies block longer than the default 5 s (doctor waits up to 10 s for a pass);
+            # a Redis that is down still fails within the 2 s connect timeout
+            self._redis = connect(self.config, timeout=REDIS_TIMEOUT)
             try:
                 self._redis.ping()
             except redis.RedisError as err:
