@@ -19,6 +19,7 @@ import structlog
 from gateway import __version__
 from gateway import config as config_mod
 from gateway.logs import warnings_to_stderr
+from gateway.model.store import connect
 
 __all__ = ["Context", "cli", "main", "pass_ctx", "fail", "print_json"]
 
@@ -67,8 +68,6 @@ class Context:
     @property
     def redis(self) -> redis.Redis:
         if self._redis is None:
-            from gateway.model.store import connect
-
             # replies block longer than the default 5 s (doctor waits up to 10 s for a pass);
             # a Redis that is down still fails within the 2 s connect timeout
             self._redis = connect(self.config, timeout=REDIS_TIMEOUT)
@@ -120,6 +119,7 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
+    # deliberate: the command modules import this package (Context, fail), so they load after it
     from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, shaping, vouchers
 
     for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops):

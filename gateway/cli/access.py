@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import click
+import redis
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +34,7 @@ from gateway.model.sessions import (
     session_for_mac,
     start_session,
 )
+from gateway.model.store import connect
 from gateway.nsenter import in_netns
 from gateway.shaping.rates import read_rates
 from gateway.units import format_duration, format_rate, format_size
@@ -123,6 +125,7 @@ def _resolve(ctx: Context, mac: str | None, ip: str | None) -> tuple[str | None,
     reply = _ask(ctx, "resolve", **({"mac": mac} if mac else {"ip": ip or ""}))
     if reply is not None:
         return reply.get("mac") or mac, reply.get("ip") or ip
+    # deliberate: pyroute2 costs ~160 ms at start-up; only the gateway-down path reads neighbours here
     from gateway.neighbour_reader import NeighbourReader
 
     net = ctx.config.network
@@ -151,10 +154,6 @@ def status(ctx: Context, as_json: bool) -> None:
 
     Exits 3 when one of them is down.
     """
-    import redis
-
-    from gateway.model.store import connect
-
     now = time.time()
     started = time.monotonic()
     try:  # Redis down is a state to report, like the others (the portal is still asked)
@@ -301,6 +300,7 @@ def kick(ctx: Context, target: str, as_json: bool) -> None:
 
 
 def _local_logout(ctx: Context, session: Session) -> None:
+    # deliberate: the nftables binding loads only on the gateway-down path (needs root, libnftables)
     from gateway.firewall.enforce import NftEnforcer
 
     _need_root()
@@ -338,6 +338,7 @@ def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
 
 
 def _local_doctor(ctx: Context, repair: bool) -> dict:
+    # deliberate: the daemon and the kernel libraries (~0.5 s) load only on the gateway-down path
     from gateway.daemon.reconcile import build_reconciler
     from gateway.firewall.doctor import diagnose
     from gateway.firewall.enforce import read_kernel

@@ -35,6 +35,7 @@ from gateway.model.sessions import Session, end_session, online_sessions, update
 from gateway.model.vouchers import quota_overruns
 from gateway.neighbour_reader import NeighbourReader
 from gateway.neighbours import plan_moves
+from gateway.shaping.shaper import Shaper
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 
@@ -294,7 +295,5 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
-    from gateway.shaping.shaper import Shaper
-
     components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
     return Reconciler(config, r, enforcer, components, neighbours)
