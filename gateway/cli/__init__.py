@@ -3,6 +3,22 @@
 Exit codes: 0 done; 1 the thing asked about is not there or the action failed;
 2 bad usage or a bad config; 3 a service it needs (Redis, the gateway) is down.
 Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
+
+One module per group of commands, each listing its click commands in ``COMMANDS``:
+
+- :mod:`~gateway.cli.access`: ``status``, ``clients``, ``auth``, ``kick``, ``doctor``
+- :mod:`~gateway.cli.shaping`: ``limit``, ``top``
+- :mod:`~gateway.cli.vouchers`: ``voucher``, ``plan``
+- :mod:`~gateway.cli.accounts`: ``librarian``, ``audit``
+- :mod:`~gateway.cli.report`: ``report``
+- :mod:`~gateway.cli.sessionlog`: ``sessions``, ``logs``
+- :mod:`~gateway.cli.ops`: ``reload``
+- :mod:`~gateway.cli.admin`: ``config check``, ``version``
+- :mod:`~gateway.cli.lab`: ``lab`` (imports the lab only when run; absent on routers)
+
+It talks to the gateway through Redis; only when the gateway is down (no fresh heartbeat)
+does it read or write the kernel itself, importing the kernel wings lazily (as root).
+May import: every wing (the top layer). Imported by: nothing (the ``hotspotctl`` script).
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ def test_contracts_are_kept():
         ("gateway/daemon/metrics.py", "from pyroute2 import IPRoute", "pyroute2"),
         ("gateway/model/plans.py", "from gateway.daemon import loop", "layers"),
         ("gateway/units.py", "from gateway.model import sessions", "ground-floor"),
+        ("gateway/ops/dnsmasq.py", "import structlog", "ops"),
+        ("gateway/cli/access.py", "from gateway.lab import lab", "lab"),
     ],
 )
 def test_a_planted_violation_breaks_its_contract(tmp_path, path, line, contract):
