@@ -58,8 +58,10 @@ lab-down: venv
 lab-status: venv
 	$(VENV)/bin/hotspotctl lab status
 
+# ruff, then the architecture contracts in pyproject.toml [tool.importlinter] (see CONTRIBUTING.md)
 lint: venv
 	$(VENV)/bin/ruff check gateway portal tests bench
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: deps venv
 	$(PY) -m bench

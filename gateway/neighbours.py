@@ -1,32 +1,69 @@
-"""Which MAC is at which IP on the LAN: the kernel's neighbour table (ARP and NDP).
+"""Which MAC is at which IP on the LAN: the rule, the table and the moves (pure).
 
-Read with pyroute2 (~1 ms for the whole LAN). The gateway uses it to
+The kernel's neighbour table (ARP and NDP) is read by :mod:`gateway.neighbour_reader`
+(pyroute2, the gateway and the portal's IPv6 lookups) and by the portal from
+``/proc/net/arp`` (:func:`parse_arp_table`, IPv4, no capability needed). Both go by
+one rule, :func:`usable`: a MAC is "at" an IP when the kernel has heard from it there
+(reachable, stale, delay, probe) or was told so (permanent).
+
+Entries being resolved (incomplete) or failed have no MAC. NOARP entries are refused
+too: the kernel makes them for addresses that are never resolved on the wire
+(multicast and broadcast, or a device without ARP), and their link-layer address is
+computed from the IP address (``33:33:...`` for IPv6 multicast), not heard from a
+device, so no client can be at one. ``/proc/net/arp`` skips NOARP entries for the same
+reason, so the portal's IPv4 path always followed this rule; the gateway used to accept
+NOARP and now refuses it like the portal.
+
+The gateway uses the table to
 
 - follow a client that renews to a new IPv4 address (its session keeps going),
 - authorize the IPv6 addresses an online phone uses (``auth6``), and
 - resolve ``hotspotctl auth IP`` / ``kick IP`` to a device.
-
-Entries that are only being resolved or have failed are ignored: a MAC is "at" an IP
-when the kernel has heard from it there (reachable, stale, delay, probe) or was told so
-(permanent). Planning from a table is pure (:func:`plan_moves`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.model.sessions import Session, normalize_mac
-from gateway.nsenter import in_netns
+from gateway.model.record import Session, normalize_mac
 
-__all__ = ["NeighbourReader", "NeighbourTable", "plan_moves"]
+__all__ = ["NeighbourTable", "USABLE_STATES", "parse_arp_table", "plan_moves", "usable"]
 
-# NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_NOARP, NUD_PERMANENT
-_VALID_STATES = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
+# neighbour states (linux/neighbour.h) whose link-layer address a device is at:
+# NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_PERMANENT (not NUD_NOARP, see above)
+USABLE_STATES = 0x02 | 0x04 | 0x08 | 0x10 | 0x80
+ZERO_MAC = "00:00:00:00:00:00"
+_ATF_COM = 0x2  # /proc/net/arp: the entry is complete (the kernel's rendering of USABLE_STATES)
 # a device still heard at its session's address moves only if its new one is fresher by this much
 MOVE_MARGIN = 30.0
+
+
+def usable(state: int, mac: str | None) -> bool:
+    """Return whether a neighbour entry in ``state`` with link-layer address ``mac`` places a device."""
+    return bool(state & USABLE_STATES) and bool(mac) and mac.lower() != ZERO_MAC
+
+
+def parse_arp_table(text: str) -> dict[tuple[str, str], str]:
+    """Return ``{(ip, device): mac}`` for the complete entries of a ``/proc/net/arp`` text.
+
+    The kernel lists no NOARP entry there and flags as complete exactly the states
+    :func:`usable` accepts, so the flag stands for the state.
+    """
+    table = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        ip, _hwtype, flags, mac, _mask, device = fields[:6]
+        try:
+            state = USABLE_STATES if int(flags, 16) & _ATF_COM else 0
+        except ValueError:
+            continue
+        if usable(state, mac):
+            table[(ip, device)] = mac.lower()
+    return table
 
 
 @dataclass
@@ -48,7 +85,7 @@ class NeighbourTable:
                 mac = normalize_mac(mac_text)
             except ValueError:
                 continue
-            if mac == "00:00:00:00:00:00":
+            if mac == ZERO_MAC:
                 continue
             table.mac_by_ip[str(ip)] = mac
             table.heard[str(ip)] = float(age[0]) if age else 0.0
@@ -97,38 +134,3 @@ def plan_moves(
         if not still_here or table.heard.get(session.ip, 0.0) - table.heard[best] > MOVE_MARGIN:
             moves[session.sid] = best
     return moves
-
-
-class NeighbourReader:
-    """Reads the neighbour table of ``ifname`` in ``netns`` with one long-lived netlink socket."""
-
-    def __init__(self, netns: str, ifname: str):
-        from pyroute2 import IPRoute
-
-        with in_netns(netns):
-            self.ipr = IPRoute()
-        self.ifname = ifname
-        self.table = NeighbourTable()
-
-    def read(self) -> NeighbourTable:
-        """Return (and keep as ``.table``) the current neighbours of the LAN interface."""
-        found = self.ipr.link_lookup(ifname=self.ifname)
-        if not found:
-            self.table = NeighbourTable()
-            return self.table
-        entries = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            for msg in self.ipr.get_neighbours(family=family, ifindex=found[0]):
-                if not msg["state"] & _VALID_STATES:
-                    continue
-                dst, mac = msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR")
-                info = msg.get_attr("NDA_CACHEINFO") or {}
-                # ages are in 1/100 s: the last confirmation or update, whichever is newer
-                heard = min(info.get("ndm_confirmed", 0), info.get("ndm_updated", 0)) / 100
-                if dst and mac:
-                    entries.append((dst, mac, heard))
-        self.table = NeighbourTable.from_entries(entries)
-        return self.table
-
-    def close(self) -> None:
-        self.ipr.close()

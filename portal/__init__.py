@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    # deliberate: importing one portal module (portal.neighbours, the tests') must not load every page
     from portal import api, desk, health, login, probes, splash, web
 
     web.init_app(app)

@@ -59,6 +59,7 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        # deliberate: gunicorn calls this to build the app; `python -m portal --help` does not need Flask
         from portal import create_app
 
         app = create_app()

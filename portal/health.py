@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, current_app, jsonify
+
+from gateway.model.store import connect
 
 bp = Blueprint("health", __name__)
 
@@ -10,10 +13,6 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz():
     """Return 200 with ``{"portal": "ok", "redis": "ok"|"down"}``; Redis down is reported, not fatal."""
-    import redis
-
-    from gateway.model.store import connect
-
     state = "ok"
     try:
         connect(current_app.config["HOTSPOT"], timeout=1).ping()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import redis
 from flask import Flask, Response, current_app, g, render_template, request
-from flask_babel import Babel, gettext
+from flask_babel import Babel, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from gateway.config import Config
 from gateway.logs import get_logger
+from gateway.model.store import connect
 
 __all__ = ["csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
 
@@ -34,8 +35,6 @@ def hotspot() -> Config:
 def get_redis() -> redis.Redis:
     """Return this request's Redis client (one per request, on ``g``)."""
     if "redis" not in g:
-        from gateway.model.store import connect
-
         # long enough for a login to wait for the gateway's ack (BLPOP) on the same client
         g.redis = connect(hotspot(), timeout=max(3.0, hotspot().gateway.ack_timeout + 2))
     return g.redis
@@ -105,8 +104,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _inject() -> dict:
-        from flask_babel import get_locale
-
         config = hotspot()
         return {"hotspot": config, "library": config.library, "lang": str(get_locale())}
 

@@ -3,6 +3,22 @@
 Exit codes: 0 done; 1 the thing asked about is not there or the action failed;
 2 bad usage or a bad config; 3 a service it needs (Redis, the gateway) is down.
 Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
+
+One module per group of commands, each listing its click commands in ``COMMANDS``:
+
+- :mod:`~gateway.cli.access`: ``status``, ``clients``, ``auth``, ``kick``, ``doctor``
+- :mod:`~gateway.cli.shaping`: ``limit``, ``top``
+- :mod:`~gateway.cli.vouchers`: ``voucher``, ``plan``
+- :mod:`~gateway.cli.accounts`: ``librarian``, ``audit``
+- :mod:`~gateway.cli.report`: ``report``
+- :mod:`~gateway.cli.sessionlog`: ``sessions``, ``logs``
+- :mod:`~gateway.cli.ops`: ``reload``
+- :mod:`~gateway.cli.admin`: ``config check``, ``version``
+- :mod:`~gateway.cli.lab`: ``lab`` (imports the lab only when run; absent on routers)
+
+It talks to the gateway through Redis; only when the gateway is down (no fresh heartbeat)
+does it read or write the kernel itself, importing the kernel wings lazily (as root).
+May import: every wing (the top layer). Imported by: nothing (the ``hotspotctl`` script).
 """
 
 from __future__ import annotations
@@ -19,12 +35,14 @@ import structlog
 from gateway import __version__
 from gateway import config as config_mod
 from gateway.logs import warnings_to_stderr
+from gateway.model.store import connect
 
 __all__ = ["Context", "cli", "main", "pass_ctx", "fail", "print_json"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+REDIS_TIMEOUT = 15.0  # seconds: above the longest wait for the gateway's reply
 
 
 class Context:
@@ -47,25 +65,28 @@ class Context:
         return self._config
 
     def resolve_config_path(self) -> Path:
-        """Return --config, else $HOTSPOT_CONFIG, else /etc/hotspot/hotspot.toml, else the lab's."""
+        """Return --config, else $HOTSPOT_CONFIG, else /etc/hotspot/hotspot.toml.
+
+        There is no other fallback: on a router a missing file is an install problem to
+        report (exit 2), never a reason to pick up some other config.
+        """
         if self.config_path:
             return Path(self.config_path)
-        path = config_mod.config_path()
-        if path == config_mod.DEFAULT_PATH and not path.exists():
-            from gateway.lab.lab import default_lab_dir
-
-            lab_config = default_lab_dir("hs-") / "hotspot.toml"
-            if lab_config.exists():
-                click.echo(f"(no {path}; using the lab's {lab_config})", err=True)
-                return lab_config
+        path = config_mod.config_path()  # --config already took $HOTSPOT_CONFIG: this is the default
+        if not path.exists():
+            fail(
+                f"no config at {path} (make install writes one); pass --config PATH or set $HOTSPOT_CONFIG "
+                "(the lab's: hotspotctl lab up prints it)",
+                EXIT_USAGE,
+            )
         return path
 
     @property
     def redis(self) -> redis.Redis:
         if self._redis is None:
-            from gateway.model.store import connect
-
-            self._redis = connect(self.config)
+            # replies block longer than the default 5 s (doctor waits up to 10 s for a pass);
+            # a Redis that is down still fails within the 2 s connect timeout
+            self._redis = connect(self.config, timeout=REDIS_TIMEOUT)
             try:
                 self._redis.ping()
             except redis.RedisError as err:
@@ -114,6 +135,7 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
+    # deliberate: the command modules import this package (Context, fail), so they load after it
     from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, shaping, vouchers
 
     for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops):

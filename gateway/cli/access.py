@@ -1,9 +1,11 @@
 """``hotspotctl status | clients | auth | kick | doctor``: who is online, and the firewall.
 
-The CLI talks to the gateway through Redis (the same command stream the portal uses);
-when the gateway does not answer it falls back to Redis and the kernel directly
-(``network.netns`` names the router's namespace in the lab), so an admin can still see
-and repair things while the daemon is down.
+The CLI talks to the gateway through Redis (the same command stream the portal uses).
+When the gateway is down (no fresh heartbeat in Redis) it falls back to Redis and the
+kernel directly (``network.netns`` names the router's namespace in the lab), so an admin
+can still see and repair things while the daemon is down. A gateway that beats but is
+slow to answer is not down: ``kick`` and ``doctor`` then say so and exit 3 rather than
+write the kernel beside it (two writers would race; the request stays queued for it).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import os
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import click
+import redis
 from rich.console import Console
 from rich.table import Table
 
@@ -30,25 +34,67 @@ from gateway.model.sessions import (
     session_for_mac,
     start_session,
 )
+from gateway.model.store import connect
 from gateway.nsenter import in_netns
 from gateway.shaping.rates import read_rates
 from gateway.units import format_duration, format_rate, format_size
 
 __all__ = ["COMMANDS"]
 
-ASK_TIMEOUT = 3.0  # seconds to wait for the gateway before falling back
+ASK_TIMEOUT = 3.0  # seconds to wait for the gateway's answer
+
+
+def _live_gateway(r, config) -> dict | None:
+    """Return the gateway's heartbeat if it is fresh, else None (the gateway is down).
+
+    Stale also covers a heartbeat whose process is gone from this router (killed with -9,
+    its heartbeat not yet expired): the CLI runs on the router the gateway runs on.
+    """
+    info = commands.live_gateway(r, time.time(), config.gateway.reconcile_interval)
+    if info is not None and not _process_exists(info.get("pid")):
+        return None
+    return info
+
+
+def _process_exists(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # no usable pid: go by the heartbeat's age alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user (the gateway's)
+    try:  # a killed process not yet reaped by its parent is a zombie: gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc to ask: go by the signal
 
 
 def _gateway_info(ctx: Context) -> dict | None:
-    raw = ctx.redis.get(keys.GATEWAY_HEARTBEAT)
-    return json.loads(raw) if raw else None
+    return _live_gateway(ctx.redis, ctx.config)
 
 
 def _ask(ctx: Context, op: str, timeout: float = ASK_TIMEOUT, **fields: str) -> dict | None:
-    """Send ``op`` to the gateway if it runs; return its reply, None if it is down or silent."""
-    if _gateway_info(ctx) is None:
+    """Send ``op`` to the gateway and return its reply; None only when the gateway is down.
+
+    Down is a missing or stale heartbeat: the caller may then act on Redis and the kernel
+    itself. A gateway with a fresh heartbeat that does not answer within ``timeout`` is
+    slow, not down: this fails (exit 3) and never falls back, so no second writer runs
+    beside it.
+    """
+    info = _gateway_info(ctx)
+    if info is None:
         return None
-    return commands.request(ctx.redis, op, timeout, **fields)
+    reply = commands.request(ctx.redis, op, timeout, **fields)
+    if reply is None:
+        fail(
+            f"the gateway (pid {info.get('pid', '?')}) is running but did not answer within {timeout:g} s; "
+            f"nothing was done here (the {op} request stays queued for it): try again, or see "
+            "hotspotctl status and journalctl -u hotspot-gateway",
+            EXIT_UNAVAILABLE,
+        )
+    return reply
 
 
 def _portal_health(ctx: Context) -> str:
@@ -79,7 +125,8 @@ def _resolve(ctx: Context, mac: str | None, ip: str | None) -> tuple[str | None,
     reply = _ask(ctx, "resolve", **({"mac": mac} if mac else {"ip": ip or ""}))
     if reply is not None:
         return reply.get("mac") or mac, reply.get("ip") or ip
-    from gateway.neighbours import NeighbourReader
+    # deliberate: pyroute2 costs ~160 ms at start-up; only the gateway-down path reads neighbours here
+    from gateway.neighbour_reader import NeighbourReader
 
     net = ctx.config.network
     reader = NeighbourReader(net.netns, net.lan_interface)
@@ -107,18 +154,13 @@ def status(ctx: Context, as_json: bool) -> None:
 
     Exits 3 when one of them is down.
     """
-    import redis
-
-    from gateway.model.store import connect
-
     now = time.time()
     started = time.monotonic()
     try:  # Redis down is a state to report, like the others (the portal is still asked)
         r = connect(ctx.config, timeout=2)
         r.ping()
         redis_ms = (time.monotonic() - started) * 1000
-        raw = r.get(keys.GATEWAY_HEARTBEAT)
-        info = json.loads(raw) if raw else None
+        info = _live_gateway(r, ctx.config)  # None: down (no heartbeat, or a stale one)
         online = r.scard(keys.ONLINE)
         redis_state = {"state": "ok", "ping_ms": round(redis_ms, 2)}
     except redis.RedisError as err:
@@ -151,7 +193,7 @@ def status(ctx: Context, as_json: bool) -> None:
             )
             table.add_row("gateway", "[green]ok[/]", details)
         else:
-            hint = "no heartbeat in Redis (systemctl status hotspot-gateway)"
+            hint = "no fresh heartbeat in Redis (systemctl status hotspot-gateway)"
             table.add_row("gateway", "[red]down[/]", hint)
         colour = "green" if portal == "ok" else "red"
         table.add_row("portal", f"[{colour}]{portal}[/]", ctx.config.portal.url)
@@ -258,6 +300,7 @@ def kick(ctx: Context, target: str, as_json: bool) -> None:
 
 
 def _local_logout(ctx: Context, session: Session) -> None:
+    # deliberate: the nftables binding loads only on the gateway-down path (needs root, libnftables)
     from gateway.firewall.enforce import NftEnforcer
 
     _need_root()
@@ -295,6 +338,7 @@ def doctor(ctx: Context, repair: bool, as_json: bool) -> None:
 
 
 def _local_doctor(ctx: Context, repair: bool) -> dict:
+    # deliberate: the daemon and the kernel libraries (~0.5 s) load only on the gateway-down path
     from gateway.daemon.reconcile import build_reconciler
     from gateway.firewall.doctor import diagnose
     from gateway.firewall.enforce import read_kernel

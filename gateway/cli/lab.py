@@ -1,18 +1,21 @@
-"""``hotspotctl lab``: the network-namespace lab that stands in for a library."""
+"""``hotspotctl lab``: the network-namespace lab that stands in for a library.
+
+The lab (:mod:`gateway.lab`) is a development tool: it is left out of the installed
+package, so on a router ``hotspotctl lab ...`` says so and exits 2. It is imported only
+when a ``lab`` command runs.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli import EXIT_FAILED, fail, print_json
-from gateway.lab.lab import Lab, LabError
-from gateway.lab.netns import spec_from_existing
-from gateway.lab.topology import LabSpec
+from gateway.cli import EXIT_FAILED, EXIT_USAGE, fail, print_json
 
 __all__ = ["COMMANDS"]
 
@@ -24,16 +27,40 @@ prefix_option = click.option(
 )
 
 
-def _lab(prefix: str, clients: int | None = None) -> Lab:
+NOT_INSTALLED = (
+    "the lab is a development tool and is not installed here (routers get the gateway only); "
+    "run it from a git checkout: make venv && .venv/bin/hotspotctl lab up"
+)
+
+
+def _lab_package() -> tuple[Any, Any, Any]:
+    """Return the lab's ``lab``, ``netns`` and ``topology`` modules; fail on a router (no lab)."""
+    try:
+        # deliberate: the lab is development-only and absent from installed routers
+        from gateway.lab import lab, netns, topology
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("gateway.lab"):
+            raise
+        fail(NOT_INSTALLED, EXIT_USAGE)
+    return lab, netns, topology
+
+
+def _lab(prefix: str, clients: int | None = None) -> Any:
+    """Return the :class:`gateway.lab.lab.Lab` with ``prefix`` (the existing one, if it is up)."""
+    lab_mod, netns, topology = _lab_package()
     try:
         if clients is None:
-            existing = spec_from_existing(prefix)
-            spec = existing or LabSpec(prefix=prefix)
+            existing = netns.spec_from_existing(prefix)
+            spec = existing or topology.LabSpec(prefix=prefix)
         else:
-            spec = LabSpec(prefix=prefix, clients=clients)
+            spec = topology.LabSpec(prefix=prefix, clients=clients)
     except ValueError as err:
         fail(str(err), 2)
-    return Lab(spec)
+    return lab_mod.Lab(spec)
+
+
+def _lab_error() -> type[Exception]:
+    return _lab_package()[0].LabError
 
 
 @click.group("lab")
@@ -49,7 +76,7 @@ def lab_up(clients: int, prefix: str) -> None:
     lab = _lab(prefix, clients)
     try:
         lab.up(say=lambda line: click.echo(f"  {line}"))
-    except LabError as err:
+    except _lab_error() as err:
         fail(str(err), EXIT_FAILED)
     status = lab.status()
     for ns, ip in status["clients"].items():
@@ -65,7 +92,7 @@ def lab_down(wipe: bool, prefix: str) -> None:
     lab = _lab(prefix)
     try:
         lab.down(wipe=wipe, say=lambda line: click.echo(f"  {line}"))
-    except LabError as err:
+    except _lab_error() as err:
         fail(str(err), EXIT_FAILED)
     click.echo("lab down.")
 

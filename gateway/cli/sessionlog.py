@@ -11,13 +11,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+import redis
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli import Context, pass_ctx, print_json
+from gateway.cli import EXIT_USAGE, Context, fail, pass_ctx, print_json
 from gateway.daemon.sessionlog import SessionLog, to_record
 from gateway.model import keys
+from gateway.model.sessions import normalize_mac
+from gateway.model.store import connect
 from gateway.units import format_duration, format_size, parse_duration
 
 __all__ = ["COMMANDS", "When", "merge_sessions"]
@@ -109,15 +112,11 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
     low = since(session_log.tz, now)
     high = until(session_log.tz, now) if until else now + timedelta(seconds=1)
     if high <= low:
-        from gateway.cli import EXIT_USAGE, fail
-
         fail(f"--until ({high.isoformat()}) is not after --since ({low.isoformat()})", EXIT_USAGE)
     records = list(session_log.records(low, high))
     records += _not_on_disk_yet(config, session_log, low, high)
     rows = merge_sessions(records)
     if mac:
-        from gateway.model.sessions import normalize_mac
-
         try:
             wanted = normalize_mac(mac)
         except ValueError as err:
@@ -227,10 +226,6 @@ def _not_on_disk_yet(config, session_log: SessionLog, low: datetime, high: datet
 
     So an export is exact up to now. Without Redis, the files are all there is.
     """
-    import redis
-
-    from gateway.model.store import connect
-
     files = session_log.files()
     on_disk = _last_records(session_log, 1) if files else []
     after = f"({on_disk[-1]['id']}" if on_disk else "-"

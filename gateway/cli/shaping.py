@@ -78,6 +78,7 @@ def _kernel_counters(ctx: Context) -> dict[int, tuple[int, int]] | None:
     """Return slot -> (down, up) bytes from the kernel, or None if they cannot be read here."""
     if os.geteuid() != 0:
         return None
+    # deliberate: pyroute2 costs ~160 ms at start-up and is needed only as root, for live counters
     from gateway.shaping.apply import read_counters
 
     return read_counters(ctx.config)

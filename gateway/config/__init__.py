@@ -10,10 +10,15 @@ values out of range, references to plans that do not exist) and raises one
 Relative paths in the file are resolved against the file's own folder, so a
 config and its branding files can travel together.
 
-The package: :mod:`~gateway.config.records` (the frozen records),
-:mod:`~gateway.config.reader` (the typed reader and value parsers),
-:mod:`~gateway.config.sections` (one builder per section). It is ground floor: it
-imports only the standard library and :mod:`gateway.units`.
+The package:
+
+- :mod:`~gateway.config.records`: the frozen records (``Config`` and its sections)
+- :mod:`~gateway.config.reader`: the typed reader and the value parsers
+- :mod:`~gateway.config.sections`: one builder per ``[section]``
+
+Ground floor, pure apart from reading the file: it imports only the standard library and
+:mod:`gateway.units`, and is imported by everyone (the portal, every wing, ``make install``
+with the system python). Contract ``ground-floor``: it imports no wing.
 """
 
 from __future__ import annotations

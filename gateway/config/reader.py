@@ -7,11 +7,13 @@ instead of raising, so one load reports every problem at once. Each parser raise
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.records import SUPPORTED_LANGUAGES, ConfigProblem
 
@@ -80,8 +82,6 @@ def _type_name(value: object) -> str:
 
 
 def _closest(word: str, choices: set[str]) -> str | None:
-    import difflib
-
     found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.7)
     return found[0] if found else None
 
@@ -224,8 +224,6 @@ def _text(value: Any) -> dict[str, str]:
 
 
 def _timezone(value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     text = _str(value)
     try:
         ZoneInfo(text)

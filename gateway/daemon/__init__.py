@@ -1,1 +1,16 @@
-"""The gateway daemon: loop, reconcile, lifecycle, upkeep, metrics, session log, reload."""
+"""The gateway daemon (``python -m gateway.daemon``): the only privileged process (CAP_NET_ADMIN).
+
+- :mod:`~gateway.daemon.__main__`: the entry point
+- :mod:`~gateway.daemon.loop`: the loop: passes on a timer, commands from Redis in between, heartbeat
+- :mod:`~gateway.daemon.reconcile`: one pass: Redis -> plans -> kernel, then accounting and ends;
+  ``build_reconciler`` is where components plug in
+- :mod:`~gateway.daemon.lifecycle`: accounting and the end of sessions (pure)
+- :mod:`~gateway.daemon.upkeep`: besides enforcing: the session log, /metrics, config reloads
+- :mod:`~gateway.daemon.sessionlog`: the durable session log (JSON lines on disk)
+- :mod:`~gateway.daemon.metrics`: Prometheus ``/metrics``
+- :mod:`~gateway.daemon.reload`: reload the config without dropping anyone
+
+May import: the ground floor, the model, the firewall and shaping wings. Must not import:
+cli, lab, the portal (contract ``layers``). Imported by: the CLI (its gateway-down
+fallback, ``sessions``), the lab.
+"""

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.firewall.plan import DOWNLOAD_SETS, Element, Present
-from gateway.model.sessions import Session
+from gateway.model.record import Session
 
 __all__ = ["Baseline", "Usage", "account", "plan_ends"]
 

@@ -224,7 +224,7 @@ class Daemon:
             "pid": os.getpid(), "version": __version__, "started_at": self.started_at, "at": time.time(),
             "pass": self.last_pass.summary() if self.last_pass else None,
         }  # fmt: skip
-        ttl = max(10, 3 * self.config.gateway.reconcile_interval)
+        ttl = commands.heartbeat_ttl(self.config.gateway.reconcile_interval)
         self.redis.set(keys.GATEWAY_HEARTBEAT, json.dumps(info), ex=ttl)
 
     def start_cursor(self) -> str:

@@ -40,7 +40,7 @@ from gateway import __version__
 from gateway.logs import get_logger
 from gateway.model import keys
 
-__all__ = ["GatewayMetrics", "parse_listen", "read_shaping_drops"]
+__all__ = ["GatewayMetrics", "parse_listen"]
 
 log = get_logger("metrics")
 
@@ -104,33 +104,6 @@ class _Monotonic:
         before = self.seen.get(key, kernel_total)
         self.totals[key] = self.totals.get(key, 0) + max(0, kernel_total - before)
         self.seen[key] = kernel_total
-
-
-def read_shaping_drops(netns: str, lan_interface: str) -> dict[str, int]:
-    """Return the drop counts of the shaper's root HTB qdiscs: {"down": lan, "up": its IFB}.
-
-    Reading qdisc statistics needs no privilege; a direction without an HTB root is left out.
-    """
-    from pyroute2 import IPRoute
-
-    from gateway.names import ifb_name
-    from gateway.nsenter import in_netns
-
-    with in_netns(netns):
-        ipr = IPRoute()
-    found = {}
-    try:
-        for direction, ifname in (("down", lan_interface), ("up", ifb_name(lan_interface))):
-            index = ipr.link_lookup(ifname=ifname)
-            if not index:
-                continue
-            for qdisc in ipr.get_qdiscs(index=index[0]):
-                if qdisc["parent"] == 0xFFFFFFFF and qdisc.get_attr("TCA_KIND") == "htb":
-                    queue = qdisc.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")
-                    found[direction] = int(queue["drops"])
-    finally:
-        ipr.close()
-    return found
 
 
 class _RedisCollector:

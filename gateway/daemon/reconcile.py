@@ -32,8 +32,10 @@ from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session, end_session, online_sessions, update_usage
-from gateway.model.voucher_admin import quota_overruns
-from gateway.neighbours import NeighbourReader, plan_moves
+from gateway.model.vouchers import quota_overruns
+from gateway.neighbour_reader import NeighbourReader
+from gateway.neighbours import plan_moves
+from gateway.shaping.shaper import Shaper
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 
@@ -293,7 +295,5 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
-    from gateway.shaping.shaper import Shaper
-
     components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
     return Reconciler(config, r, enforcer, components, neighbours)

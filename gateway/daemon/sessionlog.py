@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from gateway.days import day_of
 from gateway.logs import get_logger
 from gateway.model import keys
 
@@ -40,7 +41,6 @@ __all__ = [
     "FILE_PATTERN",
     "SessionLog",
     "SessionLogWriter",
-    "day_of",
     "read_records",
     "to_record",
 ]
@@ -62,11 +62,6 @@ def stream_ms(stream_id: str) -> int:
 def _id_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def day_of(stream_id: str, tz: ZoneInfo) -> date:
-    """Return the local day (in ``tz``) on which the stream entry ``stream_id`` was added."""
-    return datetime.fromtimestamp(stream_ms(stream_id) / 1000, tz).date()
 
 
 def to_record(stream_id: str, fields: dict[str, str], library: str, tz: ZoneInfo) -> dict[str, Any]:
@@ -146,7 +141,7 @@ class SessionLog:
         last = None
         for stream_id, fields in entries:
             line = json.dumps(to_record(stream_id, fields, self.library, self.tz), ensure_ascii=False)
-            by_day.setdefault(day_of(stream_id, self.tz), []).append(line)
+            by_day.setdefault(day_of(stream_ms(stream_id) / 1000, self.tz), []).append(line)
             last = stream_id
         if last is None:
             return 0
@@ -280,7 +275,7 @@ class SessionLogWriter:
         if self.position is None:
             self.position = self.log.last_id()
             self._check_gap()
-        today = datetime.fromtimestamp(now, self.log.tz).date()
+        today = day_of(now, self.log.tz)
         if self.last_pruned != today:
             self.log.prune(today)
             self.last_pruned = today

@@ -14,10 +14,11 @@ from dataclasses import replace
 import redis
 
 from gateway.config import Config
-from gateway.daemon.metrics import GatewayMetrics, read_shaping_drops
+from gateway.daemon.metrics import GatewayMetrics
 from gateway.daemon.reload import ReloadResult, reload_config
 from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.logs import get_logger
+from gateway.shaping.dump import read_shaping_drops
 
 __all__ = ["Upkeep"]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.firewall.enforce import KernelView
-from gateway.firewall.plan import Element, Want, diff_elements, plan_elements
-from gateway.model.sessions import Session
+from gateway.firewall.plan import Element, KernelView, Want, diff_elements, plan_elements
+from gateway.model.record import Session
 from gateway.neighbours import NeighbourTable
 
 __all__ = ["diagnose"]

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from gateway.config import Config
 from gateway.firewall.nft import ApplyError, Nft
 from gateway.firewall.plan import (
-    ACCOUNTED_SETS,
     Element,
+    KernelView,
     Present,
     Want,
     delete_batch,
@@ -30,34 +30,18 @@ from gateway.firewall.plan import (
     diff_elements,
     element_timeout,
     fresh_batch,
-    parse_set,
     plan_elements,
     rebuild_batch,
     session_elements,
 )
 from gateway.firewall.ruleset import TABLE, config_statements, render_ruleset, shape_fingerprint
 from gateway.logs import get_logger
-from gateway.model.sessions import Session
-from gateway.names import WALLED_SET4
+from gateway.model.record import Session
 from gateway.neighbours import NeighbourTable
 
 __all__ = ["ApplyError", "KernelView", "NftEnforcer", "read_kernel", "read_kernel_shape"]
 
 log = get_logger("nft")
-
-
-class KernelView:
-    """What one read of the table found: its fingerprint and its elements (with counters)."""
-
-    def __init__(self, listing: Mapping | None):
-        self.exists = listing is not None
-        self.fingerprint = shape_fingerprint(listing) if listing else ""
-        self.elements: dict[Element, Present] = {}
-        for name in (*ACCOUNTED_SETS, WALLED_SET4):
-            self.elements.update(parse_set(listing or {}, name))
-
-    def accounted(self) -> dict[Element, Present]:
-        return {e: p for e, p in self.elements.items() if e.set in ACCOUNTED_SETS}
 
 
 def read_kernel(nft: Nft) -> KernelView:

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.firewall.ruleset import TABLE
-from gateway.model.sessions import Session, normalize_mac
+from gateway.firewall.ruleset import TABLE, shape_fingerprint
+from gateway.model.record import Session, normalize_mac
 from gateway.names import AUTH_SET4, AUTH_SET6, DOWN_SET4, DOWN_SET6, WALLED_SET4
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "UPLOAD_SETS",
     "Element",
     "ElementDiff",
+    "KernelView",
     "Present",
     "Want",
     "delete_batch",
@@ -316,3 +317,22 @@ def _normal(part: str) -> str | None:
             return normalize_mac(part)
         except ValueError:
             return None
+
+
+class KernelView:
+    """What one read of the table found: its fingerprint and its elements (with counters).
+
+    Built from ``nft list table`` JSON (None: the table is absent); the applier reads, the
+    planners and :mod:`gateway.firewall.doctor` compare.
+    """
+
+    def __init__(self, listing: Mapping | None):
+        self.exists = listing is not None
+        self.fingerprint = shape_fingerprint(listing) if listing else ""
+        self.elements: dict[Element, Present] = {}
+        for name in (*ACCOUNTED_SETS, WALLED_SET4):
+            self.elements.update(parse_set(listing or {}, name))
+
+    def accounted(self) -> dict[Element, Present]:
+        """Return the elements of the accounted (auth and down) sets."""
+        return {e: p for e, p in self.elements.items() if e.set in ACCOUNTED_SETS}

@@ -1,6 +1,6 @@
 """The gateway's nftables ruleset: render the template, and recognise it in the kernel.
 
-Pure: no kernel, no Redis. :func:`render_ruleset` fills ``firewall_rules/hotspot.nft``
+Pure: no kernel, no Redis. :func:`render_ruleset` fills ``gateway/firewall/rules/hotspot.nft``
 with the config's few, already validated values (``string.Template.substitute`` raises on
 a missing one). :func:`config_statements` adds the config's fixed set elements (admin
 networks, walled-garden networks). :func:`shape_fingerprint` reduces the kernel's terse
@@ -39,7 +39,7 @@ TEMPLATE = "hotspot.nft"
 
 
 def template_text() -> str:
-    """Return the ruleset template shipped with the package (``firewall_rules/hotspot.nft``)."""
+    """Return the ruleset template shipped with the package (``gateway/firewall/rules/hotspot.nft``)."""
     return resources.files("gateway.firewall").joinpath("rules", TEMPLATE).read_text(encoding="utf-8")
 
 

@@ -11,12 +11,16 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from gateway.daemon.sessionlog import SessionLog, read_records
 from gateway.lab.lab import LabError
+from gateway.lab.measure import Flow, iperf_many
 from gateway.lab.upstream import UPSTREAM_MARKER
 from gateway.model import commands
 from gateway.model.sessions import end_session, session_for_mac
 from gateway.model.store import connect
 from gateway.model.vouchers import format_code, issue_batch
+from gateway.shaping.apply import TcApplier
+from gateway.shaping.model import client_class
 
 if TYPE_CHECKING:
     from gateway.lab.demo import Demo
@@ -108,10 +112,6 @@ def step_probe_online(demo: Demo) -> None:
 
 def step_share(demo: Demo) -> None:
     demo.step("Its share of the library's line (tc: one HTB class per phone)")
-    from gateway.lab.measure import Flow, iperf_many
-    from gateway.shaping.apply import TcApplier
-    from gateway.shaping.model import client_class
-
     config = demo.lab.config()
     session = session_for_mac(connect(config), demo.lab.client_mac(1))
     if session is None or not session.slot:
@@ -133,8 +133,6 @@ def step_share(demo: Demo) -> None:
 
 def step_session_log(demo: Demo) -> None:
     demo.step("The session is in the durable session log (JSON lines, fsync)")
-    from gateway.daemon.sessionlog import SessionLog, read_records
-
     config = demo.lab.config()
     session = session_for_mac(connect(config), demo.lab.client_mac(1))
     log = SessionLog.from_config(config)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import redis
+
 from gateway import config as config_mod
 from gateway.lab import netns
 from gateway.lab.netns import LabError, run
@@ -34,6 +36,7 @@ from gateway.lab.topology import (
     client_mac,
     plan_lab,
 )
+from gateway.model import keys
 from gateway.ops.dnsmasq import render_dnsmasq_conf
 
 __all__ = ["Lab", "LabError", "Proc", "default_lab_dir", "pid_alive", "project_root"]
@@ -146,7 +149,7 @@ class Lab:
 
     def exec(
         self, ns: str, *argv: str, timeout: float = 30, check: bool = False, input: str | None = None
-    ) -> subprocess.CompletedProcess:  # noqa: A002
+    ) -> subprocess.CompletedProcess:
         """Run ``argv`` inside namespace ``ns`` and return the completed process."""
         try:
             result = subprocess.run(
@@ -375,18 +378,12 @@ class Lab:
     # -- readiness --------------------------------------------------------------------
 
     def _redis_ready(self) -> bool:
-        import redis
-
         try:
             return bool(redis.Redis(unix_socket_path=str(self.dir / "redis.sock"), socket_timeout=1).ping())
         except redis.RedisError:
             return False
 
     def _gateway_ready(self, config: config_mod.Config) -> bool:
-        import redis
-
-        from gateway.model import keys
-
         try:
             client = redis.Redis.from_url(config.redis_url, socket_timeout=1)
             return bool(client.exists(keys.GATEWAY_HEARTBEAT))

@@ -7,6 +7,7 @@ to Redis and asks the gateway to apply it, waiting for the ack.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -118,8 +119,6 @@ for _ in range(5):
 def udp_arrives(lab: Lab, ns: str, dst: str = UPSTREAM_IP, *, port: int = 9999, src: str = "") -> int:
     """Send 5 UDP datagrams from ``ns`` (optionally from address ``src``) to ``dst`` in the
     upstream namespace; return how many arrived there."""
-    import subprocess
-
     bind = "::" if ":" in dst else "0.0.0.0"  # noqa: S104 (inside the lab's upstream namespace)
     listener = subprocess.Popen(
         ["ip", "netns", "exec", lab.spec.up, sys.executable, "-c", _UDP_LISTEN, bind, str(port), "1.0"],

@@ -52,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "lab-upstream"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:  # http.server's naming
         host = self.headers.get("Host", "")
         answer = probe_answer(host, self.path)
         if answer is None:
@@ -76,12 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
         self.rfile.read(length)
         self.do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         sys.stdout.write(f"{self.client_address[0]} {format % args}\n")
         sys.stdout.flush()
 

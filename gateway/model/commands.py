@@ -10,6 +10,7 @@ one is harmless (every op is idempotent).
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,16 @@ import redis
 
 from gateway.model import keys
 
-__all__ = ["Command", "read_commands", "reply", "request", "send", "wait_reply"]
+__all__ = [
+    "Command",
+    "heartbeat_ttl",
+    "live_gateway",
+    "read_commands",
+    "reply",
+    "request",
+    "send",
+    "wait_reply",
+]
 
 STREAM_MAXLEN = 10_000
 REPLY_TTL = 30  # seconds an unread reply stays
@@ -54,6 +64,31 @@ def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
 def request(r: redis.Redis, op: str, timeout: float, **fields: Any) -> dict | None:
     """Send ``op`` and wait for the reply; None means the gateway did not answer in time."""
     return wait_reply(r, send(r, op, **fields), timeout)
+
+
+def heartbeat_ttl(reconcile_interval: float) -> int:
+    """Return how long the gateway's heartbeat is fresh: three passes, at least 10 s.
+
+    The gateway rewrites it after every pass with this expiry; one older than this is stale.
+    """
+    return max(10, math.ceil(3 * reconcile_interval))
+
+
+def live_gateway(r: redis.Redis, now: float, reconcile_interval: float) -> dict | None:
+    """Return the running gateway's heartbeat, or None when it is absent or stale (the gateway is down).
+
+    A gateway that beats is alive even when it is slow to answer a command: only a missing
+    or stale heartbeat lets a tool act on the kernel in its place.
+    """
+    raw = r.get(keys.GATEWAY_HEARTBEAT)
+    try:
+        info = json.loads(raw) if raw else None
+        at = float(info["at"]) if isinstance(info, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if at is None or now - at > heartbeat_ttl(reconcile_interval):
+        return None
+    return info
 
 
 def read_commands(r: redis.Redis, last_id: str, block_ms: int, count: int = 500) -> list[Command]:

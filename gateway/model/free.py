@@ -12,15 +12,12 @@ That is acceptable for a few free minutes; vouchers are the real access control.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
 import redis
 
 from gateway.config import Plan
+from gateway.days import day_of, end_of_day
 from gateway.model import keys
 from gateway.model.sessions import Session, new_session, normalize_mac, queue_start, session_for_mac
-from gateway.model.survey import day_of
 
 __all__ = ["FreeLimitReached", "free_left", "start_free_session"]
 
@@ -31,12 +28,6 @@ class FreeLimitReached(Exception):
     def __init__(self, per_day: int):
         super().__init__(f"{per_day} free session(s) a day already used")
         self.per_day = per_day
-
-
-def _end_of_day(now: float, timezone: str) -> float:
-    tz = ZoneInfo(timezone)
-    day = datetime.fromtimestamp(now, tz).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
 def _used_key(mac: str, now: float, timezone: str) -> str:
@@ -71,7 +62,7 @@ def start_free_session(
     used_key = _used_key(mac, now, timezone)
     expires = now + plan.duration
     if not plan.multi_day:
-        expires = min(expires, _end_of_day(now, timezone))
+        expires = min(expires, end_of_day(now, timezone))
 
     def attempt(pipe: redis.client.Pipeline) -> Session:
         # read the count before the device's session: a racing tap that started the session

@@ -12,11 +12,11 @@ The program's reports (``gateway.model.reports``) read the counts with :func:`co
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import redis
 
+from gateway.days import day_of
 from gateway.model import keys
 
 __all__ = ["PURPOSES", "answered", "counts", "day_of", "record", "totals"]
@@ -24,11 +24,6 @@ __all__ = ["PURPOSES", "answered", "counts", "day_of", "record", "totals"]
 # The answers offered, in the order the portal shows them (labels live in the portal's catalog).
 PURPOSES = ("study", "work", "school", "reading", "other")
 KEEP_DAYS = 3 * 366  # counts are tiny; keep three years of program history
-
-
-def day_of(now: float, timezone: str) -> date:
-    """Return the library's calendar day at epoch ``now``."""
-    return datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
 
 
 def record(r: redis.Redis, purpose: str, *, sid: str, now: float, timezone: str, ttl: int) -> bool:

@@ -41,7 +41,6 @@ __all__ = [
     "list_batches",
     "list_vouchers",
     "purge_vouchers",
-    "quota_overruns",
     "revoke_batch",
     "revoke_voucher",
     "voucher_sessions",
@@ -373,32 +372,3 @@ def extend_client(
     audit.record(r, actor, "client_extend", now=now, sid=sid, seconds=seconds)
     log.info("client_extend", actor=actor, sid=sid, seconds=seconds)
     return get_session(r, sid) or session
-
-
-# -- quota across a voucher's devices ------------------------------------------------
-
-
-def quota_overruns(r: redis.Redis, plans: Mapping[str, Plan], online: list[Session]) -> list[str]:
-    """Return the sids of online sessions whose voucher's quota is used up across all its devices.
-
-    Each session is given the quota left when it started; with several devices online
-    at once, their sum can pass the voucher's quota. The gateway's accounting pass calls
-    this after writing bytes, and ends these sessions with reason "quota".
-    """
-    by_voucher: dict[str, list[Session]] = {}
-    for session in online:
-        if session.voucher_id and session.quota:
-            by_voucher.setdefault(session.voucher_id, []).append(session)
-    over: list[str] = []
-    for voucher_id, sessions in by_voucher.items():
-        if len(sessions) < 2:
-            continue  # one device: its own session quota already covers it
-        code = r.get(keys.voucher_by_id(voucher_id))
-        voucher = get_voucher(r, code) if code else None
-        if voucher is None:
-            continue
-        quota = voucher.quota(plans.get(voucher.plan))
-        live = sum(s.bytes_up + s.bytes_down for s in sessions)
-        if quota and voucher.bytes_used + live >= quota:
-            over += [s.sid for s in sessions]
-    return over

@@ -16,13 +16,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
 
 from gateway.config import Plan
+from gateway.days import end_of_day
 from gateway.logs import get_logger
 from gateway.model import audit, keys, reports
 from gateway.model.plans import PlanUnavailable
@@ -57,6 +57,7 @@ __all__ = [
     "is_code",
     "issue_batch",
     "normalize_code",
+    "quota_overruns",
     "redeem",
 ]
 
@@ -307,11 +308,6 @@ def issue_batch(
 # -- redeeming -----------------------------------------------------------------------
 
 
-def _end_of_day(ts: float, tz: ZoneInfo) -> float:
-    day = datetime.fromtimestamp(ts, tz).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-
-
 def redeem(
     r: redis.Redis,
     code_text: str,
@@ -354,7 +350,7 @@ def redeem(
                 raise VoucherExpired(voucher.valid_until)
             first_used, expires = now, now + plan.duration
             if not plan.multi_day:
-                expires = min(expires, _end_of_day(now, tz))
+                expires = min(expires, end_of_day(now, tz))
         else:
             first_used, expires = voucher.first_used_at, voucher.expires_at
             if now >= expires:
@@ -391,3 +387,32 @@ def redeem(
         # only now, so a wrong code never logs an online visitor out
         end_session(r, existing.sid, "replaced", now)
     return session
+
+
+# -- quota across a voucher's devices ------------------------------------------------
+
+
+def quota_overruns(r: redis.Redis, plans: Mapping[str, Plan], online: list[Session]) -> list[str]:
+    """Return the sids of online sessions whose voucher's quota is used up across all its devices.
+
+    Each session is given the quota left when it started; with several devices online
+    at once, their sum can pass the voucher's quota. The gateway's accounting pass calls
+    this after writing bytes, and ends these sessions with reason "quota".
+    """
+    by_voucher: dict[str, list[Session]] = {}
+    for session in online:
+        if session.voucher_id and session.quota:
+            by_voucher.setdefault(session.voucher_id, []).append(session)
+    over: list[str] = []
+    for voucher_id, sessions in by_voucher.items():
+        if len(sessions) < 2:
+            continue  # one device: its own session quota already covers it
+        code = r.get(keys.voucher_by_id(voucher_id))
+        voucher = get_voucher(r, code) if code else None
+        if voucher is None:
+            continue
+        quota = voucher.quota(plans.get(voucher.plan))
+        live = sum(s.bytes_up + s.bytes_down for s in sessions)
+        if quota and voucher.bytes_used + live >= quota:
+            over += [s.sid for s in sessions]
+    return over

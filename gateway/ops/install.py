@@ -36,12 +36,16 @@ import argparse
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from gateway import config as config_mod
+from gateway.ops.dnsmasq import render_dnsmasq_conf
 
 __all__ = ["Layout", "Installer", "main"]
 
@@ -173,6 +177,9 @@ class Installer:
             self.say(f"creating the venv {self.L.prefix}")
             _run([self.python, "-m", "venv", str(prefix)])
         self.say(f"installing perpuseru-hotspot from {self.source} into {self.L.prefix}")
+        # setuptools builds the wheel from build/lib and never prunes it: files of an earlier
+        # build (a moved module, the development-only lab) would ship again. It is a cache.
+        shutil.rmtree(self.source / "build", ignore_errors=True)
         _run([str(prefix / "bin" / "python"), "-m", "pip", "install", "-q",
               "--disable-pip-version-check", "--upgrade", str(self.source)])  # fmt: skip
         docs = prefix / "share" / "doc"
@@ -196,8 +203,6 @@ class Installer:
         return path, True
 
     def load_config(self, path: Path):
-        from gateway import config as config_mod
-
         try:
             return config_mod.load(path)
         except config_mod.ConfigError as err:
@@ -215,8 +220,6 @@ class Installer:
             self.chown(folder, group, user=GATEWAY_USER)
         secret = self.L(str(config.portal.secret_key_file))
         if not secret.exists():
-            import secrets
-
             secret.parent.mkdir(parents=True, exist_ok=True)
             self.write(str(config.portal.secret_key_file), secrets.token_hex(32) + "\n", 0o640,
                        group=PORTAL_USER)  # fmt: skip
@@ -227,8 +230,6 @@ class Installer:
             self.write(f"{self.L.unit_dir}/{unit}", text, 0o644)
 
     def dnsmasq(self, config) -> None:
-        from gateway.ops.dnsmasq import render_dnsmasq_conf
-
         text = render_dnsmasq_conf(config, lease_file=Path(self.L.dnsmasq_leases))
         self.write(self.L.dnsmasq_dropin, text, 0o644)
 
@@ -295,10 +296,8 @@ class Installer:
         kept = []
         config = None
         try:
-            from gateway import config as config_mod
-
             config = config_mod.load(self.L(self.L.config))
-        except Exception:  # noqa: BLE001 - a broken or missing config must not block removal
+        except Exception:  # noqa: BLE001, S110 - a broken or missing config must not block removal
             pass
         self.system("systemctl", "disable", "--now", *UNITS)
         for unit in UNITS:

@@ -6,6 +6,10 @@ both trees, every few seconds. pyroute2 decodes each message into generic object
 needs are read here straight from the bytes, about ten times faster. Records come back
 normalised exactly as :mod:`gateway.shaping.plan` writes them, so ``diff_tree`` can compare
 them field by field.
+
+:func:`read_shaping_drops` reads the root qdiscs' drop counters for the gateway's
+metrics with pyroute2 (one small dump at scrape time; speed does not matter there).
+Nothing here writes to the kernel, and reading tc statistics needs no capability.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import socket
 import struct
 from collections.abc import Iterator
 
+from pyroute2 import IPRoute
+
+from gateway.names import ifb_name
+from gateway.nsenter import in_netns
 from gateway.shaping.diff import TreeState, filter_key
 from gateway.shaping.model import ROOT_QDISC, TcClass, TcFilter, TcLeaf, U32Key
 from gateway.shaping.netlink import NLMSG_ERROR, TcError
 
-__all__ = ["TC_H_INGRESS", "TC_H_ROOT", "read_tree"]
+__all__ = ["TC_H_INGRESS", "TC_H_ROOT", "read_shaping_drops", "read_tree"]
 
 TC_H_ROOT = 0xFFFFFFFF
 TC_H_INGRESS = 0xFFFFFFF1
@@ -170,3 +178,25 @@ def read_tree(sock: socket.socket, index: int) -> TreeState:
     classes, counters = _classes(sock, index, SEQ + 1)
     filters, handles = _filters(sock, index, SEQ + 2)
     return TreeState(True, classes, leaves, filters, counters, handles)
+
+
+def read_shaping_drops(netns: str, lan_interface: str) -> dict[str, int]:
+    """Return the drop counts of the shaper's root HTB qdiscs: {"down": lan, "up": its IFB}.
+
+    Reading qdisc statistics needs no privilege; a direction without an HTB root is left out.
+    """
+    with in_netns(netns):
+        ipr = IPRoute()
+    found = {}
+    try:
+        for direction, ifname in (("down", lan_interface), ("up", ifb_name(lan_interface))):
+            index = ipr.link_lookup(ifname=ifname)
+            if not index:
+                continue
+            for qdisc in ipr.get_qdiscs(index=index[0]):
+                if qdisc["parent"] == 0xFFFFFFFF and qdisc.get_attr("TCA_KIND") == "htb":
+                    queue = qdisc.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")
+                    found[direction] = int(queue["drops"])
+    finally:
+        ipr.close()
+    return found

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.config import Config
+from gateway.names import ifb_name
 from gateway.shaping.model import (
     ETH_P_ARP,
     ETH_P_IP,
@@ -134,8 +135,6 @@ class ClientShape:
 
 def settings_from_config(config: Config, leaf_kind: str = "pfifo") -> ShapingSettings:
     """Return the planner's settings from a loaded config and the probed leaf kind."""
-    from gateway.names import ifb_name
-
     return ShapingSettings(
         lan_interface=config.network.lan_interface,
         ifb_interface=ifb_name(config.network.lan_interface),

@@ -23,6 +23,7 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 def init_app(app: Flask) -> None:
     """Register the desk blueprint (with every view module) on ``app``."""
+    # deliberate: the view modules import ``bp`` from here, so they load once it exists
     from portal.desk import admin_views, auth, dashboard, report_views, voucher_views  # noqa: F401
 
     app.register_blueprint(bp)

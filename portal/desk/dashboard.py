@@ -8,13 +8,13 @@ each online session every few seconds; the page refreshes itself (no script need
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from gateway.days import day_of
 from gateway.model import commands, keys
 from gateway.model.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
 from gateway.model.reports import day_report
@@ -70,7 +70,7 @@ def dashboard():
     tz = ZoneInfo(config.library.timezone)
     online = online_sessions(r)
     rates, notes, limited = _extras(r, online)
-    today = day_report(r, datetime.fromtimestamp(now, tz).date(), tz, now=now, online=online)
+    today = day_report(r, day_of(now, tz), tz, now=now, online=online)
     chart = usage_chart(
         [h.label for h in today.hours],
         [h.totals.bytes_total for h in today.hours],

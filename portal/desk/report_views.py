@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, abort, render_template, request
 from flask_babel import gettext as _
 
+from gateway.days import day_of
 from gateway.model.report_csv import day_csv, month_csv
 from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
 from gateway.model.sessions import online_sessions
@@ -29,7 +30,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def _today(tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(time.time(), tz).date()
+    return day_of(time.time(), tz)
 
 
 def _day_arg(tz: ZoneInfo) -> date:

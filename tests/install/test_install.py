@@ -82,6 +82,24 @@ def test_install_then_uninstall_round_trip(destdir, tmp_path):
         helped = subprocess.run([python, "-m", module, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0, helped.stderr
 
+    # the lab does not ship to routers: not in the venv, its command says so, and a missing
+    # /etc/hotspot/hotspot.toml is reported (exit 2), never replaced by a lab config
+    site = subprocess.run(
+        [python, "-c", "import gateway, pathlib; print(pathlib.Path(gateway.__file__).parent)"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    assert site.startswith(str(destdir)) and (Path(site) / "firewall/rules/hotspot.nft").exists()
+    assert not (Path(site) / "lab").exists()
+    lab = subprocess.run([ctl, "lab", "status"], capture_output=True, text=True, cwd=tmp_path)
+    assert lab.returncode == 2 and "the lab is a development tool" in lab.stderr, lab.stderr
+    assert "Traceback" not in lab.stderr
+    env = {"PATH": "/usr/bin:/bin"}  # no $HOTSPOT_CONFIG
+    if Path("/etc/hotspot/hotspot.toml").exists():  # a machine with a real install: use a missing path
+        env["HOTSPOT_CONFIG"] = str(tmp_path / "missing.toml")
+    missing = subprocess.run([ctl, "status"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "no config at" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr and "lab" not in missing.stderr.split(";")[0]
+
     # the installed units verify, with their ExecStart in the installed venv
     # (the venv's python links to /usr/bin/python3, which --root would look up inside the root)
     root = offline_root(tmp_path, unit_dir=destdir / "etc/systemd/system")

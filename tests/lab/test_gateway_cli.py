@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
 from gateway.lab.probe import everyone_out, online_from
+from gateway.model.sessions import get_session, session_for_mac
 from gateway.model.store import connect
 
 pytestmark = pytest.mark.lab
@@ -69,3 +72,29 @@ def test_status_and_doctor_with_the_gateway_up_and_down(lab, ctl):
         assert not online_from(lab, 5)
     finally:
         lab.start("gateway")
+
+
+def test_a_paused_gateway_is_slow_not_down_so_the_cli_does_not_write_beside_it(lab, ctl):
+    """SIGSTOP: the heartbeat is fresh but nothing answers. kick and doctor --repair must not
+    fall back to their own pass (two writers); they say so, exit 3, and the queued kick is
+    carried out once the gateway runs again."""
+    r = connect(lab.config())
+    mac, ip = lab.client_mac(5), lab.client_ip(lab.spec.client(5))
+    ctl("auth", mac, "--minutes", "10")
+    sid = session_for_mac(r, mac).sid
+    pid = lab.pid("gateway")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        out = ctl("kick", ip, code=3)
+        assert "is running but did not answer" in out and "stays queued" in out, out
+        assert get_session(r, sid).state == "online", "the CLI ended the session beside the gateway"
+        assert online_from(lab, 5), "the CLI cut the client off in the kernel beside the gateway"
+        out = ctl("doctor", "--repair", code=3)
+        assert "is running but did not answer" in out, out
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    while get_session(r, sid).state == "online" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert get_session(r, sid).end_reason == "kicked", "the queued kick was not carried out"
+    assert not online_from(lab, 5)

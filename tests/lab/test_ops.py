@@ -281,7 +281,7 @@ def test_shaping_drops_are_read_from_the_kernel():
     """Two namespaces of our own, HTB with a 2-packet queue on one end, a burst of UDP across."""
     import os
 
-    from gateway.daemon.metrics import read_shaping_drops
+    from gateway.shaping.dump import read_shaping_drops
 
     base = os.environ.get("HOTSPOT_TEST_PREFIX", "hs-t-")
     a, b = f"{base}qa", f"{base}qb"

@@ -22,7 +22,7 @@ def run(redis_url, r, tmp_path):
     config = tmp_path / "hotspot.toml"
     config.write_text(text)
 
-    def invoke(*args: str, input: str | None = None):  # noqa: A002
+    def invoke(*args: str, input: str | None = None):
         return CliRunner().invoke(cli, ["--config", str(config), *args], input=input)
 
     return invoke

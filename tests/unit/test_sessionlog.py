@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.daemon.sessionlog import SessionLog, SessionLogWriter, day_of, to_record
+from gateway.daemon.sessionlog import SessionLog, SessionLogWriter, to_record
+from gateway.days import day_of
 from gateway.model import keys
 from gateway.model.sessions import end_session, new_session, start_session
 
@@ -105,7 +106,7 @@ def test_files_rotate_at_the_librarys_midnight(r, slog):
     SessionLogWriter(r, slog).pump(after.timestamp())
     names = sorted(p.name for p in slog.directory.glob("sessions-*.jsonl"))
     assert names == ["sessions-2026-11-24.jsonl", "sessions-2026-11-25.jsonl"]
-    assert day_of(f"{int(before.timestamp() * 1000)}-0", ZoneInfo("UTC")) == date(2026, 11, 24)
+    assert day_of(before.timestamp(), "UTC") == date(2026, 11, 24)
 
 
 def test_retention_deletes_old_days_only(r, slog):

@@ -15,7 +15,6 @@ from gateway.model.voucher_admin import (
     kick_client,
     list_vouchers,
     purge_vouchers,
-    quota_overruns,
     revoke_batch,
     revoke_voucher,
 )
@@ -31,6 +30,7 @@ from gateway.model.vouchers import (
     format_code,
     get_voucher,
     issue_batch,
+    quota_overruns,
     redeem,
 )
 

@@ -180,7 +180,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
             c.find_element(By.CSS_SELECTOR, ".code"),
         )
         for c in cards
-    ), "codes fit their cards"  # noqa: E501
+    ), "codes fit their cards"
 
     # as printed: print media, an A4 page at 96 dpi rendered at 2x
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
