@@ -38,7 +38,7 @@ def _request(host: str, port: int, method: str, path: str, *, host_header: str =
 
 
 def main() -> None:
-    global TIMEOUT  # noqa: PLW0603 - one setting for every request of this short script
+    global TIMEOUT  # one setting for every request of this short script
     parser = argparse.ArgumentParser()
     parser.add_argument("--portal", required=True)
     parser.add_argument("--code", required=True)
