@@ -20,8 +20,8 @@ action, the IFB) go through pyroute2; the bulk of a diff (classes, leaves, u32 n
 goes through :class:`gateway.shaping.netlink.TcBatch`, which packs those messages itself:
 pyroute2 0.9.7 cannot express u32 hash tables or negative key offsets through its
 ``tc()`` kwargs, and spends ~0.3 ms of Python per message. pyroute2's u32 key decoder
-reads 4 bytes too early, so keys are decoded here from the raw attribute
-(:func:`_u32_keys`). See ``../shared/notes/kernel-facts.md``.
+reads 4 bytes too early, so keys are decoded from the raw attribute
+(:mod:`gateway.shaping.dump`). See ``../shared/notes/kernel-facts.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from gateway.logs import get_logger
+from gateway.names import ifb_name
 from gateway.nsenter import in_netns
 from gateway.shaping.diff import TreeDiff, TreeState, diff_tree, filter_key
 from gateway.shaping.dump import TC_H_INGRESS, TC_H_ROOT, read_tree
@@ -96,8 +97,6 @@ class TcApplier:
     @classmethod
     def for_network(cls, net) -> TcApplier:
         """Return the applier of the router ``net`` (a config's ``network`` section) describes."""
-        from gateway.names import ifb_name
-
         return cls(net.netns, net.lan_interface, ifb_name(net.lan_interface), net.wan_interface)
 
     def close(self) -> None:
@@ -307,7 +306,7 @@ class TcApplier:
         packets holds many times the bytes it should. At library rates the CPU it saves
         is not needed. Best effort: a device that cannot say is left as it is.
         """
-        from pyroute2.ethtool import Ethtool
+        from pyroute2.ethtool import Ethtool  # deliberate: its ioctl bindings are needed once, at start
 
         with in_netns(self.netns):
             ethtool = Ethtool()
