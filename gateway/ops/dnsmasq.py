@@ -6,12 +6,13 @@ Pure: the lab and ``make install`` write what :func:`render_dnsmasq_conf` return
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from gateway.config import Config
 from gateway.names import NFT_FAMILY, NFT_TABLE, WALLED_SET4
 
-__all__ = ["render_dnsmasq_conf"]
+__all__ = ["leases_in_pool", "render_dnsmasq_conf"]
 
 
 def render_dnsmasq_conf(
@@ -46,3 +47,25 @@ def render_dnsmasq_conf(
         lines.append(f"nftset=/{host}/4#{NFT_FAMILY}#{NFT_TABLE}#{WALLED_SET4}")
     lines += list(extra)
     return "\n".join(lines) + "\n"
+
+
+def leases_in_pool(
+    lease_text: str, start: ipaddress.IPv4Address, end: ipaddress.IPv4Address, now: float
+) -> int:
+    """Return how many unexpired leases in dnsmasq's lease file fall in ``start``..``end``.
+
+    A line is ``<expiry epoch> <mac> <ip> <hostname> <client-id>`` (expiry 0 = never).
+    """
+    count = 0
+    for line in lease_text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or not fields[0].isdigit():
+            continue
+        try:
+            ip = ipaddress.ip_address(fields[2])
+        except ValueError:
+            continue
+        expiry = int(fields[0])
+        if ip.version == 4 and start <= ip <= end and (expiry == 0 or expiry > now):
+            count += 1
+    return count
