@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.config import Config
+from gateway.firewall.guard import Guard
 from gateway.firewall.nft import ApplyError, Nft
 from gateway.firewall.plan import (
     ACCOUNTED_SETS,
@@ -72,6 +73,7 @@ class NftEnforcer:
 
     def __init__(self, config: Config, neighbours: NeighbourTable | None = None, nft: Nft | None = None):
         self.nft = nft or Nft(config.network.netns)
+        self.guard = Guard(config.network.lan_interface, config.network.netns)
         self.configure(config)
         self.neighbours = neighbours or NeighbourTable()
         self.expected = ""  # fingerprint of the table as we last loaded it; "" = rebuild next pass
@@ -83,6 +85,7 @@ class NftEnforcer:
         if getattr(self, "ruleset", None) != ruleset or getattr(self, "statements", None) != statements:
             self.expected = ""
         self.config, self.ruleset, self.statements = config, ruleset, statements
+        self.guard = Guard(config.network.lan_interface, config.network.netns)
 
     # -- the Component protocol ------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class NftEnforcer:
             counts["rebuilt"] = 1
         elif diff:
             self.nft.apply(diff_batch(diff), op="reconcile")
+        counts["guard"] = self.guard.ensure()  # after the table: its marks exist before the blackhole
         self.view = view
         self._remember(wanted)
         return counts
@@ -145,6 +149,7 @@ class NftEnforcer:
             for e, p in view.accounted().items()
         }
         self.rebuild(carried, view, reason="start")
+        self.guard.ensure()
         return True
 
     def rebuild(self, wanted: Mapping[Element, Want], view: KernelView, *, reason: str) -> None:
