@@ -44,7 +44,7 @@ DNS_QPS = 3  # queries per second per MAC and per address, after a burst of
 DNS_QBURST = 30
 DNS_TOTAL_QPS = 100  # all devices that are not logged in together
 DNS_QUERY_MAX = 320  # UDP length of a query: header 8 + DNS 12 + name <= 255 + type/class 4 + EDNS 11
-DHCP_TOTAL = 20  # DHCP packets per second from the whole LAN, after a burst of
+DHCP_TOTAL = 10  # DHCP packets per second from the whole LAN, after a burst of
 DHCP_TOTAL_BURST = 60
 
 
