@@ -43,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.names import GUARD_PREF
+
 __all__ = ["Layout", "Installer", "main"]
 
 APT_PACKAGES = ("nftables", "iproute2", "redis-server", "dnsmasq", "python3-venv", "curl")
@@ -301,6 +303,11 @@ class Installer:
         except Exception:  # noqa: BLE001 - a broken or missing config must not block removal
             pass
         self.system("systemctl", "disable", "--now", *UNITS)
+        # the gateway's fail-closed routing rules (docs/security.md) outlive it: without them
+        # the LAN forwards again (the table stays until a reboot, as on every stop)
+        for family in ("-4", "-6"):
+            for pref in (GUARD_PREF + 1, GUARD_PREF):
+                self.system("ip", family, "rule", "del", "pref", str(pref))
         for unit in UNITS:
             self.remove(f"{self.L.unit_dir}/{unit}")
         self.system("systemctl", "daemon-reload")
