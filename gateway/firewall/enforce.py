@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.config import Config
-from gateway.firewall.guard import Guard
+from gateway.firewall.guard import Guard, wanted_rules
 from gateway.firewall.nft import ApplyError, Nft
 from gateway.firewall.plan import (
     ACCOUNTED_SETS,
@@ -157,6 +157,10 @@ class NftEnforcer:
         self.nft.apply(rebuild_batch(self.ruleset, self.statements, wanted, view.elements), op="rebuild")
         self.expected = read_kernel_shape(self.nft)
         log.info("ruleset_loaded", reason=reason, elements=len(wanted), fingerprint=self.expected)
+
+    def guard_ok(self) -> bool:
+        """Return whether the fail-closed routing rules are all in place (see guard.py)."""
+        return self.guard.present() == wanted_rules(self.config.network.lan_interface)
 
     def counters(self) -> dict[str, dict[Element, Present]]:
         """Return the last read's accounted elements grouped by the session id they carry."""
