@@ -82,7 +82,7 @@ def pull(server: str, seconds: float, parallel: int, domain: str = "tunnel.test"
     deadline = time.monotonic() + seconds
 
     def worker(n: int) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
         sock.settimeout(0.2)
         sent = answers = got = 0
         for i in range(MAX_QUERIES):

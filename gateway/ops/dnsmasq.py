@@ -38,6 +38,9 @@ def render_dnsmasq_conf(
         "domain-needed",
         "bogus-priv",
         "cache-size=2000",
+        # the largest UDP answer (dnsmasq's default, said out loud): with the per-MAC query rate
+        # it bounds DNS before login for a device with many addresses (docs/security.md)
+        "edns-packet-max=1232",
     ]
     if dhcp.dns_upstream:
         lines.append("no-resolv")

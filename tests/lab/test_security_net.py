@@ -66,7 +66,11 @@ def tunnel_endpoint(lab):
 
 
 def _pull(lab, ns: str, seconds: float, parallel: int) -> dict:
-    out = lab.exec(ns, PYTHON, "-m", "gateway.lab.dnstunnel", "pull", LAN_ROUTER, str(seconds), str(parallel),
+    return _pull_from(lab, ns, LAN_ROUTER, seconds, parallel)
+
+
+def _pull_from(lab, ns: str, server: str, seconds: float, parallel: int) -> dict:
+    out = lab.exec(ns, PYTHON, "-m", "gateway.lab.dnstunnel", "pull", server, str(seconds), str(parallel),
                    timeout=seconds + 20, check=True)  # fmt: skip
     return json.loads(out.stdout)
 
@@ -96,6 +100,15 @@ def test_a_dns_tunnel_before_login_gets_a_few_kilobytes_per_second(lab, gw, tunn
     # token bucket: the burst, then the rate; one answer may straddle the edge
     assert got["bytes"] <= burst + per_device * seconds + 1100, got
     assert got["sent"] > 1000, "the attack really ran (many queries sent, most unanswered)"
+
+    # over IPv6 the same bound holds (per address; the per-MAC query rate caps many addresses)
+    lab.exec(tunnel, "ip", "-6", "addr", "add", f"{client_ip6(2)}/64", "dev", "eth0", "nodad", check=True)
+    try:
+        got6 = _pull_from(lab, tunnel, LAN_ROUTER6, 4, 16)
+    finally:
+        lab.exec(tunnel, "ip", "-6", "addr", "del", f"{client_ip6(2)}/64", "dev", "eth0")
+    print(f"the same over IPv6, 16 parallel for 4s: {got6}")
+    assert 0 < got6["bytes"] <= burst + per_device * 4 + 1100, got6
 
     # DNS over TCP (the tunnel's wide pipe) is refused before login
     tcp = lab.exec(tunnel, PYTHON, "-c", _DNS_TCP, LAN_ROUTER, timeout=10)
