@@ -103,6 +103,8 @@ class Dhcp:
     lease_time: int
     dns_upstream: tuple[str, ...]
     lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's, read for the pool metric
+    online_lease_time: int = 2 * 3600  # lease for devices that logged in (dnsmasq dhcp-hostsdir)
+    hosts_dir: Path | None = Path("/var/lib/hotspot-dhcp")  # that dhcp-hostsdir; None = everyone short
     per_device_per_minute: int = 6  # DHCP packets one MAC may send per minute (nftables)
     pool_low: float = 0.1  # warn (log, metric) when fewer than this share of the pool is free
     dns_before_login: int = 2_000  # DNS answer bytes/s per device that is not logged in

@@ -62,6 +62,11 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 # Sections
 
 
+def _optional_path(r: _Reader, value: Any) -> Any:
+    """Return ``value`` resolved as a path, or None for "" (the feature is off)."""
+    return None if value == "" else r.resolve(value)
+
+
 def _desk_networks(value: Any) -> Any:
     """Return the desk's networks plus loopback (a problem already reported stays as it is)."""
     return (*value, *LOOPBACK) if isinstance(value, tuple) else value
@@ -114,7 +119,7 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
     t = r.table(
         "dhcp",
         {"range_start", "range_end", "lease_time", "dns_upstream", "lease_file", "per_device_per_minute",
-         "pool_low", "dns_before_login", "dns_before_login_total"},
+         "pool_low", "dns_before_login", "dns_before_login_total", "online_lease_time", "hosts_dir"},
     )  # fmt: skip
     lan = network.lan_address if network.lan_address is not _BAD else None
     hosts = list(lan.network.hosts()) if lan else []
@@ -127,13 +132,16 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
         lease_time=r.get(t, "dhcp.lease_time", parse_duration, 10 * 60),
         dns_upstream=r.get(t, "dhcp.dns_upstream", _list_of(_ipv4), ()),
         lease_file=r.resolve(r.get(t, "dhcp.lease_file", _str, "/var/lib/misc/dnsmasq.leases")),
+        online_lease_time=r.get(t, "dhcp.online_lease_time", parse_duration, 2 * 3600),
+        hosts_dir=_optional_path(r, r.get(t, "dhcp.hosts_dir", _str, "/var/lib/hotspot-dhcp")),
         per_device_per_minute=r.get(t, "dhcp.per_device_per_minute", _int(2, 600), 6),
         pool_low=r.get(t, "dhcp.pool_low", _float(0.0, 0.9), 0.1),
         dns_before_login=r.get(t, "dhcp.dns_before_login", _byte_rate(400, 1_000_000), 2_000),
         dns_before_login_total=r.get(t, "dhcp.dns_before_login_total", _byte_rate(400, 10_000_000), 32_000),
     )
-    if isinstance(dhcp.lease_time, int) and dhcp.lease_time < 120:
-        r.problem("dhcp.lease_time", 'dnsmasq\'s shortest lease is 2 minutes ("2m")')
+    for key in ("lease_time", "online_lease_time"):
+        if isinstance(getattr(dhcp, key), int) and getattr(dhcp, key) < 120:
+            r.problem(f"dhcp.{key}", 'dnsmasq\'s shortest lease is 2 minutes ("2m")')
     if isinstance(dhcp.dns_before_login, int) and isinstance(dhcp.dns_before_login_total, int):
         if dhcp.dns_before_login > dhcp.dns_before_login_total:
             r.problem("dhcp.dns_before_login_total", "must not be below dhcp.dns_before_login")

@@ -293,7 +293,9 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
+    from gateway.ops.dhcp_hosts import DhcpHosts
     from gateway.shaping.shaper import Shaper
 
-    components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
+    # kernel state besides nftables, and dnsmasq's long leases for devices that logged in
+    components: list[Component] = [Shaper(config, r), DhcpHosts(config)]
     return Reconciler(config, r, enforcer, components, neighbours)

@@ -309,6 +309,7 @@ class Lab:
             self.dir / "log",
             self.dir / "branding",
             self.dir / "redis",
+            self.dir / "state" / "dhcp-hosts",
         ):
             sub.mkdir(parents=True, exist_ok=True)
         # the portal runs as nobody: it must read the config and reach the Redis socket

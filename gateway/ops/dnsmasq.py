@@ -35,6 +35,9 @@ def render_dnsmasq_conf(
         # RFC 8910: tell phones where the captive-portal API is (only asked-for, as the RFC says)
         f'dhcp-option=114,"{config.portal.api_url}"',
         f"dhcp-leasefile={lease_file}",
+        # every device gets the short lease_time; one that logged in, online_lease_time from its
+        # next renewal (the gateway writes one file per MAC here: gateway/ops/dhcp_hosts.py)
+        *([f"dhcp-hostsdir={dhcp.hosts_dir}"] if dhcp.hosts_dir else []),
         "domain-needed",
         "bogus-priv",
         "cache-size=2000",

@@ -20,6 +20,7 @@ the config re-renders what is derived from it):
 ``/etc/sysctl.d/60-hotspot.conf``           IPv4 forwarding on
 ``/etc/bash_completion.d/hotspotctl``       shell completion
 ``/var/lib/hotspot``, ``/var/log/hotspot``  state (cookie key) and the session logs
+``/var/lib/hotspot-dhcp``                   dhcp.hosts_dir: long leases for devices that logged in
 users ``hotspot``, ``hotspot-gw``            run the portal and the gateway
 ==========================================  ===================================================
 
@@ -215,6 +216,12 @@ class Installer:
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o750)
             self.chown(folder, group, user=GATEWAY_USER)
+        if config.dhcp.hosts_dir:
+            # the gateway writes one file per logged-in MAC; dnsmasq (its own user) reads them
+            hosts = self.L(str(config.dhcp.hosts_dir))
+            hosts.mkdir(parents=True, exist_ok=True)
+            hosts.chmod(0o755)
+            self.chown(hosts, GATEWAY_USER, user=GATEWAY_USER)
         secret = self.L(str(config.portal.secret_key_file))
         if not secret.exists():
             import secrets
@@ -322,6 +329,9 @@ class Installer:
             shutil.rmtree(prefix)
             self.say(f"removed {self.L.prefix}")
         self.remove(self.L.config + ".example")
+        if config and config.dhcp.hosts_dir and self.L(str(config.dhcp.hosts_dir)).exists():
+            shutil.rmtree(self.L(str(config.dhcp.hosts_dir)))  # only dnsmasq's drop-in used it
+            self.say(f"removed {config.dhcp.hosts_dir}")
         state = str(config.paths.state_dir) if config else "/var/lib/hotspot"
         logs = str(config.paths.log_dir) if config else "/var/log/hotspot"
         if purge:

@@ -196,6 +196,19 @@ def test_dhcp_starvation_from_one_phone_takes_a_handful_of_leases(lab, gw):
         _forget_leases(lab, config, prefix="02:5e:")
 
 
+def test_short_leases_until_login_long_ones_after(lab, gw):
+    config = lab.config()
+    _, ack = admit(gw, lab, 1)
+    assert ack and ack["ok"]
+    mac_file = config.dhcp.hosts_dir / lab.client_mac(1).replace(":", "-")
+    wait_for(mac_file.exists, timeout=5, what="the gateway to give phone 1 a long lease")
+    time.sleep(0.5)  # dnsmasq reads the new file through inotify
+    online = lab.exec(lab.spec.client(1), PYTHON, "-c", _DHCP_OFFER, timeout=20, check=True).stdout.split()
+    visitor = lab.exec(lab.spec.client(3), PYTHON, "-c", _DHCP_OFFER, timeout=20, check=True).stdout.split()
+    print(f"\nDHCP lease offered: online phone {online}, phone not logged in {visitor}")
+    assert int(online[1]) == config.dhcp.online_lease_time and int(visitor[1]) == config.dhcp.lease_time
+
+
 def _forget_leases(lab, config, prefix: str) -> None:
     """Give the attack's leases back (dnsmasq keeps them for the lease time otherwise)."""
     lab.stop("dnsmasq")
@@ -436,7 +449,8 @@ p = (Ether(src=own, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.25
      / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(own.replace(":", "")), xid=0x4242, flags=0x8000)
      / DHCP(options=[("message-type", "discover"), "end"]))
 r = srp1(p, iface="eth0", timeout=5)
-print(r[BOOTP].yiaddr if r else "no offer")
+lease = dict(o for o in r[DHCP].options if isinstance(o, tuple) and len(o) == 2).get("lease_time") if r else 0
+print(r[BOOTP].yiaddr if r else "no offer", lease)
 """
 
 _TCP_LISTEN = """
