@@ -124,7 +124,7 @@ def throughput(phone: str, seconds: int) -> float:
 def _config(router: str, redis_url: str, folder: Path):
     """The lab's config, for the bench's router (a /16 LAN) and a private Redis."""
     template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=folder, prefix="hs-")
+    text = string.Template(template).substitute(lab_dir=folder, prefix="hs-", desk_pc="10.42.0.10")
     text = text.replace('netns = "hs-gw"', f'netns = "{router}"').replace("10.42.0.1/24", "10.43.0.1/16")
     text = text.replace('range_start = "10.42.0.100"', 'range_start = "10.43.0.100"')
     text = text.replace('range_end = "10.42.0.199"', 'range_end = "10.43.250.199"')

@@ -15,6 +15,8 @@ __all__ = [
     "WALLED_NETS4",
     "ADMIN_SET4",
     "ADMIN_SET6",
+    "GUARD_MARK",
+    "GUARD_PREF",
     "ifb_name",
 ]
 
@@ -28,6 +30,11 @@ DOWN_SET6 = "down6"  # ipv6_addr of authorized clients: replies to them, downloa
 WALLED_NETS4 = "walled_nets4"  # walled_garden.networks from the config
 ADMIN_SET4 = "admin4"  # network.admin_networks (IPv4): SSH to the router from the LAN
 ADMIN_SET6 = "admin6"  # network.admin_networks (IPv6)
+# Fail closed: table inet hotspot sets this packet-mark bit on everything from the LAN, and two
+# policy-routing rules (pref GUARD_PREF: marked -> main table; GUARD_PREF + 1: blackhole) route
+# nothing from the LAN without it. They survive `nft flush ruleset` (gateway/firewall/guard.py).
+GUARD_MARK = 0x01000000
+GUARD_PREF = 1000
 
 
 def ifb_name(lan_interface: str) -> str:

@@ -355,7 +355,7 @@ def _local_doctor(ctx: Context, repair: bool) -> dict:
         table = reconciler.neighbours.read() if reconciler.neighbours else None
         reply["report"] = diagnose(
             online_sessions(ctx.redis), read_kernel(reconciler.enforcer.nft), reconciler.enforcer.expected,
-            time.time(), table,
+            time.time(), table, reconciler.enforcer.guard_ok(),
         )  # fmt: skip
     finally:
         reconciler.close()
@@ -371,6 +371,9 @@ def _print_report(reply: dict, report: dict) -> None:
         console.print(f"repair pass: {json.dumps(counts)}")
     colour = "green" if report.get("table") == "ok" else "red"
     console.print(f"table inet hotspot: [{colour}]{report.get('table')}[/]")
+    if "guard" in report:
+        colour = {"ok": "green", "missing": "red"}.get(report["guard"], "yellow")
+        console.print(f"fail-closed routing rules (ip rule pref 1000/1001): [{colour}]{report['guard']}[/]")
     console.print(f"online sessions: {report.get('online')}, kernel elements: {report.get('elements')}")
     for key, label in (
         ("missing", "missing in the kernel (client cut off)"),

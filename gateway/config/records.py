@@ -102,6 +102,18 @@ class Dhcp:
     range_end: ipaddress.IPv4Address
     lease_time: int
     dns_upstream: tuple[str, ...]
+    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's, read for the pool metric
+    online_lease_time: int = 2 * 3600  # lease for devices that logged in (dnsmasq dhcp-hostsdir)
+    hosts_dir: Path | None = Path("/var/lib/hotspot-dhcp")  # that dhcp-hostsdir; None = everyone short
+    per_device_per_minute: int = 6  # DHCP packets one MAC may send per minute (nftables)
+    pool_low: float = 0.1  # warn (log, metric) when fewer than this share of the pool is free
+    dns_before_login: int = 2_000  # DNS answer bytes/s per device that is not logged in
+    dns_before_login_total: int = 32_000  # the same, all such devices together
+
+    @property
+    def pool_size(self) -> int:
+        """Addresses in the DHCP range."""
+        return int(self.range_end) - int(self.range_start) + 1
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,7 @@ class Desk:
     session_lifetime: int
     max_failures: int
     lockout: int
+    # who sees the desk; the loader's default is network.admin_networks plus loopback
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # () = from anywhere
 
 

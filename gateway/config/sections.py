@@ -54,9 +54,34 @@ from gateway.units import parse_duration, parse_rate, parse_size
 
 __all__ = ["build"]
 
+# the router itself (an SSH tunnel to the desk) always reaches the desk
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
 
 # ---------------------------------------------------------------------------
 # Sections
+
+
+def _optional_path(r: _Reader, value: Any) -> Any:
+    """Return ``value`` resolved as a path, or None for "" (the feature is off)."""
+    return None if value == "" else r.resolve(value)
+
+
+def _desk_networks(value: Any) -> Any:
+    """Return the desk's networks plus loopback (a problem already reported stays as it is)."""
+    return (*value, *LOOPBACK) if isinstance(value, tuple) else value
+
+
+def _byte_rate(low: int, high: int):
+    """Parse a rate like "16kbit" into bytes per second within [low, high]."""
+
+    def parse(value: Any) -> int:
+        rate = parse_rate(value) // 8
+        if not low <= rate <= high:
+            raise ValueError(f"must be between {low * 8} and {high * 8} bit/s, got {value!r}")
+        return rate
+
+    return parse
 
 
 def _library(r: _Reader) -> Library:
@@ -91,7 +116,11 @@ def _network_section(r: _Reader) -> Network:
 
 
 def _dhcp(r: _Reader, network: Network) -> Dhcp:
-    t = r.table("dhcp", {"range_start", "range_end", "lease_time", "dns_upstream"})
+    t = r.table(
+        "dhcp",
+        {"range_start", "range_end", "lease_time", "dns_upstream", "lease_file", "per_device_per_minute",
+         "pool_low", "dns_before_login", "dns_before_login_total", "online_lease_time", "hosts_dir"},
+    )  # fmt: skip
     lan = network.lan_address if network.lan_address is not _BAD else None
     hosts = list(lan.network.hosts()) if lan else []
     default_start = hosts[99] if len(hosts) > 200 else (hosts[1] if len(hosts) > 2 else _BAD)
@@ -99,9 +128,23 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
     dhcp = Dhcp(
         range_start=r.get(t, "dhcp.range_start", _ipv4, default_start),
         range_end=r.get(t, "dhcp.range_end", _ipv4, default_end),
-        lease_time=r.get(t, "dhcp.lease_time", parse_duration, 2 * 3600),
+        # short: a lease nobody renews is back in the pool soon (DHCP starvation, docs/security.md)
+        lease_time=r.get(t, "dhcp.lease_time", parse_duration, 10 * 60),
         dns_upstream=r.get(t, "dhcp.dns_upstream", _list_of(_ipv4), ()),
+        lease_file=r.resolve(r.get(t, "dhcp.lease_file", _str, "/var/lib/misc/dnsmasq.leases")),
+        online_lease_time=r.get(t, "dhcp.online_lease_time", parse_duration, 2 * 3600),
+        hosts_dir=_optional_path(r, r.get(t, "dhcp.hosts_dir", _str, "/var/lib/hotspot-dhcp")),
+        per_device_per_minute=r.get(t, "dhcp.per_device_per_minute", _int(2, 600), 6),
+        pool_low=r.get(t, "dhcp.pool_low", _float(0.0, 0.9), 0.1),
+        dns_before_login=r.get(t, "dhcp.dns_before_login", _byte_rate(400, 1_000_000), 2_000),
+        dns_before_login_total=r.get(t, "dhcp.dns_before_login_total", _byte_rate(400, 10_000_000), 32_000),
     )
+    for key in ("lease_time", "online_lease_time"):
+        if isinstance(getattr(dhcp, key), int) and getattr(dhcp, key) < 120:
+            r.problem(f"dhcp.{key}", 'dnsmasq\'s shortest lease is 2 minutes ("2m")')
+    if isinstance(dhcp.dns_before_login, int) and isinstance(dhcp.dns_before_login_total, int):
+        if dhcp.dns_before_login > dhcp.dns_before_login_total:
+            r.problem("dhcp.dns_before_login_total", "must not be below dhcp.dns_before_login")
     if lan:
         for key in ("range_start", "range_end"):
             value = getattr(dhcp, key)
@@ -254,7 +297,8 @@ def build(path: Path, data: dict[str, Any]) -> Config:
         session_lifetime=r.get(desk_t, "desk.session_lifetime", parse_duration, 8 * 3600),
         max_failures=r.get(desk_t, "desk.max_failures", _int(1, 100), 5),
         lockout=r.get(desk_t, "desk.lockout", parse_duration, 300),
-        networks=r.get(desk_t, "desk.networks", _list_of(_network), ()),
+        # absent: the admin side only (network.admin_networks); the router itself always may
+        networks=_desk_networks(r.get(desk_t, "desk.networks", _list_of(_network), network.admin_networks)),
     )
     metrics_t = r.table("metrics", {"listen"})
     metrics = Metrics(listen=r.get(metrics_t, "metrics.listen", _listen, "127.0.0.1:9110"))

@@ -9,6 +9,8 @@
 - :mod:`~gateway.daemon.sessionlog`: the durable session log (JSON lines on disk)
 - :mod:`~gateway.daemon.metrics`: Prometheus ``/metrics``
 - :mod:`~gateway.daemon.reload`: reload the config without dropping anyone
+- :mod:`~gateway.daemon.dhcp_hosts`: the reconcile component giving logged-in devices
+  dnsmasq's long lease (one host file per MAC)
 
 May import: the ground floor, the model, the firewall and shaping wings. Must not import:
 cli, lab, the portal (contract ``layers``). Imported by: the CLI (its gateway-down

@@ -171,7 +171,7 @@ class Daemon:
         """Return the difference between Redis and the kernel, changing nothing."""
         report = diagnose(
             online_sessions(self.redis), read_kernel(self.enforcer.nft), self.enforcer.expected,
-            time.time(), self.enforcer.neighbours,
+            time.time(), self.enforcer.neighbours, self.enforcer.guard_ok(),
         )  # fmt: skip
         return {"ok": True, "report": report, "source": "gateway"}
 

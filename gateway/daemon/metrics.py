@@ -18,6 +18,8 @@ drift_corrections_total{kind}              counter  the daemon: kernel changes n
 shaping_drops_total{direction}             counter  the root HTB qdiscs' drop counts (read at scrape)
 session_log_records_total, _lag            c / g    the session-log writer
 config_reloads_total{result=ok|rejected}   counter  ``hotspotctl reload`` / SIGHUP
+dhcp_leases, dhcp_pool_size                gauge    dnsmasq's lease file (read every 30 s); alert when
+                                                    leases > (1 - dhcp.pool_low) x pool_size (DHCP starvation)
 gateway_info{version,library_id}           info
 =========================================  =======  ==============================================
 
@@ -216,6 +218,10 @@ class GatewayMetrics:
             ["kind"],
             registry=reg,
         )
+        self.dhcp_leases = Gauge(
+            "hotspot_dhcp_leases", "Unexpired DHCP leases in the pool (dnsmasq's lease file)", registry=reg
+        )
+        self.dhcp_pool_size = Gauge("hotspot_dhcp_pool_size", "Addresses in the DHCP range", registry=reg)
         self.session_log_records = Counter(
             "hotspot_session_log_records", "Session-log records written to disk", registry=reg
         )

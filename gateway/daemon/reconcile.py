@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 import redis
 
 from gateway.config import Config
+from gateway.daemon.dhcp_hosts import DhcpHosts
 from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
@@ -295,5 +296,6 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
-    components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
+    # kernel state besides nftables, and dnsmasq's long leases for devices that logged in
+    components: list[Component] = [Shaper(config, r), DhcpHosts(config)]
     return Reconciler(config, r, enforcer, components, neighbours)

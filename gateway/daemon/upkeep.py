@@ -18,11 +18,14 @@ from gateway.daemon.metrics import GatewayMetrics
 from gateway.daemon.reload import ReloadResult, reload_config
 from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.logs import get_logger
+from gateway.ops.dnsmasq import leases_in_pool
 from gateway.shaping.dump import read_shaping_drops
 
 __all__ = ["Upkeep"]
 
 log = get_logger("gateway")
+
+POOL_CHECK_EVERY = 30.0  # seconds between reads of dnsmasq's lease file
 
 
 class Upkeep:
@@ -40,6 +43,8 @@ class Upkeep:
             ),
         )
         self.log_failing = False
+        self.pool_checked = 0.0
+        self.pool_low = False
 
     def start(self) -> None:
         """Serve /metrics (if ``metrics.listen`` is set)."""
@@ -61,6 +66,9 @@ class Upkeep:
             self.metrics.reconcile_errors.inc()  # the loop failed before a pass could run
         for direction, total in (shaping_drops or {}).items():
             self.metrics.set_shaping_drops(direction, total)
+        if now - self.pool_checked >= POOL_CHECK_EVERY:
+            self.pool_checked = now
+            self.check_pool(now)
         try:
             written = self.writer.pump(now)
             self.metrics.session_log_records.inc(written)
@@ -101,3 +109,21 @@ class Upkeep:
     def stop(self) -> None:
         """Stop serving /metrics."""
         self.metrics.close()
+
+    def check_pool(self, now: float) -> int | None:
+        """Read dnsmasq's leases into the pool metrics; warn once when the pool runs low."""
+        dhcp = self.config.dhcp
+        try:
+            text = dhcp.lease_file.read_text(errors="replace")
+        except OSError:
+            return None  # no lease file yet (no lease given), or dnsmasq keeps it elsewhere
+        used, size = leases_in_pool(text, dhcp.range_start, dhcp.range_end, now), dhcp.pool_size
+        self.metrics.dhcp_leases.set(used)
+        self.metrics.dhcp_pool_size.set(size)
+        low = size - used < dhcp.pool_low * size
+        if low and not self.pool_low:
+            log.warning("dhcp_pool_low", leases=used, pool_size=size, hint="starvation? docs/security.md")
+        elif self.pool_low and not low:
+            log.info("dhcp_pool_recovered", leases=used, pool_size=size)
+        self.pool_low = low
+        return used

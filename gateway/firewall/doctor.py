@@ -26,11 +26,14 @@ def diagnose(
     expected: str,
     now: float,
     neighbours: NeighbourTable | None = None,
+    guard: bool | None = None,
 ) -> dict:
     """Return the differences between online ``sessions`` and the kernel ``view``.
 
     ``expected`` is the fingerprint of the table as the gateway loaded it ("" = unknown).
-    ``ok`` is true when the table is the gateway's and every element is as planned.
+    ``guard`` says whether the fail-closed routing rules are in place (None = not read).
+    ``ok`` is true when the table is the gateway's, every element is as planned and the
+    guard is not known to be missing.
     """
     live = [s for s in sessions if s.expires_at > now]
     wanted, invalid = plan_elements(live, now, neighbours.ip6_by_mac if neighbours else None)
@@ -56,6 +59,9 @@ def diagnose(
         "timeout_off": rows(diff.refresh),
         "extra": [_row(e, present[e].comment) for e in diff.remove],
         "invalid_sessions": invalid,
+        "guard": {None: "unknown", True: "ok", False: "missing"}[guard],
     }
-    report["ok"] = table in ("ok", "unknown") and not (diff.add or diff.replace or diff.remove)
+    report["ok"] = (
+        table in ("ok", "unknown") and not (diff.add or diff.replace or diff.remove) and guard is not False
+    )
     return report

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.config import Config
+from gateway.firewall.guard import Guard, wanted_rules
 from gateway.firewall.nft import ApplyError, Nft
 from gateway.firewall.plan import (
     Element,
@@ -56,6 +57,7 @@ class NftEnforcer:
 
     def __init__(self, config: Config, neighbours: NeighbourTable | None = None, nft: Nft | None = None):
         self.nft = nft or Nft(config.network.netns)
+        self.guard = Guard(config.network.lan_interface, config.network.netns)
         self.configure(config)
         self.neighbours = neighbours or NeighbourTable()
         self.expected = ""  # fingerprint of the table as we last loaded it; "" = rebuild next pass
@@ -67,6 +69,7 @@ class NftEnforcer:
         if getattr(self, "ruleset", None) != ruleset or getattr(self, "statements", None) != statements:
             self.expected = ""
         self.config, self.ruleset, self.statements = config, ruleset, statements
+        self.guard = Guard(config.network.lan_interface, config.network.netns)
 
     # -- the Component protocol ------------------------------------------------------------
 
@@ -83,6 +86,7 @@ class NftEnforcer:
             counts["rebuilt"] = 1
         elif diff:
             self.nft.apply(diff_batch(diff), op="reconcile")
+        counts["guard"] = self.guard.ensure()  # after the table: its marks exist before the blackhole
         self.view = view
         self._remember(wanted)
         return counts
@@ -129,6 +133,7 @@ class NftEnforcer:
             for e, p in view.accounted().items()
         }
         self.rebuild(carried, view, reason="start")
+        self.guard.ensure()
         return True
 
     def rebuild(self, wanted: Mapping[Element, Want], view: KernelView, *, reason: str) -> None:
@@ -136,6 +141,10 @@ class NftEnforcer:
         self.nft.apply(rebuild_batch(self.ruleset, self.statements, wanted, view.elements), op="rebuild")
         self.expected = read_kernel_shape(self.nft)
         log.info("ruleset_loaded", reason=reason, elements=len(wanted), fingerprint=self.expected)
+
+    def guard_ok(self) -> bool:
+        """Return whether the fail-closed routing rules are all in place (see guard.py)."""
+        return self.guard.present() == wanted_rules(self.config.network.lan_interface)
 
     def counters(self) -> dict[str, dict[Element, Present]]:
         """Return the last read's accounted elements grouped by the session id they carry."""

@@ -20,6 +20,8 @@ from gateway.config import Config
 from gateway.names import (
     ADMIN_SET4,
     ADMIN_SET6,
+    GUARD_MARK,
+    GUARD_PREF,
     NFT_FAMILY,
     NFT_TABLE,
     WALLED_NETS4,
@@ -37,6 +39,14 @@ __all__ = [
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
 TEMPLATE = "hotspot.nft"
 
+# Before login (docs/security.md): a phone needs a handful of lookups to find the portal.
+DNS_QPS = 3  # queries per second per MAC and per address, after a burst of
+DNS_QBURST = 30
+DNS_TOTAL_QPS = 100  # all devices that are not logged in together
+DNS_QUERY_MAX = 320  # UDP length of a query: header 8 + DNS 12 + name <= 255 + type/class 4 + EDNS 11
+DHCP_TOTAL = 10  # DHCP packets per second from the whole LAN, after a burst of
+DHCP_TOTAL_BURST = 60
+
 
 def template_text() -> str:
     """Return the ruleset template shipped with the package (``gateway/firewall/rules/hotspot.nft``)."""
@@ -44,13 +54,29 @@ def template_text() -> str:
 
 
 def _values(config: Config) -> dict[str, str]:
-    net, portal = config.network, config.portal
+    net, portal, dhcp = config.network, config.portal, config.dhcp
     return {
         "lan": net.lan_interface,
         "portal_address": str(portal.address),
         "portal_port": str(portal.port),
         "portal_tls_port": str(portal.tls_port),
         "ssh_port": str(net.ssh_port),
+        "guard_mark": f"0x{GUARD_MARK:08x}",
+        "guard_pref": str(GUARD_PREF),
+        "guard_pref_drop": str(GUARD_PREF + 1),
+        "dns_qps": str(DNS_QPS),
+        "dns_qburst": str(DNS_QBURST),
+        "dns_total_qps": str(DNS_TOTAL_QPS),
+        "dns_total_qburst": str(DNS_TOTAL_QPS * 2),
+        "dns_query_max": str(DNS_QUERY_MAX),
+        "dns_bytes": str(dhcp.dns_before_login),
+        "dns_bytes_burst": str(dhcp.dns_before_login * 4),
+        "dns_total_bytes": str(dhcp.dns_before_login_total),
+        "dns_total_bytes_burst": str(dhcp.dns_before_login_total * 2),
+        "dhcp_per_minute": str(dhcp.per_device_per_minute),
+        "dhcp_burst": str(max(4, dhcp.per_device_per_minute)),
+        "dhcp_total": str(DHCP_TOTAL),
+        "dhcp_total_burst": str(DHCP_TOTAL_BURST),
     }
 
 

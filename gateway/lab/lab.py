@@ -28,8 +28,11 @@ from gateway import config as config_mod
 from gateway.lab import netns
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
+    DESK_PC_IP,
     IPERF_PORTS,
     LAN_ROUTER,
+    TUNNEL_DOMAIN,
+    TUNNEL_PORT,
     UPSTREAM_IP,
     UPSTREAM_WALLED_IP,
     LabSpec,
@@ -309,13 +312,16 @@ class Lab:
             self.dir / "log",
             self.dir / "branding",
             self.dir / "redis",
+            self.dir / "state" / "dhcp-hosts",
         ):
             sub.mkdir(parents=True, exist_ok=True)
         # the portal runs as nobody: it must read the config and reach the Redis socket
         for folder in (self.dir, self.dir / "state", self.dir / "branding"):
             folder.chmod(0o755)
         template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-        text = string.Template(template).substitute(lab_dir=self.dir, prefix=self.spec.prefix)
+        text = string.Template(template).substitute(
+            lab_dir=self.dir, prefix=self.spec.prefix, desk_pc=DESK_PC_IP
+        )
         text = text.replace(
             '[uplink]\ndown = "10mbit"\nup = "10mbit"',
             f'[uplink]\ndown = "{self.spec.uplink}"\nup = "{self.spec.uplink}"',
@@ -347,9 +353,12 @@ class Lab:
         return config
 
     def _write_dnsmasq_confs(self, config: config_mod.Config) -> None:
-        lab_extra = ("no-ping", "user=root", "pid-file=", "log-facility=-", "log-dhcp")
+        lab_extra = (
+            "no-ping", "user=root", "pid-file=", "log-facility=-", "log-dhcp",
+            f"dhcp-host={client_mac(self.spec.clients)},{DESK_PC_IP}",  # the desk PC (desk.networks)
+        )  # fmt: skip
         (self.dir / "dnsmasq.conf").write_text(
-            render_dnsmasq_conf(config, lease_file=self.dir / "state" / "dnsmasq.leases", extra=lab_extra)
+            render_dnsmasq_conf(config, lease_file=config.dhcp.lease_file, extra=lab_extra)
         )
         walled = [f"address=/{host}/{UPSTREAM_WALLED_IP}" for host in config.walled_garden.hosts]
         (self.dir / "dnsmasq-upstream.conf").write_text(
@@ -357,6 +366,8 @@ class Lab:
                 "# the lab's internet DNS: every name is the upstream host, walled-garden names a second one",
                 "port=53", "no-resolv", "no-hosts", "user=root", "pid-file=", "log-facility=-",
                 *walled,
+                # a DNS-tunnel endpoint for the security tests (docs/security.md)
+                f"server=/{TUNNEL_DOMAIN}/127.0.0.1#{TUNNEL_PORT}",
                 f"address=/#/{UPSTREAM_IP}",
             ]) + "\n"
         )  # fmt: skip

@@ -43,6 +43,11 @@ WAN_ROUTER6 = "2001:db8:2::2"
 UPSTREAM_IP6 = "2001:db8:2::1"
 IPERF_PORTS = tuple(range(5201, 5213))
 MAX_CLIENTS = 60
+# the lab's desk PC (its last phone) always gets this address: desk.networks names it
+DESK_PC_IP = "10.42.0.10"
+# names under this domain are answered by the lab's DNS-tunnel endpoint (gateway/lab/dnstunnel.py)
+TUNNEL_DOMAIN = "tunnel.test"
+TUNNEL_PORT = 5300
 
 _PREFIX = re.compile(r"^hs-([a-z0-9]{1,4}-)?$")
 

@@ -6,12 +6,13 @@ Pure: the lab and ``make install`` write what :func:`render_dnsmasq_conf` return
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from gateway.config import Config
 from gateway.names import NFT_FAMILY, NFT_TABLE, WALLED_SET4
 
-__all__ = ["render_dnsmasq_conf"]
+__all__ = ["leases_in_pool", "render_dnsmasq_conf"]
 
 
 def render_dnsmasq_conf(
@@ -34,9 +35,15 @@ def render_dnsmasq_conf(
         # RFC 8910: tell phones where the captive-portal API is (only asked-for, as the RFC says)
         f'dhcp-option=114,"{config.portal.api_url}"',
         f"dhcp-leasefile={lease_file}",
+        # every device gets the short lease_time; one that logged in, online_lease_time from its
+        # next renewal (the gateway writes one file per MAC here: gateway/daemon/dhcp_hosts.py)
+        *([f"dhcp-hostsdir={dhcp.hosts_dir}"] if dhcp.hosts_dir else []),
         "domain-needed",
         "bogus-priv",
         "cache-size=2000",
+        # the largest UDP answer (dnsmasq's default, said out loud): with the per-MAC query rate
+        # it bounds DNS before login for a device with many addresses (docs/security.md)
+        "edns-packet-max=1232",
     ]
     if dhcp.dns_upstream:
         lines.append("no-resolv")
@@ -46,3 +53,25 @@ def render_dnsmasq_conf(
         lines.append(f"nftset=/{host}/4#{NFT_FAMILY}#{NFT_TABLE}#{WALLED_SET4}")
     lines += list(extra)
     return "\n".join(lines) + "\n"
+
+
+def leases_in_pool(
+    lease_text: str, start: ipaddress.IPv4Address, end: ipaddress.IPv4Address, now: float
+) -> int:
+    """Return how many unexpired leases in dnsmasq's lease file fall in ``start``..``end``.
+
+    A line is ``<expiry epoch> <mac> <ip> <hostname> <client-id>`` (expiry 0 = never).
+    """
+    count = 0
+    for line in lease_text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or not fields[0].isdigit():
+            continue
+        try:
+            ip = ipaddress.ip_address(fields[2])
+        except ValueError:
+            continue
+        expiry = int(fields[0])
+        if ip.version == 4 and start <= ip <= end and (expiry == 0 or expiry > now):
+            count += 1
+    return count

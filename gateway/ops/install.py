@@ -20,6 +20,7 @@ the config re-renders what is derived from it):
 ``/etc/sysctl.d/60-hotspot.conf``           IPv4 forwarding on
 ``/etc/bash_completion.d/hotspotctl``       shell completion
 ``/var/lib/hotspot``, ``/var/log/hotspot``  state (cookie key) and the session logs
+``/var/lib/hotspot-dhcp``                   dhcp.hosts_dir: long leases for devices that logged in
 users ``hotspot``, ``hotspot-gw``            run the portal and the gateway
 ==========================================  ===================================================
 
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import config as config_mod
+from gateway.names import GUARD_PREF
 from gateway.ops.dnsmasq import render_dnsmasq_conf
 
 __all__ = ["Layout", "Installer", "main"]
@@ -218,6 +220,12 @@ class Installer:
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o750)
             self.chown(folder, group, user=GATEWAY_USER)
+        if config.dhcp.hosts_dir:
+            # the gateway writes one file per logged-in MAC; dnsmasq (its own user) reads them
+            hosts = self.L(str(config.dhcp.hosts_dir))
+            hosts.mkdir(parents=True, exist_ok=True)
+            hosts.chmod(0o755)
+            self.chown(hosts, GATEWAY_USER, user=GATEWAY_USER)
         secret = self.L(str(config.portal.secret_key_file))
         if not secret.exists():
             secret.parent.mkdir(parents=True, exist_ok=True)
@@ -300,6 +308,11 @@ class Installer:
         except Exception:  # noqa: BLE001, S110 - a broken or missing config must not block removal
             pass
         self.system("systemctl", "disable", "--now", *UNITS)
+        # the gateway's fail-closed routing rules (docs/security.md) outlive it: without them
+        # the LAN forwards again (the table stays until a reboot, as on every stop)
+        for family in ("-4", "-6"):
+            for pref in (GUARD_PREF + 1, GUARD_PREF):
+                self.system("ip", family, "rule", "del", "pref", str(pref))
         for unit in UNITS:
             self.remove(f"{self.L.unit_dir}/{unit}")
         self.system("systemctl", "daemon-reload")
@@ -314,6 +327,9 @@ class Installer:
             shutil.rmtree(prefix)
             self.say(f"removed {self.L.prefix}")
         self.remove(self.L.config + ".example")
+        if config and config.dhcp.hosts_dir and self.L(str(config.dhcp.hosts_dir)).exists():
+            shutil.rmtree(self.L(str(config.dhcp.hosts_dir)))  # only dnsmasq's drop-in used it
+            self.say(f"removed {config.dhcp.hosts_dir}")
         state = str(config.paths.state_dir) if config else "/var/lib/hotspot"
         logs = str(config.paths.log_dir) if config else "/var/log/hotspot"
         if purge:

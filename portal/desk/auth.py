@@ -85,9 +85,12 @@ def _from_allowed_network() -> bool:
 
 
 @bp.before_request
-def _load_login() -> None:
+def _load_login() -> Any:
     if not _from_allowed_network():
-        abort(404)  # the desk is not there for this device (desk.networks)
+        # desk.networks (default: the admin side only); a clear page, not a bare error
+        g.desk = None
+        page = render_template("desk/refused.html", address=request.remote_addr or "?")
+        return page, 403  # type: ignore[return-value]  # Flask takes a response from before_request
     token = session.get(SESSION_KEY)
     g.desk = accounts.login_account(get_redis(), token, now=time.time()) if isinstance(token, str) else None
 

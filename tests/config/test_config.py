@@ -48,6 +48,11 @@ def test_minimal_config_gets_defaults():
     assert config.library.timezone == "Asia/Jakarta"
     assert config.portal.languages == ("id", "en")
     assert config.plans == {}
+    # issue 16: short leases, DNS before login bounded, the desk and SSH on the admin side only
+    assert config.dhcp.lease_time == 600 and config.dhcp.pool_size == 154
+    assert (config.dhcp.dns_before_login, config.dhcp.dns_before_login_total) == (2_000, 32_000)
+    assert config.network.admin_networks == ()
+    assert {str(n) for n in config.desk.networks} == {"127.0.0.0/8", "::1/128"}
 
 
 def test_example_config_loads():
@@ -64,7 +69,9 @@ def test_lab_template_renders_a_valid_config(tmp_path):
     from importlib import resources
 
     text = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    rendered = string.Template(text).substitute(lab_dir=tmp_path, prefix=LabSpec().prefix)
+    rendered = string.Template(text).substitute(
+        lab_dir=tmp_path, prefix=LabSpec().prefix, desk_pc="10.42.0.10"
+    )
     config = config_mod.loads(rendered, tmp_path / "hotspot.toml")
     assert config.network.netns == "hs-gw"
     assert config.redis_url == f"unix://{tmp_path}/redis.sock"
@@ -103,6 +110,11 @@ def test_relative_paths_resolve_against_the_file(tmp_path):
         ('[gateway]\nidle_timeout = "soon"\n', 'gateway.idle_timeout: "soon" is not a duration'),
         ('[redis]\nurl = "localhost:6379"\n', "redis.url: "),
         ('[dhcp]\nrange_start = "10.43.0.5"\n', "dhcp.range_start: 10.43.0.5 is outside the LAN"),
+        ('[dhcp]\nlease_time = "1m"\n', "dhcp.lease_time: dnsmasq's shortest lease is 2 minutes"),
+        ("[dhcp]\nper_device_per_minute = 1\n", "dhcp.per_device_per_minute: 1 is out of range"),
+        ("[dhcp]\npool_low = 2\n", "dhcp.pool_low: 2 is out of range"),
+        ('[dhcp]\ndns_before_login = "1kbit"\n', "dhcp.dns_before_login: must be between 3200 and"),
+        ('[dhcp]\ndns_before_login = "512kbit"\n', "dhcp.dns_before_login_total: must not be below"),
         ('[walled_garden]\nhosts = ["ok.id", "not a host"]\n', "walled_garden.hosts: item 2"),
         ('[desk]\nnetworks = ["10.42.0.10/32", "pc"]\n', 'desk.networks: item 2: "pc" is not a network'),
         ("[library]\n", "not valid TOML"),  # a table defined twice

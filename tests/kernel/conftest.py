@@ -45,7 +45,7 @@ def router_ns():
 def router_config(router_ns, tmp_path) -> config_mod.Config:
     """The lab's config, pointed at ``router_ns``."""
     template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-")
+    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
     text = text.replace('netns = "hs-gw"', f'netns = "{router_ns}"')
     return config_mod.loads(text, tmp_path / "hotspot.toml")
 

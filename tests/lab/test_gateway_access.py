@@ -42,9 +42,15 @@ def test_unauthorized_dns_to_another_server_is_answered_by_the_router(lab, gw):
     # (it answers every name with its own address), so who answered is plain to see
     ns = lab.spec.client(2)
     phone3 = lab.client_ip(lab.spec.client(3))
-    for proto in ("udp", "tcp"):
-        answer = lab.exec(ns, sys.executable, "-c", DNS_QUERY, UPSTREAM_IP, "phone3", proto, check=True)
-        assert answer.stdout.strip() == phone3, (proto, answer.stdout)
+    answer = lab.exec(ns, sys.executable, "-c", DNS_QUERY, UPSTREAM_IP, "phone3", "udp", check=True)
+    assert answer.stdout.strip() == phone3, answer.stdout
+    # DNS over TCP waits for login (docs/security.md, "DNS before login"); online, it is answered
+    refused = lab.exec(ns, sys.executable, "-c", DNS_QUERY, UPSTREAM_IP, "phone3", "tcp")
+    assert refused.returncode != 0, refused.stdout
+    _, ack = admit(gw, lab, 2)
+    assert ack and ack["ok"]
+    answer = lab.exec(ns, sys.executable, "-c", DNS_QUERY, LAN_ROUTER, "phone3", "tcp", check=True)
+    assert answer.stdout.strip() == phone3, answer.stdout
 
 
 def test_unauthorized_udp_and_other_ports_do_not_escape(lab, gw):
@@ -190,13 +196,7 @@ def test_the_router_shows_visitors_only_dhcp_dns_and_the_portal(lab, gw):
         server.stdout.readline()
         for port in (22, 6000):
             assert fetch(lab, ns, f"http://{LAN_ROUTER}:{port}/", timeout=2).rc == 7, port
-        # from the configured admin network (10.42.0.0/28) SSH is open
-        lab.exec(ns, "ip", "addr", "add", "10.42.0.5/24", "dev", "eth0", check=True)
-        try:
-            ssh = fetch(lab, ns, f"http://{LAN_ROUTER}:22/", timeout=2, extra=("--interface", "10.42.0.5"))
-            assert ssh.rc != 7, "connected (the listener is not a web server)"
-        finally:
-            lab.exec(ns, "ip", "addr", "del", "10.42.0.5/24", "dev", "eth0")
+        # SSH from the LAN (network.admin_networks, none by default): test_security_net.py
     finally:
         server.kill()
         server.wait()

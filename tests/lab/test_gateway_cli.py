@@ -52,7 +52,7 @@ def test_status_and_doctor_with_the_gateway_up_and_down(lab, ctl):
     assert status["gateway"]["state"] == "ok" and status["portal"]["state"] == "ok"
     ctl("auth", lab.client_mac(5), "--minutes", "10")
     report = json.loads(ctl("doctor", "--json"))
-    assert report["source"] == "gateway" and report["report"]["ok"]
+    assert report["source"] == "gateway" and report["report"]["ok"] and report["report"]["guard"] == "ok"
 
     lab.stop("gateway", signal.SIGTERM)
     try:
@@ -63,6 +63,7 @@ def test_status_and_doctor_with_the_gateway_up_and_down(lab, ctl):
                  check=True)  # fmt: skip
         broken = json.loads(ctl("doctor", "--json", code=1))
         assert broken["source"] == "hotspotctl" and broken["report"]["table"] == "ok"
+        assert broken["report"]["guard"] == "ok", "the fail-closed routing rules outlive the gateway"
         assert [row["set"] for row in broken["report"]["missing"]] == ["auth4"]
         assert not online_from(lab, 5)
         repaired = json.loads(ctl("doctor", "--repair", "--json"))

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.config import loads
 from gateway.firewall.enforce import NftEnforcer, read_kernel
+from gateway.firewall.guard import wanted_rules
 from gateway.firewall.nft import Nft
 from gateway.firewall.plan import Element
 from gateway.model.sessions import new_session
@@ -72,9 +73,11 @@ def test_apply_read_back_apply_again_changes_nothing(scratch):
     online = sessions(3, now)
     first = enforcer.reconcile(online, now)
     assert first["rebuilt"] == 1 and first["added"] == 6
+    assert first["guard"] == 4, "the fail-closed routing rules (v4 and v6: pass marked, blackhole)"
+    assert enforcer.guard.present() == wanted_rules("lan0")
     again = enforcer.reconcile(online, now + 1)
     assert again == {"added": 0, "replaced": 0, "refreshed": 0, "removed": 0, "unchanged": 6, "rebuilt": 0,
-                     "invalid": 0}  # fmt: skip
+                     "invalid": 0, "guard": 0}  # fmt: skip
 
     nft = Nft(scratch)
     # a counter the kernel has must survive a repair of the table

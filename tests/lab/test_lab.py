@@ -12,7 +12,7 @@ import pytest
 
 from gateway.lab.lab import Lab, pid_alive
 from gateway.lab.netns import lab_namespaces
-from gateway.lab.topology import UPSTREAM_IP, UPSTREAM_WALLED_IP, LabSpec, client_mac
+from gateway.lab.topology import DESK_PC_IP, UPSTREAM_IP, UPSTREAM_WALLED_IP, LabSpec, client_mac
 from gateway.lab.upstream import APPLE_SUCCESS, FIREFOX_CANONICAL, UPSTREAM_MARKER
 
 pytestmark = pytest.mark.lab
@@ -25,7 +25,10 @@ def test_phones_get_addresses_from_the_routers_dhcp(lab):
         ip = lab.client_ip(ns)
         assert ip is not None, f"{ns} has no lease"
         last = int(ip.rsplit(".", 1)[1])
-        assert ip.startswith("10.42.0.") and 100 <= last <= 199
+        if i == lab.spec.clients:
+            assert ip == DESK_PC_IP, "the desk PC's fixed address (desk.networks)"
+        else:
+            assert ip.startswith("10.42.0.") and 100 <= last <= 199
         assert client_mac(i) in leases
         route = lab.exec(ns, "ip", "-j", "route", "show", "default").stdout
         assert json.loads(route)[0]["gateway"] == "10.42.0.1"

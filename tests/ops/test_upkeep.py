@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import urllib.request
 
@@ -75,3 +76,30 @@ def test_reload_good_then_bad(config, config_path, r):
     assert logs[-1]["event"] == "config_rejected"
     assert "session_log.retention_days: -1 is out of range" in logs[-1]["problems"][0]
     assert upkeep.metrics.config_reloads.labels("rejected")._value.get() == 1
+
+
+def test_the_dhcp_pool_is_measured_and_a_low_pool_is_warned_once(config, r, tmp_path):
+    from dataclasses import replace
+
+    now = time.time()
+    leases = tmp_path / "dnsmasq.leases"
+    start = int(config.dhcp.range_start)
+    size = config.dhcp.pool_size
+    lines = [
+        f"{int(now) + 600} 02:00:00:00:09:{i % 256:02x} {ipaddress.IPv4Address(start + i)} * *"
+        for i in range(size - 1)
+    ]
+    lines.append(f"{int(now) - 5} 02:00:00:00:0a:01 {ipaddress.IPv4Address(start + size - 1)} * *")  # expired
+    lines.append(f"{int(now) + 600} 02:00:00:00:0a:02 10.42.0.5 * *")  # outside the range
+    leases.write_text("\n".join(lines) + "\n")
+    upkeep = Upkeep(replace(config, dhcp=replace(config.dhcp, lease_file=leases)), connect(config))
+    with capture_logs() as logs:
+        assert upkeep.check_pool(now) == size - 1
+        assert upkeep.check_pool(now + 1) == size - 1
+    assert [e["event"] for e in logs] == ["dhcp_pool_low"], "warned once, not every pass"
+    assert upkeep.metrics.dhcp_leases._value.get() == size - 1
+    assert upkeep.metrics.dhcp_pool_size._value.get() == size
+    leases.write_text("")
+    with capture_logs() as logs:
+        assert upkeep.check_pool(now + 2) == 0
+    assert [e["event"] for e in logs] == ["dhcp_pool_recovered"]

@@ -20,7 +20,7 @@ NOW = 1_700_000_000.0
 @pytest.fixture
 def config_file(tmp_path, redis_url):
     template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-")
+    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
     text = text.replace(f'url = "unix://{tmp_path}/redis.sock"', f'url = "{redis_url}"')
     text = text.replace("[gateway]\n", "[gateway]\nack_timeout = 0.2\n")
     path = tmp_path / "hotspot.toml"

@@ -106,3 +106,12 @@ def test_doctor_reports_missing_and_extra_elements():
     assert report["extra"] == [{"set": "auth4", "element": f"{MAC} . 10.42.0.9", "sid": "old"}]
     assert diagnose([s], view, "f2", NOW)["table"] == "changed"
     assert diagnose([], KernelView(None), "f1", NOW)["table"] == "missing"
+
+
+def test_doctor_reports_the_fail_closed_guard():
+    view = KernelView(None)
+    view.exists, view.fingerprint = True, "f1"
+    assert diagnose([], view, "f1", NOW)["guard"] == "unknown" and diagnose([], view, "f1", NOW)["ok"]
+    assert diagnose([], view, "f1", NOW, guard=True)["ok"]
+    missing = diagnose([], view, "f1", NOW, guard=False)
+    assert missing["guard"] == "missing" and not missing["ok"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway import config as config_mod
+from gateway.firewall.guard import wanted_rules
 from gateway.firewall.plan import (
     GRACE,
     MAX_TIMEOUT,
@@ -25,6 +26,7 @@ from gateway.firewall.plan import (
 )
 from gateway.firewall.ruleset import config_statements, render_ruleset, ruleset_digest, shape_fingerprint
 from gateway.model.sessions import new_session
+from gateway.names import GUARD_MARK, GUARD_PREF
 
 NOW = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -195,3 +197,25 @@ def test_fingerprint_ignores_handles_and_elements():
     flushed = {"nftables": LISTING["nftables"][:3]}
     assert shape_fingerprint(flushed) != shape_fingerprint(LISTING)
     assert shape_fingerprint(None) == "" and shape_fingerprint({"nftables": [LISTING["nftables"][0]]}) == ""
+
+
+def test_ruleset_limits_visitors_before_login_and_fails_closed(config):
+    """Issue 16, items 1, 6, 11, 12: the values the ruleset renders from the config."""
+    text = render_ruleset(config)
+    assert "fib saddr . iif oif missing drop" in text, "anti-spoofing before anything answers"
+    assert f"meta mark set meta mark | 0x{GUARD_MARK:08x}" in text, "the guard's mark"
+    dhcp = config.dhcp
+    assert f"limit rate over {dhcp.dns_before_login} bytes/second" in text
+    assert f"limit rate over {dhcp.dns_before_login_total} bytes/second" in text
+    assert f"limit rate over {dhcp.per_device_per_minute}/minute" in text
+    assert 'iifname "lan0" drop' in text, "an emptied from_lan closes"
+    other = config_mod.loads(CONFIG + '\n[dhcp]\ndns_before_login = "8kbit"\n', "hotspot.toml")
+    assert "limit rate over 1000 bytes/second" in render_ruleset(other)
+
+
+def test_guard_rules_pass_marked_lan_packets_and_blackhole_the_rest():
+    rules = wanted_rules("lan0")
+    assert len(rules) == 4 and {r.iifname for r in rules} == {"lan0"}
+    passing = [r for r in rules if r.fwmask]
+    assert all(r.priority == GUARD_PREF and r.fwmark == GUARD_MARK and r.table == 254 for r in passing)
+    assert all(r.priority == GUARD_PREF + 1 and r.action == 6 for r in rules - set(passing))

@@ -211,7 +211,7 @@ def test_plan_rejects_an_unknown_leaf():
 
 def test_settings_from_the_lab_config(tmp_path):
     template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-")
+    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
     config = config_mod.loads(text, tmp_path / "hotspot.toml")
     settings = settings_from_config(config, "pfifo")
     assert settings == SETTINGS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 
 import pytest
 
@@ -133,6 +133,24 @@ def test_desk_networks_hide_the_desk_from_other_devices(hotspot_config, r):
         hotspot_config, desk=replace(hotspot_config.desk, networks=(ip_network("10.42.0.10/32"),))
     )
     client = create_app({"HOTSPOT": desk_only, "TESTING": True}).test_client()
-    assert client.get("/desk/login").status_code == 404, "a visitor's phone does not see the desk"
+    refused = client.get("/desk/login", environ_base={"REMOTE_ADDR": "10.42.0.77"})
+    assert refused.status_code == 403, "a visitor's phone does not get the desk"
+    body = refused.get_data(as_text=True)
+    assert "10.42.0.77" in body and "desk.networks" in body and 'name="password"' not in body
     page = client.get("/desk/login", environ_base={"REMOTE_ADDR": "10.42.0.10"})
     assert page.status_code == 200
+
+
+def test_the_desk_defaults_to_the_admin_side_only(tmp_path):
+    """Without desk.networks, only network.admin_networks and the router itself see the desk."""
+    from gateway.config import load
+
+    path = tmp_path / "hotspot.toml"
+    path.write_text(
+        '[library]\nid = "lab"\nname = "Lab"\n[network]\nlan_interface = "lan0"\n'
+        'wan_interface = "wan0"\nlan_address = "10.42.0.1/24"\nadmin_networks = ["192.168.7.0/24"]\n'
+        '[uplink]\ndown = "10mbit"\nup = "10mbit"\n[portal]\nurl = "http://10.42.0.1:8080"\n'
+    )
+    networks = load(path).desk.networks
+    assert ip_network("192.168.7.0/24") in networks and ip_network("127.0.0.0/8") in networks
+    assert not any(ip_address("10.42.0.150") in n for n in networks), "a phone on the LAN is not in"
