@@ -127,6 +127,9 @@ class Portal:
     survey: bool
     max_failures: int
     lockout: int
+    max_failures_per_minute: int = 30  # wrong codes library-wide, whatever MAC or IP they come from
+    free_per_hour: int = 20  # free sessions started library-wide per hour
+    free_share: float = 0.25  # of the uplink, all free sessions together at most
 
     @property
     def api_url(self) -> str:

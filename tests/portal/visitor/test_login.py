@@ -77,11 +77,14 @@ def test_wrong_codes_get_a_clear_message_then_a_wait(phone, r, gateway, voucher)
     assert r.ttl(f"hs:rl:voucher:ip:{PHONE_IP}:locked") > 0
 
 
-def test_a_success_clears_earlier_mistakes(phone, r, gateway, voucher):
+def test_a_success_does_not_clear_earlier_mistakes(phone, r, gateway, voucher):
+    # issue 16: typing one's own valid code between guesses bought a fresh budget
     for _ in range(3):
         login(phone, "ZZZZ-ZZZZ")
     assert login(phone, voucher.code).status_code == 303
-    assert not r.exists(f"hs:rl:voucher:mac:{PHONE_MAC}:fails")
+    assert r.get(f"hs:rl:voucher:mac:{PHONE_MAC}:fails") == "3"
+    statuses = [login(phone, "ZZZZ-ZZZZ").status_code for _ in range(4)]
+    assert statuses == [400, 429, 429, 429], "the 5th wrong code locks, the success notwithstanding"
 
 
 @pytest.mark.parametrize(
