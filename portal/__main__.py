@@ -82,7 +82,7 @@ class _Server(BaseApplication):
 
 def tls_configured(config: config_mod.Config) -> bool:
     """Return whether the config asks for the TLS listener."""
-    return bool(config.portal.tls_cert and config.portal.tls_key)
+    return config.portal.tls
 
 
 def gunicorn_options(config: config_mod.Config, *, tls: bool = False) -> dict:

@@ -135,6 +135,11 @@ class Portal:
     def api_url(self) -> str:
         return f"{self.url}/api/captive"
 
+    @property
+    def tls(self) -> bool:
+        """Whether a certificate is configured (then the portal also serves HTTPS, the desk only HTTPS)."""
+        return bool(self.tls_cert and self.tls_key)
+
 
 @dataclass(frozen=True)
 class Gateway:

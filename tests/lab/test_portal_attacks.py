@@ -20,6 +20,7 @@ import pytest
 
 from gateway.lab.probe import online_from
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP
+from gateway.model import keys
 from gateway.model.vouchers import issue_batch
 
 pytestmark = pytest.mark.lab
@@ -79,3 +80,111 @@ def test_one_phone_with_64_slow_connections_does_not_take_the_portal_down(lab, g
         f"nftables caps one device's portal connections: {attacker_stats}"
     )
     assert attacker_stats["refused"] > 0, attacker_stats
+
+
+# Runs inside a phone namespace: wrong voucher codes sent as the splash form does.
+# argv: portal-ip rounds parallel [mac ip ...]: with MAC/IP pairs, the phone takes each pair
+# in turn (its interface's MAC and address) and sends ``rounds`` x ``parallel`` guesses from it.
+GUESSER = r"""
+import http.client, json, re, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+portal, rounds, parallel, pairs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+
+def req(method, path, body=""):
+    conn = http.client.HTTPConnection(portal, 8080, timeout=10)
+    try:
+        headers = {"Connection": "close"}
+        if body:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    except OSError:
+        return 0, ""
+    finally:
+        conn.close()
+
+def guesses(n):
+    token = re.search(r'name="token" value="([^"]+)"', req("GET", "/")[1] + req("GET", "/status")[1]).group(1)
+    body = urlencode({"code": "ZZZZ-ZZZZ", "token": token})
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda _: req("POST", "/login", body)[0], range(n)))
+
+statuses = []
+if not pairs:
+    statuses += guesses(rounds * parallel)
+for mac, ip in zip(pairs[::2], pairs[1::2]):
+    subprocess.run(["ip", "link", "set", "eth0", "down"], check=True)
+    subprocess.run(["ip", "link", "set", "eth0", "address", mac], check=True)
+    subprocess.run(["ip", "link", "set", "eth0", "up"], check=True)
+    subprocess.run(["ip", "addr", "flush", "dev", "eth0", "scope", "global"], check=True)
+    subprocess.run(["ip", "addr", "add", ip + "/24", "dev", "eth0"], check=True)
+    statuses += guesses(rounds * parallel)
+print(json.dumps(statuses))
+"""
+
+
+def _guess(lab, ns: str, rounds: int, parallel: int, *pairs: str) -> list[int]:
+    out = lab.exec(ns, lab.python, "-c", GUESSER, LAN_ROUTER, str(rounds), str(parallel), *pairs,
+                   timeout=180, check=True).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def no_limits(gw):
+    """Rate-limit state of the lab cleared before and after the test."""
+    for key in gw.scan_iter("hs:rl:*"):
+        gw.delete(key)
+    yield gw
+    for key in gw.scan_iter("hs:rl:*"):
+        gw.delete(key)
+
+
+def _evaluated(r) -> int:
+    """Wrong codes the portal has looked up so far (its ``logins_failed`` counter)."""
+    return int(r.hget(keys.COUNTERS, "logins_failed") or 0)
+
+
+def test_parallel_wrong_codes_get_only_the_budget_evaluated(lab, no_limits):
+    before = _evaluated(no_limits)
+    statuses = _guess(lab, lab.spec.client(3), 4, 16)  # 64 guesses, 16 at a time
+    evaluated = _evaluated(no_limits) - before
+    assert evaluated <= lab.config().portal.max_failures, f"{evaluated} of 64 parallel guesses evaluated"
+    assert statuses.count(429) >= 64 - 5 - statuses.count(0)
+
+
+def test_a_valid_code_between_guesses_does_not_reset_the_budget(lab, no_limits):
+    ns, config = lab.spec.client(3), lab.config()
+    voucher = issue_batch(no_limits, config.plans["harian"], 1, now=time.time(), issued_by="test")[0]
+    before = _evaluated(no_limits)
+    for _ in range(8):
+        _guess(lab, ns, 1, 1)
+        page = _curl(lab, ns, f"{PORTAL}/")[2] + _curl(lab, ns, f"{PORTAL}/status")[2]
+        token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+        _curl(lab, ns, "--data", f"code={voucher.code}&token={token}", f"{PORTAL}/login")
+    evaluated = _evaluated(no_limits) - before
+    assert evaluated == config.portal.max_failures, f"{evaluated} of 8 wrong codes evaluated"
+
+
+def test_fresh_macs_and_addresses_share_the_library_wide_bound(lab, no_limits):
+    ns = lab.spec.client(lab.spec.clients)
+    mac, ip = lab.client_mac(lab.spec.clients), lab.client_ip(ns)
+    pairs = []
+    for i in range(12):  # 12 devices' worth of MAC and IP, 5 guesses each: 60 guesses
+        pairs += [f"02:00:00:00:7e:{i:02x}", f"10.42.0.{200 + i}"]
+    started, before = time.time(), _evaluated(no_limits)
+    try:
+        statuses = _guess(lab, ns, 5, 1, *pairs)
+    finally:
+        lab.exec(ns, "ip", "link", "set", "eth0", "address", mac)
+        lab.exec(ns, "ip", "addr", "flush", "dev", "eth0", "scope", "global")
+        lab.exec(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+    minutes = int(time.time() // 60) - int(started // 60) + 1
+    bound = lab.config().portal.max_failures_per_minute * minutes
+    evaluated = _evaluated(no_limits) - before
+    assert len(statuses) == 60
+    assert evaluated <= bound, (
+        f"{evaluated} of 60 guesses from 12 fresh MAC+IP pairs evaluated (bound {bound})"
+    )
+    assert evaluated < 60 - 12, "without the library-wide bound all 60 would be evaluated"
