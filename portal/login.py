@@ -17,7 +17,7 @@ from flask_babel import gettext, ngettext
 
 from gateway.logs import get_logger
 from gateway.model import ratelimit, survey
-from gateway.model.free import FreeLimitReached, start_free_session
+from gateway.model.free import FreeHourFull, FreeLimitReached, start_free_session
 from gateway.model.sessions import Session, end_session
 from gateway.model.vouchers import (
     VoucherDeviceLimit,
@@ -163,7 +163,21 @@ def free():
         session = start_free_session(
             r, config.plans[config.portal.free_plan], mac=mac, ip=client_ip(),
             per_day=config.portal.free_per_day, now=now(), timezone=config.library.timezone,
+            per_hour=config.portal.free_per_hour,
         )  # fmt: skip
+    except FreeHourFull as err:
+        count(r, "free_logins_refused_hour")
+        log.info("free_login_refused", mac=mac, reason="library_hourly_limit")
+        message = ngettext(
+            "The free sessions for this hour are all taken. Please try again in %(num)d minute, "
+            "or ask at the desk for a voucher.",
+            "The free sessions for this hour are all taken. Please try again in %(num)d minutes, "
+            "or ask at the desk for a voucher.",
+            max(1, err.retry_after // 60),
+        )
+        response = render_splash(message=message, status=429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     except FreeLimitReached:
         log.info("free_login_refused", mac=mac, reason="daily_limit")
         message = gettext(
