@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import selectors
+import signal
 import socket
 import time
 
@@ -50,7 +51,9 @@ def main() -> None:
     held: set[socket.socket] = set()
     stats = {"attempts": 0, "refused": 0, "closed_by_server": 0, "max_open": 0}
     next_trickle = time.monotonic()
-    while time.monotonic() < end:
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))  # stop early, still report
+    while time.monotonic() < end and not stopped:
         while len(held) < wanted and time.monotonic() < end:
             stats["attempts"] += 1
             sock = _open(args.host, args.port)
