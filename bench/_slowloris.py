@@ -53,17 +53,10 @@ def main() -> None:
     next_trickle = time.monotonic()
     stopped = []
     signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))  # stop early, still report
-    while time.monotonic() < end and not stopped:
-        while len(held) < wanted and time.monotonic() < end:
-            stats["attempts"] += 1
-            sock = _open(args.host, args.port)
-            if sock is None:
-                stats["refused"] += 1
-                break  # refused: try again on the next round, do not spin
-            held.add(sock)
-            sel.register(sock, selectors.EVENT_READ)
-        stats["max_open"] = max(stats["max_open"], len(held))
-        for key, _ in sel.select(timeout=0.2):
+
+    def reap(timeout: float) -> None:
+        """Drop the connections the server closed (readable with nothing to read)."""
+        for key, _ in sel.select(timeout=timeout):
             sock = key.fileobj
             try:
                 data = sock.recv(4096)
@@ -74,6 +67,19 @@ def main() -> None:
                 sel.unregister(sock)
                 held.discard(sock)
                 sock.close()
+
+    while time.monotonic() < end and not stopped:
+        while len(held) < wanted and time.monotonic() < end:
+            stats["attempts"] += 1
+            sock = _open(args.host, args.port)
+            if sock is None:
+                stats["refused"] += 1
+                break  # refused: try again on the next round, do not spin
+            held.add(sock)
+            sel.register(sock, selectors.EVENT_READ)
+        reap(0.05)  # what the server already closed is not held
+        stats["max_open"] = max(stats["max_open"], len(held))
+        reap(0.2)
         if time.monotonic() >= next_trickle:
             next_trickle = time.monotonic() + args.interval
             for sock in list(held):

@@ -9,8 +9,9 @@
   OS probe is. Measured with wrk when it is installed (new connection per request, as
   the portal closes after each redirect), else with ``bench/_httpload.py``. Targets:
   >= 1,000 redirects/s unattacked, >= 50 % of that under attack.
-- the **not-logged-in tc class** (``1:2`` on the LAN side) is read before and after the
-  probe load: the portal's answers must not be in it (they go to the LAN class ``1:3``).
+- the **not-logged-in tc classes** are read before and after the probe load: the portal's
+  answers must not be in ``1:2`` on the LAN side (they go to the LAN class ``1:3``), and
+  the probes themselves go to ``1:e`` on the upload side, not the small ``1:2``.
 - **a class of 40 phones** (made-up devices in one phone namespace, ``gateway/lab/fakes.py``)
   post their voucher codes within the same second; all must be online, and the target is
   p95 form POST -> first page from the internet < 100 ms.
@@ -75,10 +76,11 @@ _TC_SENT = re.compile(r"Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (
 
 
 def _unauth_class(lab: Lab) -> dict:
-    """Return the not-logged-in class's counters, download (LAN) and upload (IFB) side."""
+    """Return the not-logged-in classes' counters: 1:2 download (LAN) and upload (IFB), 1:e upload."""
     counters = {}
-    for side, device in (("down", "lan0"), ("up", ifb_name("lan0"))):
-        out = lab.exec(lab.spec.gw, "tc", "-s", "class", "show", "dev", device, "classid", "1:2").stdout
+    for side, device, classid in (("down", "lan0", "1:2"), ("up", ifb_name("lan0"), "1:2"),
+                                  ("up_web", ifb_name("lan0"), "1:e")):  # fmt: skip
+        out = lab.exec(lab.spec.gw, "tc", "-s", "class", "show", "dev", device, "classid", classid).stdout
         m = _TC_SENT.search(out)
         if m:
             for name, value in zip(("bytes", "packets", "drops", "overlimits"), m.groups(), strict=True):

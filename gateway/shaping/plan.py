@@ -7,6 +7,10 @@ Two HTB trees, one per direction, with the same shape (see ``docs/shaping.md``):
     1:2       unauthorized (portal redirects, walled garden): small rate, small ceil
     1:1x      one class per online client (minor 0x10 + slot): rate = weighted fair
               share of the uplink, ceil = the session's cap
+    1:e       upload only: TCP to port 80 from phones that are not logged in, i.e. requests
+              the firewall redirects to the portal (and walled-garden web): rate as 1:2,
+              ceil the whole line. In 1:2 they capped the portal near 250 redirects/s
+              (a probe's SYN, request, ACKs and FIN are ~430 bytes of upload)
     1:f       all free sessions together (only with a free plan): guaranteed a small rate,
               ceil = ``portal.free_share`` of the uplink; each free session's class sits
               under it with a token guarantee, so free sessions share this one cap however
@@ -58,6 +62,7 @@ from gateway.shaping.model import (
     ROOT_QDISC,
     UNAUTH_CLASS,
     UPLINK_CLASS,
+    WEB_UNAUTH_CLASS,
     TcClass,
     TcFilter,
     TcLeaf,
@@ -307,15 +312,20 @@ def _tree(
     total, unauth_rate, unauth_ceil = _budget(settings, uplink)
     caps, rates, _water = _shares(settings, clients, uplink, cap_of)
 
+    # upload (no ARP there): 1:2 and 1:e share the not-logged-in guarantee (module doc)
+    web_rate = 0 if arp else bytes_rate(unauth_rate / 2)
     classes = [
         _class(UPLINK_CLASS, ROOT_QDISC, total, total, 1.0),
-        _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate, unauth_ceil, 0.5, prio=1),
+        _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate - web_rate, unauth_ceil, 0.5, prio=1),
         _class(LOCAL_CLASS, ROOT_QDISC, LOCAL_RATE, LOCAL_RATE, 1.0),
     ]
     leaves = [
-        _leaf(settings.leaf_kind, UNAUTH_CLASS, unauth_rate),
+        _leaf(settings.leaf_kind, UNAUTH_CLASS, unauth_rate - web_rate),
         _leaf(settings.leaf_kind, LOCAL_CLASS, LOCAL_RATE),
     ]
+    if web_rate:
+        classes.append(_class(WEB_UNAUTH_CLASS, UPLINK_CLASS, web_rate, total, 0.5, prio=1))
+        leaves.append(_leaf(settings.leaf_kind, WEB_UNAUTH_CLASS, web_rate))
     free_rate, free_ceil = _free_budget(settings, total)
     if free_ceil:  # an inner class: free sessions' own classes hang under it
         classes.append(_class(FREE_CLASS, UPLINK_CLASS, free_rate, free_ceil, 1.0))
@@ -334,6 +344,7 @@ def _tree(
             PRIO_IP, ETH_P_IP, 2, link=HASH_TABLE << 20, hashkey=(0xFF, at.ip),
             keys=(U32Key(int(net.network_address), int(net.netmask), at.ip),),
         ),
+        *([] if arp else [_web_unauth_filter()]),
         TcFilter(PRIO_IPV6, ETH_P_IPV6, HASH_TABLE6 << 20, divisor=HASH_DIVISOR),
         TcFilter(
             PRIO_IPV6, ETH_P_IPV6, 1, link=HASH_TABLE6 << 20, hashkey=(0xFF, at.mac_hash),
@@ -352,6 +363,23 @@ def _tree(
         leaves=tuple(sorted(leaves)),
         filters=tuple(sorted(filters, key=_filter_order)),
     )
+
+
+def _web_unauth_filter() -> TcFilter:
+    """Return the upload node for TCP to port 80 that no client's node took (1:e).
+
+    Node 3 of the root table: u32 tries it after the client hash table (node 2) found no
+    online client. Only a 20-byte IPv4 header matches (the port is then at offset 22);
+    a packet with IP options stays in 1:2.
+    """
+    return TcFilter(
+        PRIO_IP, ETH_P_IP, 3, target=WEB_UNAUTH_CLASS,
+        keys=(
+            U32Key(0x05000000, 0x0F000000, 0),  # IHL 5
+            U32Key(0x00060000, 0x00FF0000, 8),  # protocol TCP
+            U32Key(0x00000050, 0x0000FFFF, 20),  # destination port 80
+        ),
+    )  # fmt: skip
 
 
 def _leaf(kind: str, parent: int, rate: int) -> TcLeaf:

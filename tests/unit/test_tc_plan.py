@@ -19,6 +19,7 @@ from gateway.shaping.model import (
     ROOT_QDISC,
     UNAUTH_CLASS,
     UPLINK_CLASS,
+    WEB_UNAUTH_CLASS,
     client_class,
     describe,
     slot_of_class,
@@ -188,7 +189,10 @@ def test_plan_is_deterministic_and_consistent():
         assert {slot_of_class(c.handle) for c in clients} == {1, 2, 7}
         # guarantees fit in the uplink; caps never exceed it
         uplink = classes[UPLINK_CLASS]
-        assert sum(c.rate for c in clients) + classes[UNAUTH_CLASS].rate <= uplink.rate
+        unauth = classes[UNAUTH_CLASS].rate + (
+            classes[WEB_UNAUTH_CLASS].rate if WEB_UNAUTH_CLASS in classes else 0
+        )
+        assert sum(c.rate for c in clients) + unauth <= uplink.rate
         assert all(c.rate <= c.ceil <= uplink.ceil for c in clients)
         # every class but the inner uplink class has a leaf; every filter points at a class
         assert {leaf.parent for leaf in tree.leaves} == set(classes) - {UPLINK_CLASS}
@@ -199,8 +203,9 @@ def test_plan_is_deterministic_and_consistent():
 def test_plan_with_no_clients_keeps_the_skeleton():
     plan = plan_tc(SETTINGS, [])
     assert {c.handle for c in plan.down.classes} == {UPLINK_CLASS, UNAUTH_CLASS, LOCAL_CLASS}
-    # router, IPv4 table and link, IPv6 table and link; and ARP on the LAN side
-    assert len(plan.up.filters) == 5 and len(plan.down.filters) == 6
+    assert {c.handle for c in plan.up.classes} == {UPLINK_CLASS, UNAUTH_CLASS, LOCAL_CLASS, WEB_UNAUTH_CLASS}
+    # router, IPv4 table and link, IPv6 table and link; ARP on the LAN side, web requests on the IFB
+    assert len(plan.up.filters) == 6 and len(plan.down.filters) == 6
 
 
 def test_plan_rejects_an_unknown_leaf():
