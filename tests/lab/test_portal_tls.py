@@ -58,7 +58,7 @@ def _curl(lab, *args: str) -> tuple[int, dict[str, list[str]], str]:
 
 def test_desk_is_https_only_with_hsts_and_secure_cookies(lab, gw, tmp_path):
     config_path, cert = _tls_config(lab, lab.dir / "tls-desk-test")
-    create_account(gw, "tlsadmin", "rahasia-tls-admin", "admin", actor="test", now=time.time())
+    create_account(gw, "tlsdesk", "rahasia-tls-desk", "librarian", actor="test", now=time.time())
     proc = Proc(
         "portal-tls-desk", lab.spec.gw,
         ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--",
@@ -76,7 +76,7 @@ def test_desk_is_https_only_with_hsts_and_secure_cookies(lab, gw, tmp_path):
         # plain HTTP: a page is redirected, a password post is refused
         status, headers, _ = _curl(lab, f"{HTTP}/desk/login")
         assert status == 308 and headers["location"] == [f"{HTTPS}/desk/login"]
-        status, headers, page = _curl(lab, "--data", "name=tlsadmin&password=rahasia-tls-admin",
+        status, headers, page = _curl(lab, "--data", "name=tlsdesk&password=rahasia-tls-desk",
                                       f"{HTTP}/desk/login?lang=en")  # fmt: skip
         assert status == 403 and "secure connection" in page
         assert not any(c.startswith("session=") for c in headers.get("set-cookie", []))
@@ -85,13 +85,13 @@ def test_desk_is_https_only_with_hsts_and_secure_cookies(lab, gw, tmp_path):
         assert status == 200 and headers["strict-transport-security"] == ["max-age=31536000"]
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         status, headers, _ = _curl(lab, "--cacert", str(cert), "-b", str(jar), "-c", str(jar), "--data",
-                                   f"name=tlsadmin&password=rahasia-tls-admin&csrf_token={token}",
+                                   f"name=tlsdesk&password=rahasia-tls-desk&csrf_token={token}",
                                    f"{HTTPS}/desk/login")  # fmt: skip
         assert status == 302, "signed in over HTTPS"
         cookies = [c for c in headers.get("set-cookie", []) if c.startswith("session=")]
         assert cookies and all("Secure" in c and "HttpOnly" in c for c in cookies)
         status, _, page = _curl(lab, "--cacert", str(cert), "-b", str(jar), f"{HTTPS}/desk/")
-        assert status == 200 and "tlsadmin" in page
+        assert status == 200 and "tlsdesk" in page
     finally:
         lab.stop("portal-tls-desk")
-        remove_account(gw, "tlsadmin", actor="test", now=time.time())
+        remove_account(gw, "tlsdesk", actor="test", now=time.time())
