@@ -30,8 +30,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=_read_secret(hotspot),
         MAX_CONTENT_LENGTH=16 * 1024,  # visitor and desk forms are small; anything bigger is abuse
         SESSION_COOKIE_HTTPONLY=True,
+        # the session cookie is the desk's sign-in: with a certificate the desk is HTTPS only
+        SESSION_COOKIE_SECURE=hotspot.portal.tls,
         SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session cookie
+        WTF_CSRF_TIME_LIMIT=None,
+        # over HTTPS flask-wtf would also demand a same-host Referer, which our
+        # Referrer-Policy: no-referrer never lets a browser send: the desk's sign-in failed
+        # over HTTPS. The token and the SameSite=Lax cookie are the CSRF protection.
+        WTF_CSRF_SSL_STRICT=False,  # the token lives as long as the signed session cookie
         # two catalogs so the visitor portal and the desk can be translated separately
         BABEL_TRANSLATION_DIRECTORIES="translations;translations",
         BABEL_DOMAIN="messages;desk",

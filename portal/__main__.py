@@ -9,6 +9,17 @@ hotspot-portal.service both start the portal this way, as an unprivileged user.
 
 The access log leaves out query strings: ``/?code=ABCD-EFGH`` (a voucher's QR code)
 must never be logged.
+
+Workers: gunicorn's ``gevent`` worker. The portal faces phones directly (no buffering
+proxy in front), so a slow client must not hold a worker or a thread: gthread hands a
+connection to a thread as soon as its first byte arrives and the thread then blocks until
+the headers are complete, so 16 phones' worth of trickled headers (2 workers x 8 threads)
+stopped every other phone (issue 16). With gevent each connection is a greenlet, up to
+:data:`WORKER_CONNECTIONS` per worker, and a request's headers must arrive within
+:data:`HEADER_TIMEOUT` seconds (gunicorn's keepalive timeout bounds each header read).
+nftables also caps the connections one device may hold to the portal (``firewall_rules/``).
+gevent is gunicorn's own documented choice for clients that may be slow, and is in both
+PyPI and Debian (python3-gevent).
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from gunicorn.app.base import BaseApplication
 from gateway import config as config_mod
 
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %({host}i)s%(U)s" %(s)s %(b)s %(M)sms'
+WORKERS = 2
+WORKER_CONNECTIONS = 500  # open connections per worker; each costs a greenlet, a few KB
+HEADER_TIMEOUT = 5  # seconds for a request's headers (and between kept-alive requests)
 
 
 class CloseWhenAsked:
@@ -69,7 +83,7 @@ class _Server(BaseApplication):
 
 def tls_configured(config: config_mod.Config) -> bool:
     """Return whether the config asks for the TLS listener."""
-    return bool(config.portal.tls_cert and config.portal.tls_key)
+    return config.portal.tls
 
 
 def gunicorn_options(config: config_mod.Config, *, tls: bool = False) -> dict:
@@ -77,9 +91,10 @@ def gunicorn_options(config: config_mod.Config, *, tls: bool = False) -> dict:
     portal = config.portal
     options = {
         "bind": [f"{portal.address}:{portal.tls_port if tls else portal.port}"],
-        "workers": 2,
-        "worker_class": "gthread",
-        "threads": 8,
+        "workers": WORKERS,
+        "worker_class": "gevent",
+        "worker_connections": WORKER_CONNECTIONS,
+        "keepalive": HEADER_TIMEOUT,
         "timeout": 30,
         "graceful_timeout": 10,
         "accesslog": "-",

@@ -17,7 +17,7 @@ from flask_babel import gettext, ngettext
 
 from gateway.logs import get_logger
 from gateway.model import ratelimit, survey
-from gateway.model.free import FreeLimitReached, start_free_session
+from gateway.model.free import FreeHourFull, FreeLimitReached, start_free_session
 from gateway.model.sessions import Session, end_session
 from gateway.model.vouchers import (
     VoucherDeviceLimit,
@@ -42,7 +42,10 @@ log = get_logger("portal")
 
 def _limit() -> ratelimit.Limit:
     portal = hotspot().portal
-    return ratelimit.Limit("voucher", max_failures=portal.max_failures, lockout=portal.lockout)
+    return ratelimit.Limit(
+        "voucher", max_failures=portal.max_failures, lockout=portal.lockout,
+        per_minute=portal.max_failures_per_minute,
+    )  # fmt: skip
 
 
 def voucher_message(err: VoucherError) -> str:
@@ -64,7 +67,15 @@ def voucher_message(err: VoucherError) -> str:
     return gettext("We could not find that code. Check it on your voucher and try again.")
 
 
-def _wait_message(seconds: int) -> str:
+def _wait_message(seconds: int, library_wide: bool = False) -> str:
+    if library_wide:
+        return ngettext(
+            "Too many wrong codes have been typed here in the last minute. "
+            "Please wait %(num)d second and try again.",
+            "Too many wrong codes have been typed here in the last minute. "
+            "Please wait %(num)d seconds and try again.",
+            seconds,
+        )
     return ngettext(
         "Too many wrong codes. Please wait %(num)d second and try again.",
         "Too many wrong codes. Please wait %(num)d seconds and try again.",
@@ -107,11 +118,13 @@ def login():
     if not code:
         return render_splash(message=gettext("Please type the code printed on your voucher."), status=400)
     r, ip, limit = get_redis(), client_ip(), _limit()
-    wait = max(ratelimit.check(r, limit, f"mac:{mac}"), ratelimit.check(r, limit, f"ip:{ip}"))
+    whos, at = (f"mac:{mac}", f"ip:{ip}"), now()
+    # one atomic step: refuses while locked, else counts this attempt as a failure until it succeeds
+    wait, library_wide = ratelimit.acquire(r, limit, whos, at)
     if wait:
         count(r, "logins_rate_limited")
-        log.info("login_rate_limited", mac=mac, ip=ip, wait=wait)
-        response = render_splash(code=code, message=_wait_message(wait), status=429)
+        log.info("login_rate_limited", mac=mac, ip=ip, wait=wait, library_wide=library_wide)
+        response = render_splash(code=code, message=_wait_message(wait, library_wide), status=429)
         response.headers["Retry-After"] = str(wait)
         return response
     config = hotspot()
@@ -119,18 +132,16 @@ def login():
         if len(code) > MAX_CODE:
             raise VoucherNotFound("(too long)")
         session = redeem(
-            r, code, mac=mac, ip=ip, plans=config.plans, now=now(), timezone=config.library.timezone
+            r, code, mac=mac, ip=ip, plans=config.plans, now=at, timezone=config.library.timezone
         )
     except VoucherError as err:
-        wait = max(
-            ratelimit.record_failure(r, limit, f"mac:{mac}"), ratelimit.record_failure(r, limit, f"ip:{ip}")
-        )
+        wait = ratelimit.settle(r, limit, whos, at, ok=False)
         count(r, "logins_failed")
         log.info("login_failed", mac=mac, ip=ip, reason=type(err).__name__, locked_for=wait)
         message = _wait_message(wait) if wait else voucher_message(err)
         return render_splash(code=code[:MAX_CODE], message=message, status=429 if wait else 400)
-    ratelimit.reset(r, limit, f"mac:{mac}")
-    ratelimit.reset(r, limit, f"ip:{ip}")
+    # gives back this attempt only: a right code never clears earlier wrong ones
+    ratelimit.settle(r, limit, whos, at, ok=True)
     count(r, "logins_ok")
     log.info("login_ok", mac=mac, ip=ip, sid=session.sid, voucher_id=session.voucher_id, plan=session.plan)
     return _online(session)
@@ -152,7 +163,21 @@ def free():
         session = start_free_session(
             r, config.plans[config.portal.free_plan], mac=mac, ip=client_ip(),
             per_day=config.portal.free_per_day, now=now(), timezone=config.library.timezone,
+            per_hour=config.portal.free_per_hour,
         )  # fmt: skip
+    except FreeHourFull as err:
+        count(r, "free_logins_refused_hour")
+        log.info("free_login_refused", mac=mac, reason="library_hourly_limit")
+        message = ngettext(
+            "The free sessions for this hour are all taken. Please try again in %(num)d minute, "
+            "or ask at the desk for a voucher.",
+            "The free sessions for this hour are all taken. Please try again in %(num)d minutes, "
+            "or ask at the desk for a voucher.",
+            max(1, err.retry_after // 60),
+        )
+        response = render_splash(message=message, status=429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     except FreeLimitReached:
         log.info("free_login_refused", mac=mac, reason="daily_limit")
         message = gettext(

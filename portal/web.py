@@ -52,7 +52,9 @@ def select_locale() -> str:
 def _remember_language(response: Response) -> Response:
     wanted = request.args.get("lang")
     if wanted in hotspot().portal.languages and request.cookies.get(LANG_COOKIE) != wanted:
-        response.set_cookie(LANG_COOKIE, wanted, max_age=365 * 86400, httponly=True, samesite="Lax")
+        response.set_cookie(
+            LANG_COOKIE, wanted, max_age=365 * 86400, httponly=True, samesite="Lax", secure=request.is_secure
+        )
     return response
 
 

@@ -139,10 +139,18 @@ class Portal:
     survey: bool
     max_failures: int
     lockout: int
+    max_failures_per_minute: int = 30  # wrong codes library-wide, whatever MAC or IP they come from
+    free_per_hour: int = 20  # free sessions started library-wide per hour
+    free_share: float = 0.25  # of the uplink, all free sessions together at most
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/captive"
+
+    @property
+    def tls(self) -> bool:
+        """Whether a certificate is configured (then the portal also serves HTTPS, the desk only HTTPS)."""
+        return bool(self.tls_cert and self.tls_key)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
         {
             "address", "port", "url", "tls_cert", "tls_key", "tls_port", "secret_key_file",
             "languages", "default_language", "free_plan", "free_per_day", "survey",
-            "max_failures", "lockout",
+            "max_failures", "lockout", "max_failures_per_minute", "free_per_hour", "free_share",
         },
     )  # fmt: skip
     router = network.lan_address.ip if network.lan_address is not _BAD else None
@@ -209,6 +209,9 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
         survey=r.get(t, "portal.survey", _bool, True),
         max_failures=r.get(t, "portal.max_failures", _int(1, 1000), 5),
         lockout=r.get(t, "portal.lockout", parse_duration, 60),
+        max_failures_per_minute=r.get(t, "portal.max_failures_per_minute", _int(1, 10000), 30),
+        free_per_hour=r.get(t, "portal.free_per_hour", _int(1, 10000), 20),
+        free_share=r.get(t, "portal.free_share", _float(0.01, 1.0), 0.25),
     )
 
 

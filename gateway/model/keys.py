@@ -40,6 +40,7 @@ hs:report:salt                 string  the key of those device hashes (random, m
 hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (model.survey)
 hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.model.free)
+hs:free:hour:<hour>            string  free sessions started library-wide in that hour (gateway.model.free)
 hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
 hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
 hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
@@ -73,6 +74,7 @@ __all__ = [
     "batch_codes",
     "batch_request",
     "desk_session",
+    "free_hour",
     "free_used",
     "portal_acked",
     "portal_next",
@@ -99,7 +101,7 @@ GATEWAY_RULESET = "hs:gateway:ruleset"
 VOUCHERS = "hs:vouchers"
 # Monotonic counters (HINCRBY) exported as Prometheus counters. Field names in use:
 # logins_ok, logins_failed (wrong/unusable codes), logins_rate_limited, free_logins,
-# gateway_ack_timeouts; add yours here.
+# free_logins_refused_hour, gateway_ack_timeouts; add yours here.
 COUNTERS = "hs:counters"
 BATCHES = "hs:batches"
 AUDIT = "hs:audit"
@@ -176,6 +178,10 @@ def survey_answered(sid: str) -> str:
 
 def free_used(day: str, mac: str) -> str:
     return f"hs:free:{day}:{mac}"
+
+
+def free_hour(hour: int) -> str:
+    return f"hs:free:hour:{hour}"
 
 
 def portal_next(mac: str) -> str:

@@ -1,35 +1,167 @@
 """Failure-based rate limiting in Redis: N failures, then a wait that grows.
 
-Used by the portal (wrong voucher codes, per device and per IP) and the desk (wrong
-passwords, per account and per address). Only failures count: a visitor who types the
-right code is never slowed down. After ``max_failures`` failures within the window the
-key is locked for ``lockout`` seconds; each further lockout of the same key doubles
-(up to ``max_lockout``), and a success clears it.
+Used by the portal (wrong voucher codes, per device, per IP and library-wide) and the
+desk (wrong passwords, per account and per address). Only failures count: a visitor who
+types the right code is never slowed down. After ``max_failures`` failures within the
+window a key is locked for ``lockout`` seconds; each further lockout of the same key
+doubles (up to ``max_lockout``).
+
+The voucher login uses the atomic pair :func:`acquire` / :func:`settle` (issue 16):
+
+- :func:`acquire` checks every key's lock **and** reserves the attempt in one Lua
+  script, so 64 guesses sent at once are 64 reservations against the same budget
+  (check-then-record let ~10 of them through instead of 5);
+- an attempt counts as a failure from the moment it is reserved; :func:`settle` with a
+  success gives back only that attempt's own reservation. A success never clears
+  earlier failures, so typing one's own valid code between guesses buys nothing;
+- an optional library-wide bound (``per_minute``) counts every reserved attempt of the
+  current minute whatever key it came from, so fresh MAC and IP addresses get no fresh
+  budget past it.
+
+:func:`check`, :func:`record_failure` and :func:`reset` are the older non-atomic API the
+desk still uses for passwords.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
 
-__all__ = ["Limit", "check", "record_failure", "reset"]
+__all__ = ["Limit", "acquire", "check", "library_key", "record_failure", "reset", "settle"]
 
 
 @dataclass(frozen=True)
 class Limit:
-    """``max_failures`` within ``window`` s lock a key for ``lockout`` s, doubling up to ``max_lockout``."""
+    """``max_failures`` within ``window`` s lock a key for ``lockout`` s, doubling up to ``max_lockout``.
+
+    ``per_minute`` (0 = none) bounds the failures of all keys of the scope together per
+    wall-clock minute (used by :func:`acquire` only).
+    """
 
     scope: str  # e.g. "voucher", "desk"
     max_failures: int = 5
     window: int = 600
     lockout: int = 60
     max_lockout: int = 3600
+    per_minute: int = 0
 
 
 def _keys(limit: Limit, who: str) -> tuple[str, str, str]:
     base = f"hs:rl:{limit.scope}:{who}"
     return f"{base}:fails", f"{base}:locked", f"{base}:strikes"
+
+
+def library_key(limit: Limit, now: float) -> str:
+    """Return the key counting the scope's failures in the minute of ``now``."""
+    return f"hs:rl:{limit.scope}:library:{int(now // 60)}"
+
+
+# Locks key i (fails KEYS[3i+1], locked KEYS[3i+2], strikes KEYS[3i+3]) with a doubling wait.
+_LOCK = """
+local function lock(i, lockout, max_lockout)
+  local strike = redis.call('INCR', KEYS[3*i+3])
+  redis.call('EXPIRE', KEYS[3*i+3], max_lockout * 4)
+  local wait = math.min(max_lockout, lockout * 2 ^ (strike - 1))
+  redis.call('SET', KEYS[3*i+2], '1', 'EX', wait)
+  redis.call('DEL', KEYS[3*i+1])
+  return wait
+end
+"""
+
+# ARGV: n keys, max_failures, window, lockout, max_lockout, per_minute, seconds left in the minute.
+# Returns {wait, why}: why 0 = may try (reserved), 1 = a key is locked, 2 = library-wide bound.
+_ACQUIRE = (
+    _LOCK
+    + """
+local n, max_failures, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lockout, max_lockout = tonumber(ARGV[4]), tonumber(ARGV[5])
+local per_minute, minute_left = tonumber(ARGV[6]), tonumber(ARGV[7])
+local wait = 0
+for i = 0, n - 1 do
+  local ttl = redis.call('TTL', KEYS[3*i+2])
+  if ttl > wait then wait = ttl end
+end
+if wait > 0 then return {wait, 1} end
+for i = 0, n - 1 do
+  if tonumber(redis.call('GET', KEYS[3*i+1]) or '0') >= max_failures then
+    wait = math.max(wait, lock(i, lockout, max_lockout))
+  end
+end
+if wait > 0 then return {wait, 1} end
+local library = KEYS[3*n+1]
+if per_minute > 0 and tonumber(redis.call('GET', library) or '0') >= per_minute then
+  return {minute_left, 2}
+end
+for i = 0, n - 1 do
+  if redis.call('INCR', KEYS[3*i+1]) == 1 then redis.call('EXPIRE', KEYS[3*i+1], window) end
+end
+if per_minute > 0 then
+  redis.call('INCR', library)
+  redis.call('EXPIRE', library, 120)
+end
+return {0, 0}
+"""
+)
+
+# ARGV: n keys, ok (1/0), max_failures, lockout, max_lockout. Returns the wait a failure caused.
+_SETTLE = (
+    _LOCK
+    + """
+local n, ok, max_failures = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lockout, max_lockout = tonumber(ARGV[4]), tonumber(ARGV[5])
+local library = KEYS[3*n+1]
+if ok == 1 then
+  for i = 0, n - 1 do
+    if tonumber(redis.call('GET', KEYS[3*i+1]) or '0') > 0 then redis.call('DECR', KEYS[3*i+1]) end
+  end
+  if tonumber(redis.call('GET', library) or '0') > 0 then redis.call('DECR', library) end
+  return 0
+end
+local wait = 0
+for i = 0, n - 1 do
+  if redis.call('TTL', KEYS[3*i+2]) < 1
+     and tonumber(redis.call('GET', KEYS[3*i+1]) or '0') >= max_failures then
+    wait = math.max(wait, lock(i, lockout, max_lockout))
+  end
+end
+return wait
+"""
+)
+
+
+def _script_keys(limit: Limit, whos: Sequence[str], now: float) -> list[str]:
+    return [key for who in whos for key in _keys(limit, who)] + [library_key(limit, now)]
+
+
+def acquire(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float) -> tuple[int, bool]:
+    """Reserve one attempt for all of ``whos`` at once; return (seconds to wait, library-wide).
+
+    ``(0, False)``: the attempt is reserved (counted as a failure until :func:`settle`
+    says otherwise); evaluate it. Otherwise nothing was reserved and the caller must
+    refuse: a key is locked, or (``True``) the library-wide bound of this minute is used up.
+    """
+    minute_left = max(1, 60 - int(now % 60))
+    wait, why = r.eval(
+        _ACQUIRE, 3 * len(whos) + 1, *_script_keys(limit, whos, now),
+        len(whos), limit.max_failures, limit.window, limit.lockout, limit.max_lockout,
+        limit.per_minute, minute_left,
+    )  # fmt: skip
+    return int(wait), int(why) == 2
+
+
+def settle(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, ok: bool) -> int:
+    """Settle an attempt :func:`acquire` reserved at ``now``; return the wait a failure caused.
+
+    A success gives back its own reservation only (earlier failures stay counted); a
+    failure stays counted and locks the keys that reached ``max_failures``.
+    """
+    wait = r.eval(
+        _SETTLE, 3 * len(whos) + 1, *_script_keys(limit, whos, now),
+        len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout,
+    )  # fmt: skip
+    return int(wait)
 
 
 def check(r: redis.Redis, limit: Limit, who: str) -> int:
@@ -59,5 +191,5 @@ def record_failure(r: redis.Redis, limit: Limit, who: str) -> int:
 
 
 def reset(r: redis.Redis, limit: Limit, who: str) -> None:
-    """Forget ``who``'s failures and lockouts (after a success)."""
+    """Forget ``who``'s failures and lockouts (the desk, after a right password)."""
     r.delete(*_keys(limit, who))

@@ -18,7 +18,9 @@ __all__ = [
     "HASH_DIVISOR",
     "HASH_TABLE",
     "HASH_TABLE6",
+    "FREE_CLASS",
     "LOCAL_CLASS",
+    "WEB_UNAUTH_CLASS",
     "MAX_SLOT",
     "PRIO_ARP",
     "PRIO_IP",
@@ -50,6 +52,8 @@ ROOT_QDISC = 0x10000
 UPLINK_CLASS = 0x10001
 UNAUTH_CLASS = 0x10002
 LOCAL_CLASS = 0x10003
+WEB_UNAUTH_CLASS = 0x1000E  # upload: not-logged-in phones' web requests (mostly to the portal)
+FREE_CLASS = 0x1000F  # all free sessions together (issue 16): a cap no MAC rotation multiplies
 CLIENT_MINOR_BASE = 0x10
 # u32 node ids are 12 bits, and a client's node id is its slot: 4095 clients per router.
 MAX_SLOT = 0xFFF

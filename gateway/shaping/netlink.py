@@ -113,7 +113,10 @@ def _u32_options(f: TcFilter) -> bytes:
         out += _attr(TCA_U32_LINK, struct.pack("=I", f.link))
     hmask, hoff = f.hashkey or (0, 0)
     # struct tc_u32_sel: flags, offshift, nkeys, pad, offmask, off, offoff, hoff, hmask; then the keys
-    sel = struct.pack("=BBBxHHhh", TC_U32_TERMINAL, 0, len(f.keys), 0, 0, 0, hoff) + struct.pack(">I", hmask)
+    # a node that links to a hash table is not terminal: when no node of the table matches,
+    # u32 goes on with the next node after the link (the upload side's 1:e node, plan.py)
+    flags = TC_U32_TERMINAL if f.target else 0
+    sel = struct.pack("=BBBxHHhh", flags, 0, len(f.keys), 0, 0, 0, hoff) + struct.pack(">I", hmask)
     for key in f.keys:
         sel += struct.pack(">II", key.mask, key.value & key.mask) + struct.pack("=ii", key.offset, 0)
     return out + _attr(TCA_U32_SEL, sel)

@@ -7,8 +7,18 @@ Two HTB trees, one per direction, with the same shape (see ``docs/shaping.md``):
     1:2       unauthorized (portal redirects, walled garden): small rate, small ceil
     1:1x      one class per online client (minor 0x10 + slot): rate = weighted fair
               share of the uplink, ceil = the session's cap
+    1:e       upload only: TCP to port 80 from phones that are not logged in, i.e. requests
+              the firewall redirects to the portal (and walled-garden web): rate as 1:2,
+              ceil the whole line. In 1:2 they capped the portal near 250 redirects/s
+              (a probe's SYN, request, ACKs and FIN are ~430 bytes of upload)
+    1:f       all free sessions together (only with a free plan): guaranteed a small rate,
+              ceil = ``portal.free_share`` of the uplink; each free session's class sits
+              under it with a token guarantee, so free sessions share this one cap however
+              many MAC addresses one phone makes up (issue 16)
     1:3     the router's own traffic on the LAN (portal pages, DNS answers, ARP): it never
-            crosses the uplink, so it sits beside 1:1, not under it
+            crosses the uplink, so it sits beside 1:1, not under it. The portal's answers
+            to not-logged-in phones appear to come from the address the phone asked for
+            (DNAT), so the ruleset puts them here by skb priority, not by address
 
 Download is shaped on the LAN interface's egress, upload on an IFB device fed by the
 LAN's ingress. Clients are classified by u32 through 256-bucket hash tables, so a
@@ -41,6 +51,7 @@ from gateway.shaping.model import (
     ETH_P_ARP,
     ETH_P_IP,
     ETH_P_IPV6,
+    FREE_CLASS,
     HASH_DIVISOR,
     HASH_TABLE,
     HASH_TABLE6,
@@ -52,6 +63,7 @@ from gateway.shaping.model import (
     ROOT_QDISC,
     UNAUTH_CLASS,
     UPLINK_CLASS,
+    WEB_UNAUTH_CLASS,
     TcClass,
     TcFilter,
     TcLeaf,
@@ -60,7 +72,7 @@ from gateway.shaping.model import (
     U32Key,
     client_class,
 )
-from gateway.shaping.shares import Water, bytes_rate, split
+from gateway.shaping.shares import MIN_CLIENT_RATE, Water, bytes_rate, split
 
 __all__ = [
     "FRAME_OVERHEAD",
@@ -93,6 +105,7 @@ LEAF_MAX_PACKETS = 1000
 UNAUTH_RATE_SHARE = 0.05  # of the shaped uplink, guaranteed to not-yet-logged-in traffic
 UNAUTH_CEIL_SHARE = 0.10  # ... and all it may ever take
 UNAUTH_MIN_RATE = 64_000
+FREE_RATE_SHARE = 0.05  # of the shaped uplink, guaranteed to all free sessions together
 LOCAL_RATE = 1_000_000_000  # the router's own LAN traffic: effectively unshaped
 MIN_CAP = 64_000  # the lowest cap (goodput) a session gets, whatever Redis says
 # HTB refills a class's tokens only up to its burst. The lab showed 4 clients capped at
@@ -119,6 +132,7 @@ class ShapingSettings:
     uplink_up: int
     headroom: float
     leaf_kind: str = "pfifo"
+    free_share: float = 0.0  # all free sessions' ceil, share of the uplink (0: no free class)
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,7 @@ class ClientShape:
     down: int  # cap, goodput bits/s
     up: int
     weight: float
+    free: bool = False  # a free session: its class sits under the shared free class
 
 
 def settings_from_config(config: Config, leaf_kind: str = "pfifo") -> ShapingSettings:
@@ -144,6 +159,7 @@ def settings_from_config(config: Config, leaf_kind: str = "pfifo") -> ShapingSet
         uplink_up=config.uplink.up,
         headroom=config.uplink.headroom,
         leaf_kind=leaf_kind,
+        free_share=config.portal.free_share if config.portal.free_plan else 0.0,
     )
 
 
@@ -222,12 +238,13 @@ def _client_objects(
 ) -> tuple[TcClass, TcLeaf, TcFilter, TcFilter]:
     """Return one client's class, leaf, and IPv4 and IPv6 filter nodes on one device."""
     handle = client_class(client.slot)
+    parent = FREE_CLASS if client.free else UPLINK_CLASS
     rate = min(rate, cap)
     address = int(ipaddress.IPv4Address(client.ip))
     bucket = (HASH_TABLE << 20) | ((address & 0xFF) << 12)
     bucket6 = (HASH_TABLE6 << 20) | (int(client.mac[-2:], 16) << 12)
     return (
-        _class(handle, UPLINK_CLASS, rate, cap, client.weight),
+        _class(handle, parent, rate, cap, client.weight),
         _leaf(settings.leaf_kind, handle, rate),
         TcFilter(
             PRIO_IP, ETH_P_IP, bucket | client.slot, ht=bucket, target=handle,
@@ -247,13 +264,37 @@ def _budget(settings: ShapingSettings, uplink: int) -> tuple[int, int, int]:
     return total, unauth_rate, bytes_rate(max(unauth_rate, total * UNAUTH_CEIL_SHARE))
 
 
+def _free_budget(settings: ShapingSettings, total: int) -> tuple[int, int]:
+    """Return the free class's guarantee and ceil (0, 0 without a free plan)."""
+    if settings.free_share <= 0:
+        return 0, 0
+    ceil = bytes_rate(max(UNAUTH_MIN_RATE, total * settings.free_share))
+    return bytes_rate(min(ceil, max(UNAUTH_MIN_RATE, total * FREE_RATE_SHARE))), ceil
+
+
+def _ceil(settings: ShapingSettings, client: ClientShape, goodput: int, total: int) -> int:
+    """Return ``client``'s class ceil: its cap, and for a free session at most the free class's."""
+    cap = _cap(goodput, total)
+    return min(cap, _free_budget(settings, total)[1]) if client.free else cap
+
+
+def _demand(settings: ShapingSettings, client: ClientShape, goodput: int, total: int) -> int:
+    """Return what ``client`` asks of the paying pool: its cap, a token for a free session.
+
+    Free sessions borrow from the free class instead: their guarantee comes from there.
+    """
+    return MIN_CLIENT_RATE if client.free else _cap(goodput, total)
+
+
 def _shares(
     settings: ShapingSettings, clients: Sequence[ClientShape], uplink: int, cap_of: str
 ) -> tuple[list[int], list[int], Water]:
     """Return each client's ceil and guaranteed rate (frame bits/s) in one direction."""
-    total, unauth_rate, _ceil = _budget(settings, uplink)
-    caps = [_cap(getattr(c, cap_of), total) for c in clients]
-    rates, water = split([(c.weight, cap) for c, cap in zip(clients, caps, strict=True)], total - unauth_rate)
+    total, unauth_rate, _ceil_unauth = _budget(settings, uplink)
+    pool = total - unauth_rate - _free_budget(settings, total)[0]
+    caps = [_ceil(settings, c, getattr(c, cap_of), total) for c in clients]
+    demands = [(c.weight, _demand(settings, c, getattr(c, cap_of), total)) for c in clients]
+    rates, water = split(demands, pool)
     return caps, [min(rate, cap) for rate, cap in zip(rates, caps, strict=True)], water
 
 
@@ -270,15 +311,23 @@ def _tree(
     total, unauth_rate, unauth_ceil = _budget(settings, uplink)
     caps, rates, _water = _shares(settings, clients, uplink, cap_of)
 
+    # upload (no ARP there): 1:2 and 1:e share the not-logged-in guarantee (module doc)
+    web_rate = 0 if arp else bytes_rate(unauth_rate / 2)
     classes = [
         _class(UPLINK_CLASS, ROOT_QDISC, total, total, 1.0),
-        _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate, unauth_ceil, 0.5, prio=1),
+        _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate - web_rate, unauth_ceil, 0.5, prio=1),
         _class(LOCAL_CLASS, ROOT_QDISC, LOCAL_RATE, LOCAL_RATE, 1.0),
     ]
     leaves = [
-        _leaf(settings.leaf_kind, UNAUTH_CLASS, unauth_rate),
+        _leaf(settings.leaf_kind, UNAUTH_CLASS, unauth_rate - web_rate),
         _leaf(settings.leaf_kind, LOCAL_CLASS, LOCAL_RATE),
     ]
+    if web_rate:
+        classes.append(_class(WEB_UNAUTH_CLASS, UPLINK_CLASS, web_rate, total, 0.5, prio=1))
+        leaves.append(_leaf(settings.leaf_kind, WEB_UNAUTH_CLASS, web_rate))
+    free_rate, free_ceil = _free_budget(settings, total)
+    if free_ceil:  # an inner class: free sessions' own classes hang under it
+        classes.append(_class(FREE_CLASS, UPLINK_CLASS, free_rate, free_ceil, 1.0))
     net = settings.lan_network
     filters = []
     if arp:
@@ -294,6 +343,7 @@ def _tree(
             PRIO_IP, ETH_P_IP, 2, link=HASH_TABLE << 20, hashkey=(0xFF, at.ip),
             keys=(U32Key(int(net.network_address), int(net.netmask), at.ip),),
         ),
+        *([] if arp else [_web_unauth_filter()]),
         TcFilter(PRIO_IPV6, ETH_P_IPV6, HASH_TABLE6 << 20, divisor=HASH_DIVISOR),
         TcFilter(
             PRIO_IPV6, ETH_P_IPV6, 1, link=HASH_TABLE6 << 20, hashkey=(0xFF, at.mac_hash),
@@ -312,6 +362,23 @@ def _tree(
         leaves=tuple(sorted(leaves)),
         filters=tuple(sorted(filters, key=_filter_order)),
     )
+
+
+def _web_unauth_filter() -> TcFilter:
+    """Return the upload node for TCP to port 80 that no client's node took (1:e).
+
+    Node 3 of the root table: u32 tries it after the client hash table (node 2) found no
+    online client. Only a 20-byte IPv4 header matches (the port is then at offset 22);
+    a packet with IP options stays in 1:2.
+    """
+    return TcFilter(
+        PRIO_IP, ETH_P_IP, 3, target=WEB_UNAUTH_CLASS,
+        keys=(
+            U32Key(0x05000000, 0x0F000000, 0),  # IHL 5
+            U32Key(0x00060000, 0x00FF0000, 8),  # protocol TCP
+            U32Key(0x00000050, 0x0000FFFF, 20),  # destination port 80
+        ),
+    )  # fmt: skip
 
 
 def _leaf(kind: str, parent: int, rate: int) -> TcLeaf:
@@ -338,7 +405,10 @@ def client_shape(settings: ShapingSettings, session) -> ClientShape | None:
         return None
     if not 1 <= session.slot <= MAX_SLOT or address not in settings.lan_network:
         return None
-    return ClientShape(session.slot, session.ip, session.mac, session.down, session.up, session.weight or 1.0)
+    free = settings.free_share > 0 and getattr(session, "kind", "") == "free"
+    return ClientShape(
+        session.slot, session.ip, session.mac, session.down, session.up, session.weight or 1.0, free
+    )
 
 
 def _client_shapes(settings: ShapingSettings, sessions: Iterable) -> list[ClientShape]:
@@ -363,10 +433,14 @@ def client_rates(
 
 
 def client_caps(settings: ShapingSettings, client: ClientShape) -> tuple[int, int]:
-    """Return ``client``'s (download, upload) ceil in frame bits/s."""
+    """Return what ``client`` asks of the shared pool, (download, upload) in frame bits/s.
+
+    Its cap (ceil), except for a free session, which asks only a token guarantee of the
+    pool: the free class guarantees the free sessions' share (see :func:`plan_tc`).
+    """
     return (
-        _cap(client.down, _budget(settings, settings.uplink_down)[0]),
-        _cap(client.up, _budget(settings, settings.uplink_up)[0]),
+        _demand(settings, client, client.down, _budget(settings, settings.uplink_down)[0]),
+        _demand(settings, client, client.up, _budget(settings, settings.uplink_up)[0]),
     )
 
 
@@ -380,7 +454,7 @@ def client_objects(settings: ShapingSettings, client: ClientShape, rates: tuple[
         (settings.lan_interface, settings.uplink_down, "down", DOWN, rates[0]),
         (settings.ifb_interface, settings.uplink_up, "up", UP, rates[1]),
     ):
-        cap = _cap(getattr(client, cap_of), _budget(settings, uplink)[0])
+        cap = _ceil(settings, client, getattr(client, cap_of), _budget(settings, uplink)[0])
         klass, leaf, v4, v6 = _client_objects(settings, client, cap, rate, at)
         trees.append(TcTree(device, UNAUTH_CLASS, (klass,), (leaf,), (v4, v6)))
     return TcPlan(*trees)

@@ -4,6 +4,7 @@ One blueprint; its views live in the modules below, its templates in
 ``templates/desk/``, its strings in the Babel catalog ``desk`` (Bahasa Indonesia by
 default, English one click away, like the visitor portal).
 
+- :mod:`portal.desk.tls`: HTTPS only (redirect, refusal, HSTS) once a certificate is configured
 - :mod:`portal.desk.auth`: sign in/out, desk logins, roles (``login_required``, ``admin_required``)
 - :mod:`portal.desk.dashboard`: who is online, today's numbers and chart; kick / extend a client
 - :mod:`portal.desk.voucher_views`: issue a batch, the printable card sheet, the voucher list
@@ -24,6 +25,8 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 def init_app(app: Flask) -> None:
     """Register the desk blueprint (with every view module) on ``app``."""
     # deliberate: the view modules import ``bp`` from here, so they load once it exists
-    from portal.desk import admin_views, auth, dashboard, report_views, voucher_views  # noqa: F401
+    from portal.desk import admin_views, auth, dashboard, report_views, tls, voucher_views  # noqa: F401
 
     app.register_blueprint(bp)
+    # HTTPS-only must answer before CSRF (an app-level check that runs before blueprints')
+    app.before_request_funcs.setdefault(None, []).insert(0, tls.https_only)

@@ -87,3 +87,18 @@ def test_connection_close_is_passed_to_gunicorn():
         CloseWhenAsked(app)({"close": close}, response.start_response)
         assert response.closed is close
     CloseWhenAsked(app)({"close": True}, lambda *a: None)  # any other server: nothing to do
+
+
+def test_workers_do_not_block_on_slow_clients():
+    # issue 16: 16 trickling connections held every gthread thread; gevent holds a greenlet each
+    options = gunicorn_options(_config())
+    assert options["worker_class"] == "gevent" and options["worker_connections"] >= 100
+    assert options["keepalive"] <= 10, "a request's headers must arrive within the keepalive timeout"
+
+
+def test_the_ruleset_puts_portal_answers_in_the_lan_class():
+    from gateway.firewall.ruleset import template_text
+    from gateway.shaping.model import LOCAL_CLASS
+
+    major, minor = LOCAL_CLASS >> 16, LOCAL_CLASS & 0xFFFF
+    assert f"meta priority set {major:x}:{minor:x}" in template_text()

@@ -1,4 +1,4 @@
-from gateway.model.ratelimit import Limit, check, record_failure, reset
+from gateway.model.ratelimit import Limit, acquire, check, library_key, record_failure, reset, settle
 
 LIMIT = Limit("voucher", max_failures=3, window=600, lockout=60, max_lockout=200)
 
@@ -20,3 +20,57 @@ def test_success_resets(r):
     reset(r, LIMIT, who)
     assert check(r, LIMIT, who) == 0
     assert record_failure(r, LIMIT, who) == 0
+
+
+# --- the atomic pair the voucher login uses (issue 16, item 8) ---
+
+ATOMIC = Limit("voucher", max_failures=5, window=600, lockout=60, max_lockout=3600, per_minute=30)
+NOW = 1_800_000_000.0  # the start of a minute
+
+
+def test_a_success_does_not_reset_the_failures(r):
+    whos = ("mac:02:00:00:00:01:02", "ip:10.42.0.102")
+    evaluated_wrong = 0
+    for _ in range(40):  # wrong, right (own voucher), wrong, right, ...
+        wait, _ = acquire(r, ATOMIC, whos, NOW)
+        if not wait:
+            evaluated_wrong += 1
+            settle(r, ATOMIC, whos, NOW, ok=False)
+        wait, _ = acquire(r, ATOMIC, whos, NOW)
+        if not wait:
+            settle(r, ATOMIC, whos, NOW, ok=True)
+    assert evaluated_wrong == 5
+
+
+def test_parallel_guesses_are_bounded_by_the_budget(r):
+    from concurrent.futures import ThreadPoolExecutor
+
+    whos = ("mac:02:00:00:00:01:03", "ip:10.42.0.103")
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda _: acquire(r, ATOMIC, whos, NOW)[0], range(128)))
+    assert results.count(0) == 5, "exactly the budget is evaluated, however many arrive at once"
+    assert 55 <= check(r, ATOMIC, whos[0]) <= 60
+
+
+def test_fresh_macs_and_ips_share_a_library_wide_bound(r):
+    evaluated = 0
+    for i in range(200):  # a new MAC and IP for every guess
+        whos = (f"mac:02:00:00:00:{i // 256:02x}:{i % 256:02x}", f"ip:10.42.{i // 256}.{i % 256}")
+        wait, library_wide = acquire(r, ATOMIC, whos, NOW + 10)
+        if not wait:
+            evaluated += 1
+            settle(r, ATOMIC, whos, NOW + 10, ok=False)
+        else:
+            assert library_wide and wait == 50
+    assert evaluated == 30
+    assert acquire(r, ATOMIC, ("mac:02:00:00:00:ff:ff", "ip:10.42.9.9"), NOW + 61) == (0, False), (
+        "next minute"
+    )
+
+
+def test_successes_give_back_their_own_reservation_library_wide(r):
+    for i in range(100):
+        whos = (f"mac:02:00:00:00:02:{i:02x}", f"ip:10.42.2.{i}")
+        assert acquire(r, ATOMIC, whos, NOW) == (0, False)
+        settle(r, ATOMIC, whos, NOW, ok=True)
+    assert r.get(library_key(ATOMIC, NOW)) == "0"

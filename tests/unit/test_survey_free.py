@@ -83,3 +83,19 @@ def test_racing_taps_start_one_free_session(r, redis_url):
     assert len(set(results)) == 1 and not errors, "every tap gets the one session"
     assert r.get(keys.free_used("2027-01-15", MAC)) == "1"
     assert session_for_mac(r, MAC).sid == results[0]
+
+
+def test_free_sessions_per_hour_are_bounded_library_wide(r):
+    from gateway.model.free import FreeHourFull
+
+    hour_start = (int(NOW) // 3600 + 1) * 3600.0  # a fresh hour, well inside the day
+    started = 0
+    with pytest.raises(FreeHourFull) as refused:
+        for n in range(10):  # one phone, a made-up MAC for every tap
+            start_free_session(r, FREE, mac=f"02:00:00:00:9a:{n:02x}", ip=f"10.42.0.{150 + n}", per_day=1,
+                               now=hour_start + n, timezone=TZ, per_hour=4)  # fmt: skip
+            started += 1
+    assert started == 4 and 3580 <= refused.value.retry_after <= 3600
+    later = start_free_session(r, FREE, mac="02:00:00:00:9a:99", ip="10.42.0.199", per_day=1,
+                               now=hour_start + 3600, timezone=TZ, per_hour=4)  # fmt: skip
+    assert later.kind == "free", "the next hour has its own"

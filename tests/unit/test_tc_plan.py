@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -13,11 +13,13 @@ import pytest
 
 from gateway import config as config_mod
 from gateway.shaping.model import (
+    FREE_CLASS,
     LOCAL_CLASS,
     MAX_SLOT,
     ROOT_QDISC,
     UNAUTH_CLASS,
     UPLINK_CLASS,
+    WEB_UNAUTH_CLASS,
     client_class,
     describe,
     slot_of_class,
@@ -25,6 +27,7 @@ from gateway.shaping.model import (
 from gateway.shaping.plan import (
     FRAME_OVERHEAD,
     ShapingSettings,
+    client_caps,
     client_objects,
     client_rates,
     client_shape,
@@ -33,7 +36,7 @@ from gateway.shaping.plan import (
     plan_tc,
     settings_from_config,
 )
-from gateway.shaping.shares import assign_slots, fair_shares
+from gateway.shaping.shares import assign_slots, bytes_rate, fair_shares
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MBIT = 1_000_000
@@ -47,6 +50,7 @@ class FakeSession:
     up: int
     weight: float = 1.0
     mac: str = ""
+    kind: str = "voucher"
 
     def __post_init__(self):
         self.mac = self.mac or f"02:00:00:00:01:{self.slot:02x}"
@@ -185,7 +189,10 @@ def test_plan_is_deterministic_and_consistent():
         assert {slot_of_class(c.handle) for c in clients} == {1, 2, 7}
         # guarantees fit in the uplink; caps never exceed it
         uplink = classes[UPLINK_CLASS]
-        assert sum(c.rate for c in clients) + classes[UNAUTH_CLASS].rate <= uplink.rate
+        unauth = classes[UNAUTH_CLASS].rate + (
+            classes[WEB_UNAUTH_CLASS].rate if WEB_UNAUTH_CLASS in classes else 0
+        )
+        assert sum(c.rate for c in clients) + unauth <= uplink.rate
         assert all(c.rate <= c.ceil <= uplink.ceil for c in clients)
         # every class but the inner uplink class has a leaf; every filter points at a class
         assert {leaf.parent for leaf in tree.leaves} == set(classes) - {UPLINK_CLASS}
@@ -196,8 +203,9 @@ def test_plan_is_deterministic_and_consistent():
 def test_plan_with_no_clients_keeps_the_skeleton():
     plan = plan_tc(SETTINGS, [])
     assert {c.handle for c in plan.down.classes} == {UPLINK_CLASS, UNAUTH_CLASS, LOCAL_CLASS}
-    # router, IPv4 table and link, IPv6 table and link; and ARP on the LAN side
-    assert len(plan.up.filters) == 5 and len(plan.down.filters) == 6
+    assert {c.handle for c in plan.up.classes} == {UPLINK_CLASS, UNAUTH_CLASS, LOCAL_CLASS, WEB_UNAUTH_CLASS}
+    # router, IPv4 table and link, IPv6 table and link; ARP on the LAN side, web requests on the IFB
+    assert len(plan.up.filters) == 6 and len(plan.down.filters) == 6
 
 
 def test_plan_rejects_an_unknown_leaf():
@@ -214,7 +222,8 @@ def test_settings_from_the_lab_config(tmp_path):
     text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
     config = config_mod.loads(text, tmp_path / "hotspot.toml")
     settings = settings_from_config(config, "pfifo")
-    assert settings == SETTINGS
+    assert settings.free_share == 0.25, "the lab offers a free plan: free sessions share one class"
+    assert replace(settings, free_share=0.0) == SETTINGS
 
 
 def test_absurd_caps():
@@ -255,3 +264,48 @@ def test_admitting_one_more_costs_nothing_and_is_close_to_a_new_split():
     assert (water.capped, water.weight, after.weight) == (20 * 64_000, 60.0, 61.0)
     assert after.release(1.0, 10 * MBIT, share) == water
     assert water.release(0.5, 64_000, 64_000).capped == 19 * 64_000
+
+
+# --- free sessions share one class (issue 16, item 5) ---
+
+FREE_SETTINGS = replace(SETTINGS, free_share=0.25)
+
+
+def _free_and_paying() -> list[FakeSession]:
+    free = [FakeSession(n, f"10.42.0.{100 + n}", MBIT, MBIT, 0.5, kind="free") for n in range(1, 9)]
+    return [*free, FakeSession(9, "10.42.0.109", 4 * MBIT, 2 * MBIT, 1.0)]
+
+
+def test_free_sessions_hang_under_one_capped_class():
+    plan = plan_tc(FREE_SETTINGS, _free_and_paying())
+    for tree in (plan.down, plan.up):
+        classes = {c.handle: c for c in tree.classes}
+        free_class = classes[FREE_CLASS]
+        assert free_class.parent == UPLINK_CLASS
+        assert free_class.ceil == bytes_rate(0.25 * 0.95 * 10 * MBIT)
+        free = [classes[client_class(n)] for n in range(1, 9)]
+        assert all(c.parent == FREE_CLASS and c.ceil <= free_class.ceil for c in free)
+        # 8 free sessions (8 MACs of one phone) are guaranteed no more than the free class
+        assert sum(c.rate for c in free) <= free_class.rate
+        paying = classes[client_class(9)]
+        assert paying.parent == UPLINK_CLASS
+        guaranteed = sum(c.rate for c in classes.values() if c.parent == UPLINK_CLASS)
+        assert guaranteed <= classes[UPLINK_CLASS].rate
+
+
+def test_free_sessions_objects_match_the_plan():
+    sessions = _free_and_paying()
+    plan = plan_tc(FREE_SETTINGS, sessions)
+    shapes = [client_shape(FREE_SETTINGS, s) for s in sessions]
+    rates, _waters = client_rates(FREE_SETTINGS, shapes)
+    for shape in shapes:
+        objects = client_objects(FREE_SETTINGS, shape, rates[shape.slot])
+        for part, full in ((objects.down, plan.down), (objects.up, plan.up)):
+            assert set(part.classes) <= set(full.classes)
+    assert client_caps(FREE_SETTINGS, shapes[0])[0] < client_caps(FREE_SETTINGS, shapes[-1])[0]
+
+
+def test_without_a_free_plan_free_sessions_are_like_the_others():
+    plan = plan_tc(SETTINGS, _free_and_paying())
+    assert FREE_CLASS not in {c.handle for c in plan.down.classes}
+    assert {c.parent for c in plan.down.classes if c.handle >= client_class(1)} == {UPLINK_CLASS}

@@ -77,11 +77,14 @@ def test_wrong_codes_get_a_clear_message_then_a_wait(phone, r, gateway, voucher)
     assert r.ttl(f"hs:rl:voucher:ip:{PHONE_IP}:locked") > 0
 
 
-def test_a_success_clears_earlier_mistakes(phone, r, gateway, voucher):
+def test_a_success_does_not_clear_earlier_mistakes(phone, r, gateway, voucher):
+    # issue 16: typing one's own valid code between guesses bought a fresh budget
     for _ in range(3):
         login(phone, "ZZZZ-ZZZZ")
     assert login(phone, voucher.code).status_code == 303
-    assert not r.exists(f"hs:rl:voucher:mac:{PHONE_MAC}:fails")
+    assert r.get(f"hs:rl:voucher:mac:{PHONE_MAC}:fails") == "3"
+    statuses = [login(phone, "ZZZZ-ZZZZ").status_code for _ in range(4)]
+    assert statuses == [400, 429, 429, 429], "the 5th wrong code locks, the success notwithstanding"
 
 
 @pytest.mark.parametrize(
@@ -294,3 +297,16 @@ def test_logging_in_again_from_a_new_lease_moves_the_session(app, phone, neighbo
     last = [c for c in gateway.received if c.op == "authorize"][-1]
     assert last.fields == {"sid": session.sid, "ip": "10.42.0.150"}, "the gateway moves it to the new address"
     assert session_for_mac(r, PHONE_MAC).sid == session.sid, "the same session"
+
+
+def test_free_sessions_per_hour_are_bounded_for_the_whole_library(app, phone, r, gateway, clock):
+    # issue 16: made-up MACs each got a free session; the hour's bound holds whatever the MAC
+    hour = int(NOW // 3600)
+    r.set(keys.free_hour(hour), app.config["HOTSPOT"].portal.free_per_hour)
+    response = phone.post("/free", data={"token": fresh_token(phone)})
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert "Sesi gratis untuk jam ini sudah habis" in response.get_data(as_text=True)
+    english = phone.post("/free?lang=en", data={"token": fresh_token(phone)}).get_data(as_text=True)
+    assert "The free sessions for this hour are all taken" in english
+    assert session_for_mac(r, PHONE_MAC) is None
+    assert r.hget(keys.COUNTERS, "free_logins_refused_hour") == "2"
