@@ -87,10 +87,16 @@ def _stale_form(code: str = "") -> Response:
     return render_splash(code=code, message=message, status=400)
 
 
-def _online(session: Session) -> Response:
-    """Ask the gateway to apply ``session``; go on to the online page once it has."""
+def _online(session: Session, *, move: bool = False) -> Response:
+    """Ask the gateway to apply ``session``; go on to the online page once it has.
+
+    ``move``: the request proved the right to the session (a voucher code), so a session
+    bound to another address follows the device here. A free login proves nothing beyond
+    the MAC, which a clone shares: its session stays where it was bound (``docs/security.md``).
+    """
     config = hotspot()
-    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
+    ip = client_ip() if move else ""
+    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
 
@@ -133,7 +139,7 @@ def login():
     ratelimit.reset(r, limit, f"ip:{ip}")
     count(r, "logins_ok")
     log.info("login_ok", mac=mac, ip=ip, sid=session.sid, voucher_id=session.voucher_id, plan=session.plan)
-    return _online(session)
+    return _online(session, move=True)
 
 
 @bp.post("/free")
@@ -174,13 +180,20 @@ def logout():
     if not token_ok(request.form.get("token", "")):
         abort(400)
     session = current_session()
+    bye = 1
     if session is not None:
         r = get_redis()
-        ended = end_session(r, session.sid, "logout", now())
-        if ended is not None:
-            release(r, ended, timeout=hotspot().gateway.ack_timeout)
+        # the gateway ends the session as it cuts it off, counting its last bytes (item 10)
+        if release(r, session, timeout=hotspot().gateway.ack_timeout):
             log.info("logout", mac=mac, sid=session.sid)
-    return redirect(url_for("splash.index", bye=1, **lang_args()), 303)
+        else:
+            # the gateway is down or slow: end it in our records and say that the router has
+            # not cut the device off yet (it does when it runs again; the kernel's own timeout
+            # ends it at the latest when the session would have ended)
+            end_session(r, session.sid, "logout", now())
+            log.warning("logout_unconfirmed", mac=mac, sid=session.sid)
+            bye = 2
+    return redirect(url_for("splash.index", bye=bye, **lang_args()), 303)
 
 
 @bp.post("/survey")

@@ -34,7 +34,7 @@ from gateway.firewall.monitor import TableWatch
 from gateway.firewall.plan import session_elements
 from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
-from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
+from gateway.model.sessions import END_REASONS, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
 
 __all__ = ["Daemon", "main"]
@@ -154,8 +154,10 @@ class Daemon:
         if session is None:
             return {"ok": False, "error": "no such session"}
         now = time.time()
-        ended = end_session(self.redis, sid, reason, now) if session.state == "online" else None
-        failed = self.reconciler.logout(session, now)
+        if session.state == "online":  # cut off, count the last bytes, end: one step (item 10)
+            ended, failed = self.reconciler.finish(session, reason, now)
+        else:
+            ended, failed = None, self.reconciler.logout(session, now)
         if self.enforcer.name in failed:
             self.next_pass = time.monotonic()
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": sid}

@@ -26,14 +26,15 @@ from typing import Protocol, runtime_checkable
 
 import redis
 
+from gateway.binding.guard import SessionBinder
 from gateway.config import Config
 from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
 from gateway.model import keys
-from gateway.model.sessions import Session, end_session, online_sessions, update_usage
+from gateway.model.sessions import Session, end_session, get_session, online_sessions, update_usage
 from gateway.model.voucher_admin import quota_overruns
-from gateway.neighbours import NeighbourReader, plan_moves
+from gateway.neighbours import NeighbourReader
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
 
@@ -130,16 +131,20 @@ class Reconciler:
         enforcer: NftEnforcer,
         components: Sequence[Component] = (),
         neighbours: NeighbourReader | None = None,
+        binder: SessionBinder | None = None,
     ):
         self.config = config
         self.redis = r
         self.enforcer = enforcer
         self.components: list[Component] = [enforcer, *components]
         self.neighbours = neighbours
+        self.binder = binder
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config; components with a ``configure(config)`` method get it too."""
         self.config = config
+        if self.binder is not None:
+            self.binder.configure(config)
         for component in self.components:
             configure = getattr(component, "configure", None)
             if configure is not None:
@@ -162,6 +167,35 @@ class Reconciler:
         """Run every component's logout for ``session``; return the names that failed."""
         return self._each("logout", session, now)
 
+    def finish(self, session: Session, reason: str, now: float) -> tuple[Session | None, list[str]]:
+        """Cut ``session`` off, account its last bytes, and end it with ``reason``.
+
+        The firewall's logout returns the counters it read in the same call that deleted
+        the elements; what they grew since the last pass is added before the session ends,
+        so its record and its voucher's use include every byte (issue 16, item 10).
+        Returns the ended session (None if it was no longer online) and the components
+        that failed.
+        """
+        failed, final = [], {}
+        for component in self.components:
+            try:
+                got = component.logout(session, now)
+            except Exception:
+                log.exception("logout_failed", component=component.name, sid=session.sid)
+                failed.append(component.name)
+                continue
+            if component is self.enforcer and got:
+                final = got
+        up, down = session.bytes_up, session.bytes_down
+        if final:
+            stored = self.redis.hget(keys.GATEWAY_ACCT, session.sid)
+            current = get_session(self.redis, session.sid) or session
+            totals, _ = account(current, final, _load_baseline(stored), now)
+            up, down = totals.bytes_up, totals.bytes_down
+        self.redis.hdel(keys.GATEWAY_ACCT, session.sid)
+        ended = end_session(self.redis, session.sid, reason, now, bytes_up=up, bytes_down=down)
+        return ended, failed
+
     def _each(self, op: str, session: Session, now: float) -> list[str]:
         failed = []
         for component in self.components:
@@ -180,7 +214,7 @@ class Reconciler:
         now = time.time() if now is None else now
         result = PassResult(at=now)
         sessions = online_sessions(self.redis)
-        sessions = self._follow_moves(sessions, result)
+        sessions = self._follow_moves(sessions, result, now)
         live = [s for s in sessions if s.expires_at > now]
         for component in self.components:
             try:
@@ -198,8 +232,15 @@ class Reconciler:
         result.duration = time.monotonic() - started
         return result
 
-    def _follow_moves(self, sessions: list[Session], result: PassResult) -> list[Session]:
-        if self.neighbours is None:
+    def _follow_moves(self, sessions: list[Session], result: PassResult, now: float) -> list[Session]:
+        """Move sessions whose device provably renewed to a new address; pick their IPv6 addresses.
+
+        The neighbour table only names candidates (anyone can plant an entry in it): the
+        binder moves a session on dnsmasq's lease plus a silent old address, and authorizes
+        an IPv6 address once the device answered the router's own solicitation for it
+        (``docs/security.md``). Without a binder nothing moves and no IPv6 is authorized.
+        """
+        if self.neighbours is None or self.binder is None:
             return sessions
         try:
             table = self.neighbours.read()
@@ -207,9 +248,15 @@ class Reconciler:
             log.exception("neighbours_unreadable")
             result.failed.append("neighbours")
             return sessions
-        self.enforcer.neighbours = table
-        net = self.config.network
-        result.moved = plan_moves(sessions, table, net.lan_network, net.router_ip)
+        try:
+            result.moved = self.binder.moves(sessions, now)
+            ip6 = self.binder.ip6(sessions, table.ip6_by_mac, now)
+        except Exception:
+            log.exception("binding_failed")
+            result.failed.append("binding")
+            result.moved, ip6 = {}, {}
+        # the enforcer and the doctor plan IPv6 elements from this table: only verified addresses
+        self.enforcer.neighbours = replace(table, ip6_by_mac=ip6)
         if not result.moved:
             return sessions
         with self.redis.pipeline(transaction=False) as pipe:
@@ -263,10 +310,7 @@ class Reconciler:
         shared = set(quota_overruns(self.redis, self.config.plans, others))
         ends += [(session, "quota") for session in sessions if session.sid in shared]
         for session, reason in ends:
-            ended = end_session(
-                self.redis, session.sid, reason, now, bytes_up=session.bytes_up, bytes_down=session.bytes_down
-            )
-            self.logout(session, now)
+            ended, _failed = self.finish(session, reason, now)
             if ended is not None:
                 result.ended.append((session.sid, reason))
                 log.info("session_ended", sid=session.sid, mac=session.mac, reason=reason,
@@ -296,4 +340,4 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     from gateway.shaping.shaper import Shaper
 
     components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
-    return Reconciler(config, r, enforcer, components, neighbours)
+    return Reconciler(config, r, enforcer, components, neighbours, SessionBinder(config))

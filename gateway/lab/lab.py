@@ -346,7 +346,7 @@ class Lab:
     def _write_dnsmasq_confs(self, config: config_mod.Config) -> None:
         lab_extra = ("no-ping", "user=root", "pid-file=", "log-facility=-", "log-dhcp")
         (self.dir / "dnsmasq.conf").write_text(
-            render_dnsmasq_conf(config, lease_file=self.dir / "state" / "dnsmasq.leases", extra=lab_extra)
+            render_dnsmasq_conf(config, lease_file=config.dhcp.lease_file, extra=lab_extra)
         )
         walled = [f"address=/{host}/{UPSTREAM_WALLED_IP}" for host in config.walled_garden.hosts]
         (self.dir / "dnsmasq-upstream.conf").write_text(

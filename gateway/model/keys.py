@@ -40,7 +40,7 @@ hs:report:salt                 string  the key of those device hashes (random, m
 hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (model.survey)
 hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.model.free)
-hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
+hs:portal:next:<mac>@<ip>      string  the page a device asked for before login, 30 min (portal)
 hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
 hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
 =============================  ======  ==========================================================
@@ -178,8 +178,9 @@ def free_used(day: str, mac: str) -> str:
     return f"hs:free:{day}:{mac}"
 
 
-def portal_next(mac: str) -> str:
-    return f"hs:portal:next:{mac}"
+def portal_next(device: str) -> str:
+    """Key of the page ``device`` ("<mac>@<ip>") asked for before login."""
+    return f"hs:portal:next:{device}"
 
 
 def portal_acked(sid: str) -> str:

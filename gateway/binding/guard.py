@@ -1,0 +1,119 @@
+"""The gateway's session binder: applies :mod:`gateway.binding.rules` pass after pass.
+
+Keeps what the probes found between passes (verified IPv6 addresses, unanswered ones,
+refused moves), reads dnsmasq's lease file, and runs the probes. Used by the reconcile
+loop (:meth:`gateway.daemon.reconcile.Reconciler.run_pass`).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+
+from gateway.binding import rules
+from gateway.binding.leases import read_leases
+from gateway.binding.probe import Prober
+from gateway.config import Config
+from gateway.logs import get_logger
+from gateway.model.sessions import Session
+from gateway.nsenter import in_netns
+
+__all__ = ["SessionBinder", "router_ip6"]
+
+log = get_logger("binding")
+
+
+def router_ip6(netns: str, ifname: str) -> str | None:
+    """Return the router's IPv6 address on ``ifname`` to probe from (link-local first), or None."""
+    from pyroute2 import IPRoute  # deliberate: only the gateway side reads addresses
+
+    with in_netns(netns):
+        ipr = IPRoute()
+    try:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return None
+        addresses = [m.get_attr("IFA_ADDRESS") for m in ipr.get_addr(family=socket.AF_INET6, index=found[0])]
+    finally:
+        ipr.close()
+    addresses = [a for a in addresses if a]
+    addresses.sort(key=lambda a: not a.lower().startswith("fe80:"))
+    return addresses[0] if addresses else None
+
+
+class SessionBinder:
+    """Decides moves and IPv6 addresses with evidence the device itself gave."""
+
+    def __init__(self, config: Config, prober: Prober | None = None):
+        self.config = config
+        self._prober = prober
+        self.verified: dict[tuple[str, str], float] = {}  # (mac, ip6) -> when it answered
+        self.failed: dict[tuple[str, str], float] = {}  # (mac, ip6) -> when it did not
+        self.refused: dict[tuple[str, str], float] = {}  # (sid, ip) -> when the move was refused
+
+    def configure(self, config: Config) -> None:
+        """Take a reloaded config (a new interface or address gets a new prober)."""
+        if config.network != self.config.network:
+            self._prober = None
+        self.config = config
+
+    @property
+    def prober(self) -> Prober:
+        if self._prober is None:
+            net = self.config.network
+            v6 = router_ip6(net.netns, net.lan_interface)
+            self._prober = Prober(net.netns, net.lan_interface, str(net.router_ip), v6)
+        return self._prober
+
+    def moves(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
+        """Return ``{sid: new IPv4}`` for sessions whose device provably moved to a new lease."""
+        leases = read_leases(self.config.dhcp.lease_file, now)
+        if not leases:
+            return {}
+        net = self.config.network
+        candidates = rules.plan_move_candidates(sessions, leases, net.lan_network, net.router_ip)
+        candidates = {
+            sid: ip for sid, ip in candidates.items()
+            if now - self.refused.get((sid, ip), -1e18) >= rules.RETRY_AFTER
+        }  # fmt: skip
+        if not candidates:
+            return {}
+        by_sid = {s.sid: s for s in sessions}
+        olds = [(by_sid[sid].ip, by_sid[sid].mac.lower()) for sid in candidates]
+        try:
+            answered = self.prober.answered(arp=olds[: rules.MAX_PROBES])
+        except OSError as err:  # no evidence that the old address is gone: nobody moves
+            log.warning("probe_failed", kind="arp", error=str(err))
+            return {}
+        moves, refused = rules.decide_moves(sessions, candidates, answered)
+        for sid, ip in refused.items():
+            self.refused[(sid, ip)] = now
+            session = by_sid[sid]
+            log.warning("move_refused", sid=sid, mac=session.mac, ip=session.ip, lease_ip=ip,
+                        why="the device still answers at its session's address")  # fmt: skip
+        self.refused = {k: t for k, t in self.refused.items() if now - t < rules.RETRY_AFTER}
+        return moves
+
+    def ip6(
+        self, sessions: Sequence[Session], seen: Mapping[str, set[str]], now: float
+    ) -> dict[str, set[str]]:
+        """Return ``{mac: IPv6 addresses}`` the online devices answered for (probing new ones)."""
+        plan = rules.plan_ip6(sessions, seen, self.verified, self.failed, now)
+        if plan.probe:
+            try:
+                answered = self.prober.answered(ns=plan.probe)
+            except OSError as err:
+                log.warning("probe_failed", kind="ns", error=str(err))
+                answered = set()
+            for ip, mac in plan.probe:
+                if (ip, mac) in answered:
+                    self.verified[(mac, ip)] = now
+                    self.failed.pop((mac, ip), None)
+                else:
+                    self.failed[(mac, ip)] = now
+                    self.verified.pop((mac, ip), None)
+            plan = rules.plan_ip6(sessions, seen, self.verified, self.failed, now)
+        macs = {s.mac.lower() for s in sessions}
+        self.verified = {k: t for k, t in self.verified.items() if k[0] in macs}
+        self.failed = {k: t for k, t in self.failed.items() if k[0] in macs and now - t < rules.RETRY_AFTER}
+        return plan.authorized
