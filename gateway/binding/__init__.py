@@ -15,6 +15,10 @@ the neighbour table alone:
   advertisement target and link-layer option all agree), at most :data:`rules.MAX_IP6`
   per device.
 
+- **pins** (:mod:`~gateway.binding.pins`): the router's neighbour entry of each online
+  session (and verified IPv6 address) is made permanent, so a forged ARP reply or NA
+  cannot redirect an online phone's downloads.
+
 Pure rules live in :mod:`~gateway.binding.rules` and :mod:`~gateway.binding.leases`; the
 raw-socket probes in :mod:`~gateway.binding.probe`; :mod:`~gateway.binding.guard` keeps
 what was verified between passes. May import the ground floor and ``gateway.model``.

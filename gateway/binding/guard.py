@@ -50,6 +50,7 @@ class SessionBinder:
         self.verified: dict[tuple[str, str], float] = {}  # (mac, ip6) -> when it answered
         self.failed: dict[tuple[str, str], float] = {}  # (mac, ip6) -> when it did not
         self.refused: dict[tuple[str, str], float] = {}  # (sid, ip) -> when the move was refused
+        self.authorized: dict[str, set[str]] = {}  # the last pass's IPv6 addresses per MAC
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config (a new interface or address gets a new prober)."""
@@ -116,4 +117,5 @@ class SessionBinder:
         macs = {s.mac.lower() for s in sessions}
         self.verified = {k: t for k, t in self.verified.items() if k[0] in macs}
         self.failed = {k: t for k, t in self.failed.items() if k[0] in macs and now - t < rules.RETRY_AFTER}
+        self.authorized = plan.authorized
         return plan.authorized

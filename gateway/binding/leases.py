@@ -15,8 +15,12 @@ __all__ = ["parse_leases", "read_leases"]
 
 
 def parse_leases(text: str, now: float) -> dict[str, str]:
-    """Return ``{mac: ipv4}`` for the unexpired IPv4 leases in a dnsmasq lease file's text."""
+    """Return ``{mac: ipv4}`` for the unexpired IPv4 leases in a dnsmasq lease file's text.
+
+    A MAC may hold two leases (another client id); the one that runs longest is its newest.
+    """
     leases: dict[str, str] = {}
+    ends: dict[str, float] = {}
     for line in text.splitlines():
         fields = line.split()
         if fields[:1] == ["duid"]:
@@ -29,8 +33,9 @@ def parse_leases(text: str, now: float) -> dict[str, str]:
             ip = ipaddress.IPv4Address(fields[2])
         except ValueError:
             continue
-        if expiry == 0 or expiry > now:
-            leases[mac] = str(ip)
+        end = float("inf") if expiry == 0 else float(expiry)
+        if end > now and end > ends.get(mac, -1.0):
+            leases[mac], ends[mac] = str(ip), end
     return leases
 
 

@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 import redis
 
 from gateway.binding.guard import SessionBinder
+from gateway.binding.pins import NeighbourPins
 from gateway.config import Config
 from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
@@ -339,5 +340,7 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     enforcer = NftEnforcer(config)
     from gateway.shaping.shaper import Shaper
 
-    components: list[Component] = [Shaper(config, r)]  # kernel state besides nftables
-    return Reconciler(config, r, enforcer, components, neighbours, SessionBinder(config))
+    binder = SessionBinder(config)
+    # kernel state besides nftables: tc classes, and neighbour entries pinned to the sessions' MACs
+    components: list[Component] = [Shaper(config, r), NeighbourPins(config, binder)]
+    return Reconciler(config, r, enforcer, components, neighbours, binder)
