@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext, ngettext
 
 from gateway.logs import get_logger
-from gateway.model import ratelimit, survey
+from gateway.model import commands, ratelimit, survey
 from gateway.model.free import FreeLimitReached, start_free_session
 from gateway.model.sessions import Session, end_session
 from gateway.model.vouchers import (
@@ -30,7 +30,7 @@ from gateway.model.vouchers import (
 )
 from portal.authorize import confirm_online, count, release
 from portal.splash import MAX_CODE, lang_args, render_splash, render_wait
-from portal.visitor import client_ip, client_mac, current_session, next_url, now, token_ok
+from portal.visitor import client_ip, client_mac, current_session, mac_session, next_url, now, token_ok
 from portal.web import csrf, get_redis, hotspot
 
 __all__ = ["bp", "voucher_message"]
@@ -101,6 +101,21 @@ def _online(session: Session, *, move: bool = False) -> Response:
     return render_wait()
 
 
+def _online_elsewhere(mac: str, ip: str, timeout: float) -> bool:
+    """Return whether ``mac`` has a session bound to another address whose device still answers there.
+
+    A voucher login from a new address moves (or, with another code, replaces) the MAC's
+    session. A phone that renewed its lease has left the old address; a clone or a
+    visitor that planted "my address is at your MAC" has not, so the gateway's probe
+    tells them apart. No answer from the gateway: no evidence, no login here.
+    """
+    existing = mac_session()
+    if existing is None or existing.ip == ip:
+        return False
+    reply = commands.request(get_redis(), "present", timeout, sid=existing.sid)
+    return reply is None or bool(reply.get("present", True))
+
+
 @bp.post("/login")
 def login():
     """Log the device in with the voucher code typed in the form."""
@@ -121,6 +136,13 @@ def login():
         response.headers["Retry-After"] = str(wait)
         return response
     config = hotspot()
+    if _online_elsewhere(mac, ip, config.gateway.ack_timeout):
+        log.info("login_refused", reason="mac_online_elsewhere", mac=mac, ip=ip)
+        message = gettext(
+            "This device's address (MAC) is already online at another IP address on this network. "
+            "Turn Wi-Fi off and on again, or ask at the desk."
+        )
+        return render_splash(code=code[:MAX_CODE], message=message, status=409)
     try:
         if len(code) > MAX_CODE:
             raise VoucherNotFound("(too long)")

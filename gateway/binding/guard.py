@@ -95,6 +95,17 @@ class SessionBinder:
         self.refused = {k: t for k, t in self.refused.items() if now - t < rules.RETRY_AFTER}
         return moves
 
+    def still_there(self, session: Session) -> bool:
+        """Return whether ``session``'s device still answers at its address (ARP, from its MAC).
+
+        A probe that cannot run counts as "still there": no evidence, no move.
+        """
+        try:
+            return bool(self.prober.answered(arp=[(session.ip, session.mac.lower())]))
+        except OSError as err:
+            log.warning("probe_failed", kind="arp", error=str(err))
+            return True
+
     def ip6(
         self, sessions: Sequence[Session], seen: Mapping[str, set[str]], now: float
     ) -> dict[str, set[str]]:

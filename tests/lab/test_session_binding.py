@@ -168,6 +168,11 @@ def test_a_mac_clone_with_its_own_address_does_not_take_the_session_over(lab, gw
         assert get_session(gw, session.sid).ip == victim_ip, "the victim still answers there: no move"
         assert keys_in(lab, AUTH_SET4) == {(victim_mac, victim_ip)}
         assert udp_arrives(lab, clone, UPSTREAM_IP, port=9992) == 0, "the clone's own address gets nothing"
+        # a voucher login from the clone's address: the portal asks, the gateway probes and refuses
+        assert commands.request(gw, "present", 5, sid=session.sid)["present"] is True
+        refused = commands.request(gw, "authorize", 5, sid=session.sid, ip=clone_ip)
+        assert not refused["ok"] and refused["present"], refused
+        assert get_session(gw, session.sid).ip == victim_ip
         assert online_from(lab, 1), "the victim is still online"
     finally:
         lab.exec(clone, "ip", "link", "set", "eth0", "address", clone_mac)

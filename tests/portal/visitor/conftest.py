@@ -45,6 +45,7 @@ class GatewayAcks:
     def __init__(self, redis_url: str):
         self.redis = connect(redis_url, timeout=5)
         self.silent = False
+        self.present = False  # the answer to "present": the old address went quiet
         self.received: list[commands.Command] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -59,7 +60,10 @@ class GatewayAcks:
                     if command.op == "deauthorize":  # the daemon ends the session as it cuts it off
                         reason = command.fields.get("reason", "logout")
                         end_session(self.redis, command.fields.get("sid", ""), reason, time.time())
-                    commands.reply(self.redis, command.id, {"ok": True, "op": command.op})
+                    answer = {"ok": True, "op": command.op}
+                    if command.op == "present":  # does the session's device still answer there?
+                        answer["present"] = self.present
+                    commands.reply(self.redis, command.id, answer)
 
     def ops(self) -> list[tuple[str, str]]:
         return [(c.op, c.fields.get("sid", "")) for c in self.received]

@@ -69,3 +69,20 @@ def test_a_logout_the_gateway_does_not_confirm_says_so(phone, r, gateway, vouche
     assert "has not confirmed it yet" in page and "You are logged out." not in page
     indonesian = phone.get("/?bye=2&lang=id").get_data(as_text=True)
     assert "belum" in indonesian
+
+
+def test_a_voucher_login_from_a_clone_does_not_move_or_replace_a_live_session(
+    app, phone, phone2, neighbours, r, gateway, voucher  # noqa: F811
+):
+    login(phone, voucher.code)
+    session = session_for_mac(r, PHONE_MAC)
+    neighbours[PHONE2_IP] = PHONE_MAC
+    gateway.present = True  # the victim still answers at its address
+    before = len(gateway.received)
+    response = login(phone2, voucher.code)
+    assert response.status_code == 409 and "IP" in response.get_data(as_text=True)
+    assert [c.op for c in gateway.received[before:]] == ["present"]
+    assert session_for_mac(r, PHONE_MAC).sid == session.sid and get_session(r, session.sid).ip == PHONE_IP
+    gateway.present = False  # the phone itself, after a new lease: the old address went quiet
+    assert login(phone2, voucher.code).status_code == 303
+    assert gateway.received[-1].fields == {"sid": session.sid, "ip": PHONE2_IP}
