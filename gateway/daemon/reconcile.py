@@ -33,7 +33,14 @@ from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
 from gateway.model import keys
-from gateway.model.sessions import Session, end_session, get_session, online_sessions, update_usage
+from gateway.model.sessions import (
+    Session,
+    add_late_usage,
+    end_session,
+    get_session,
+    online_sessions,
+    update_usage,
+)
 from gateway.model.voucher_admin import quota_overruns
 from gateway.neighbours import NeighbourReader
 
@@ -187,13 +194,16 @@ class Reconciler:
                 continue
             if component is self.enforcer and got:
                 final = got
-        up, down = session.bytes_up, session.bytes_down
+        current = get_session(self.redis, session.sid) or session
+        up, down = current.bytes_up, current.bytes_down
         if final:
             stored = self.redis.hget(keys.GATEWAY_ACCT, session.sid)
-            current = get_session(self.redis, session.sid) or session
             totals, _ = account(current, final, _load_baseline(stored), now)
             up, down = totals.bytes_up, totals.bytes_down
         self.redis.hdel(keys.GATEWAY_ACCT, session.sid)
+        if current.state != "online":  # ended elsewhere first (portal without an ack, desk, revoke)
+            add_late_usage(self.redis, session.sid, up - current.bytes_up, down - current.bytes_down)
+            return None, failed
         ended = end_session(self.redis, session.sid, reason, now, bytes_up=up, bytes_down=down)
         return ended, failed
 
@@ -291,7 +301,9 @@ class Reconciler:
             if new_baseline != baseline:
                 baselines[session.sid] = json.dumps(sorted(new_baseline.items()))
             out.append(session)
-        gone = set(stored) - {s.sid for s in sessions}
+        online = {s.sid for s in sessions}
+        gone = set(stored) - online
+        self._account_late(counters, stored, online, now)
         with self.redis.pipeline(transaction=False) as pipe:
             if baselines:
                 pipe.hset(keys.GATEWAY_ACCT, mapping=baselines)
@@ -301,6 +313,26 @@ class Reconciler:
         if usage:
             update_usage(self.redis, usage)
         return out
+
+    def _account_late(
+        self, counters: dict[str, dict], stored: dict[str, str], online: set[str], now: float
+    ) -> None:
+        """Count the last bytes of sessions that ended without the gateway (e.g. while it was down).
+
+        Their elements were still in the table this pass read (and the pass just deleted
+        them): what the counters grew since the last pass goes to the ended session's record
+        and its voucher's use.
+        """
+        for sid, elements in counters.items():
+            if sid in online:
+                continue
+            session = get_session(self.redis, sid)
+            if session is None or session.state != "ended":
+                continue
+            totals, _ = account(replace(session, bytes_up=0, bytes_down=0), elements,
+                                _load_baseline(stored.get(sid)), now)  # fmt: skip
+            if add_late_usage(self.redis, sid, totals.bytes_up, totals.bytes_down):
+                log.info("late_usage", sid=sid, bytes_up=totals.bytes_up, bytes_down=totals.bytes_down)
 
     def _end(self, sessions: list[Session], now: float, result: PassResult) -> None:
         ends = plan_ends(sessions, now, self.config.gateway.idle_timeout)

@@ -232,7 +232,11 @@ def test_a_logout_while_the_gateway_is_down_is_told_truthfully_and_applied_on_re
     session, ack = admit(gw, lab, 2)
     assert ack["ok"] and online_from(lab, 2)
     lab.stop("gateway")
+    count, size = 100, 500
     try:
+        # the device keeps moving data while nobody counts: it must still reach its record
+        lab.exec(lab.spec.client(2), sys.executable, "-c", UDP_BURST, UPSTREAM_IP, str(count), str(size),
+                 check=True)  # fmt: skip
         status = fetch(lab, lab.spec.client(2), f"{PORTAL}/status?lang=en").body
         token = re.search(r'name="token" value="([^"]+)"', status)[1]
         form = ("-d", f"token={token}", f"{PORTAL}/logout?lang=en")
@@ -246,3 +250,6 @@ def test_a_logout_while_the_gateway_is_down_is_told_truthfully_and_applied_on_re
     finally:
         lab.start("gateway")
     wait_for(lambda: not online_from(lab, 2), timeout=10, what="the device to be cut off on return")
+    ended = get_session(gw, session.sid)
+    print(f"item 13: {ended.bytes_up} bytes up counted for a burst of {count * (size + 28)} on the wire")
+    assert ended.bytes_up >= count * (size + 28), "what it moved while the gateway was down is counted"

@@ -72,7 +72,13 @@ def test_a_logout_the_gateway_does_not_confirm_says_so(phone, r, gateway, vouche
 
 
 def test_a_voucher_login_from_a_clone_does_not_move_or_replace_a_live_session(
-    app, phone, phone2, neighbours, r, gateway, voucher  # noqa: F811
+    app,
+    phone,
+    phone2,
+    neighbours,
+    r,
+    gateway,
+    voucher,  # noqa: F811
 ):
     login(phone, voucher.code)
     session = session_for_mac(r, PHONE_MAC)
