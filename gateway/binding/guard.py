@@ -51,6 +51,7 @@ class SessionBinder:
         self.failed: dict[tuple[str, str], float] = {}  # (mac, ip6) -> when it did not
         self.refused: dict[tuple[str, str], float] = {}  # (sid, ip) -> when the move was refused
         self.authorized: dict[str, set[str]] = {}  # the last pass's IPv6 addresses per MAC
+        self.left: set[str] = set()  # sids whose address is now leased to another MAC: not pinned
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config (a new interface or address gets a new prober)."""
@@ -69,6 +70,7 @@ class SessionBinder:
     def moves(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
         """Return ``{sid: new IPv4}`` for sessions whose device provably moved to a new lease."""
         leases = read_leases(self.config.dhcp.lease_file, now)
+        self.left = rules.leased_to_others(sessions, leases or {})
         if not leases:
             return {}
         net = self.config.network
@@ -79,10 +81,12 @@ class SessionBinder:
         }  # fmt: skip
         if not candidates:
             return {}
+        # at most MAX_PROBES per pass: the rest wait for the next pass (never moved unprobed)
+        candidates = dict(sorted(candidates.items())[: rules.MAX_PROBES])
         by_sid = {s.sid: s for s in sessions}
         olds = [(by_sid[sid].ip, by_sid[sid].mac.lower()) for sid in candidates]
         try:
-            answered = self.prober.answered(arp=olds[: rules.MAX_PROBES])
+            answered = self.prober.answered(arp=olds)
         except OSError as err:  # no evidence that the old address is gone: nobody moves
             log.warning("probe_failed", kind="arp", error=str(err))
             return {}

@@ -94,7 +94,9 @@ class NeighbourPins:
         if index is None:
             return {"added": 0, "removed": 0, "unchanged": 0}
         ip6 = self.binder.authorized if self.binder is not None else {}
-        want, have = plan_pins(sessions, ip6), self._ours(index)
+        left = self.binder.left if self.binder is not None else set()
+        # a session whose address dnsmasq gave to another device keeps no pin there
+        want, have = plan_pins([s for s in sessions if s.sid not in left], ip6), self._ours(index)
         added = removed = 0
         for ip, mac in want.items():
             if have.get(ip) != mac:

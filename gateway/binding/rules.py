@@ -20,6 +20,7 @@ __all__ = [
     "VERIFIED_FOR",
     "Ip6Plan",
     "decide_moves",
+    "leased_to_others",
     "plan_ip6",
     "plan_move_candidates",
     "usable_ip6",
@@ -63,6 +64,16 @@ def plan_move_candidates(
         if address in lan and address != router:
             out[session.sid] = ip
     return out
+
+
+def leased_to_others(sessions: Sequence[Session], leases: Mapping[str, str]) -> set[str]:
+    """Return the sids whose address dnsmasq now leases to another MAC (their device has left it).
+
+    dnsmasq never leases an address that another client holds, so this is evidence the
+    session's device gave the address up; its neighbour entry must not stay pinned to it.
+    """
+    holder = {ip: mac for mac, ip in leases.items()}
+    return {s.sid for s in sessions if holder.get(s.ip, s.mac.lower()) != s.mac.lower()}
 
 
 def decide_moves(

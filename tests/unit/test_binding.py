@@ -45,6 +45,13 @@ def test_a_move_needs_a_lease_on_the_new_address_and_silence_at_the_old():
         assert got == {}, lease
 
 
+def test_a_session_whose_address_went_to_another_mac_is_known():
+    s, other = session(), session(OTHER, "10.42.0.120")
+    assert rules.leased_to_others([s, other], {OTHER: "10.42.0.100"}) == {s.sid}
+    assert rules.leased_to_others([s, other], {MAC: "10.42.0.100", OTHER: "10.42.0.120"}) == set()
+    assert rules.leased_to_others([s], {}) == set(), "no lease (a static address): nothing known"
+
+
 def test_ipv6_addresses_are_authorized_only_once_answered_and_at_most_four():
     s = session()
     seen = {MAC: {f"2001:db8:42::{i}" for i in range(1, 8)} | {"fe80::1"}}
