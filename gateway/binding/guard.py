@@ -52,6 +52,7 @@ class SessionBinder:
         self.refused: dict[tuple[str, str], float] = {}  # (sid, ip) -> when the move was refused
         self.authorized: dict[str, set[str]] = {}  # the last pass's IPv6 addresses per MAC
         self.left: set[str] = set()  # sids whose address is now leased to another MAC: not pinned
+        self.present: set[str] | None = None  # addresses in the neighbour table (None: not read)
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config (a new interface or address gets a new prober)."""
@@ -66,6 +67,10 @@ class SessionBinder:
             v6 = router_ip6(net.netns, net.lan_interface)
             self._prober = Prober(net.netns, net.lan_interface, str(net.router_ip), v6)
         return self._prober
+
+    def saw(self, addresses: set[str]) -> None:
+        """Take the addresses the neighbour table holds this pass (devices that are there)."""
+        self.present = addresses
 
     def moves(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
         """Return ``{sid: new IPv4}`` for sessions whose device provably moved to a new lease."""

@@ -259,6 +259,7 @@ class Reconciler:
             log.exception("neighbours_unreadable")
             result.failed.append("neighbours")
             return sessions
+        self.binder.saw(set(table.mac_by_ip))
         try:
             result.moved = self.binder.moves(sessions, now)
             ip6 = self.binder.ip6(sessions, table.ip6_by_mac, now)

@@ -107,6 +107,7 @@ for _ in range(2):
 def test_arp_poisoning_from_a_visitors_own_mac_moves_nothing_and_cuts_nobody_off(lab, gw):
     victim, cheat = lab.spec.client(1), lab.spec.client(3)
     victim_ip, victim_mac, spare = lab.client_ip(victim), lab.client_mac(1), "10.42.0.240"
+    lab.exec(victim, "busybox", "ping", "-c", "1", "-W", "1", LAN_ROUTER)  # as its visit to the portal does
     session, ack = admit(gw, lab, 1)
     assert ack["ok"]
     ping = start_pings(lab, victim)
