@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from dataclasses import replace
 
 from gateway.binding import rules
 from gateway.binding.leases import parse_leases
@@ -100,3 +101,13 @@ def test_a_neighbour_advertisement_counts_only_from_the_mac_it_advertises():
     assert parse_na(_na(MAC, "2001:db8:42::101", MAC)) == ("2001:db8:42::101", MAC)
     assert parse_na(_na(OTHER, "2001:db8:42::101", MAC)) is None, "X is at <victim> said by another MAC"
     assert parse_na(_na(MAC, "2001:db8:42::101", MAC, flags=0x20)) is None, "unsolicited"
+
+
+def test_pins_follow_the_sessions_and_the_newest_wins_an_address():
+    from gateway.binding.pins import plan_pins
+
+    old, new = session(), session(OTHER, "10.42.0.100")
+    new = replace(new, started_at=NOW + 10)
+    assert plan_pins([old]) == {"10.42.0.100": MAC}
+    assert plan_pins([new, old]) == {"10.42.0.100": OTHER}, "the newest session holds the address"
+    assert plan_pins([old], {MAC: {"2001:db8:42::1"}}) == {"10.42.0.100": MAC, "2001:db8:42::1": MAC}
