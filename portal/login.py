@@ -90,15 +90,25 @@ def _stale_form(code: str = "") -> Response:
 def _online(session: Session, *, move: bool = False) -> Response:
     """Ask the gateway to apply ``session``; go on to the online page once it has.
 
-    ``move``: the request proved the right to the session (a voucher code), so a session
-    bound to another address follows the device here. A free login proves nothing beyond
-    the MAC, which a clone shares: its session stays where it was bound (``docs/security.md``).
+    ``move``: a session bound to another address follows the device here. Only after the
+    gateway's probe found that address silent (:func:`_online_elsewhere`): a MAC still
+    answering there is another device (a clone, a planted neighbour entry) and keeps
+    its session (``docs/security.md``).
     """
     config = hotspot()
     ip = client_ip() if move else ""
     if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
+
+
+def _elsewhere(mac: str, ip: str, code: str = "") -> Response:
+    log.info("login_refused", reason="mac_online_elsewhere", mac=mac, ip=ip)
+    message = gettext(
+        "This device's address (MAC) is already online at another IP address on this network. "
+        "Turn Wi-Fi off and on again, or ask at the desk."
+    )
+    return render_splash(code=code[:MAX_CODE], message=message, status=409)
 
 
 def _online_elsewhere(mac: str, ip: str, timeout: float) -> bool:
@@ -137,12 +147,7 @@ def login():
         return response
     config = hotspot()
     if _online_elsewhere(mac, ip, config.gateway.ack_timeout):
-        log.info("login_refused", reason="mac_online_elsewhere", mac=mac, ip=ip)
-        message = gettext(
-            "This device's address (MAC) is already online at another IP address on this network. "
-            "Turn Wi-Fi off and on again, or ask at the desk."
-        )
-        return render_splash(code=code[:MAX_CODE], message=message, status=409)
+        return _elsewhere(mac, ip, code)
     try:
         if len(code) > MAX_CODE:
             raise VoucherNotFound("(too long)")
@@ -175,10 +180,12 @@ def free():
         return _not_on_lan()
     if not token_ok(request.form.get("token", "")):
         return _stale_form()
-    r = get_redis()
+    r, ip = get_redis(), client_ip()
+    if _online_elsewhere(mac, ip, config.gateway.ack_timeout):
+        return _elsewhere(mac, ip)
     try:
         session = start_free_session(
-            r, config.plans[config.portal.free_plan], mac=mac, ip=client_ip(),
+            r, config.plans[config.portal.free_plan], mac=mac, ip=ip,
             per_day=config.portal.free_per_day, now=now(), timezone=config.library.timezone,
         )  # fmt: skip
     except FreeLimitReached:
@@ -189,8 +196,9 @@ def free():
         return render_splash(message=message, status=429)
     if session.kind == "free":
         count(r, "free_logins")
-    log.info("free_login", mac=mac, ip=client_ip(), sid=session.sid, plan=session.plan)
-    return _online(session)
+    log.info("free_login", mac=mac, ip=ip, sid=session.sid, plan=session.plan)
+    # a session bound elsewhere whose device no longer answers there (checked above) follows it
+    return _online(session, move=session.ip != ip)
 
 
 @bp.post("/logout")

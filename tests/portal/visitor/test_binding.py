@@ -34,8 +34,9 @@ def test_a_request_from_another_address_with_the_victims_mac_is_not_the_victim(
     assert phone2.post("/logout", data={"token": token}).status_code == 303
     now = get_session(r, session.sid)
     assert now.state == "online" and now.ip == PHONE_IP, "the victim keeps its session, where it was"
+    gateway.present = True  # the victim answers at its address
     free = phone2.post("/free", data={"token": fresh_token(phone2)})
-    assert free.status_code == 303
+    assert free.status_code == 409
     assert all("ip" not in c.fields for c in gateway.received[before:]), "a free login moves nothing"
     assert get_session(r, session.sid).ip == PHONE_IP
 
@@ -92,3 +93,15 @@ def test_a_voucher_login_from_a_clone_does_not_move_or_replace_a_live_session(
     gateway.present = False  # the phone itself, after a new lease: the old address went quiet
     assert login(phone2, voucher.code).status_code == 303
     assert gateway.received[-1].fields == {"sid": session.sid, "ip": PHONE2_IP}
+
+
+def test_a_free_session_follows_its_device_once_the_old_address_is_silent(phone, neighbours, r, gateway, app):
+    assert phone.post("/free", data={"token": fresh_token(phone)}).status_code == 303
+    session = session_for_mac(r, PHONE_MAC)
+    neighbours["10.42.0.150"] = PHONE_MAC  # the phone, on a new lease
+    moved = app.test_client()
+    moved.environ_base["REMOTE_ADDR"] = "10.42.0.150"
+    gateway.present = False
+    assert moved.post("/free", data={"token": fresh_token(moved)}).status_code == 303
+    assert gateway.received[-1].fields == {"sid": session.sid, "ip": "10.42.0.150"}
+    assert session_for_mac(r, PHONE_MAC).sid == session.sid, "the same session, not a second free one"
