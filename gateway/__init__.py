@@ -16,17 +16,18 @@ Ground floor (importable by every wing and the portal; imports no wing, except t
 - :mod:`gateway.logs`: structlog set-up
 - :mod:`gateway.days`: the library's calendar (which day, when it ends), pure
 - :mod:`gateway.nsenter`: enter the router's network namespace for a moment
-- :mod:`gateway.neighbours`: who is at which LAN address: the rule, the table, the moves (pure)
-- :mod:`gateway.neighbour_reader`: reads the kernel's neighbour table (pyroute2; read-only,
-  no capability), for the daemon, the CLI and the portal
+- :mod:`gateway.neighbours`: who is at which LAN address: the rule and the table (pure)
+- :mod:`gateway.neighbour_reader`: reads the kernel's neighbour table and the router's
+  IPv6 address (pyroute2; read-only, no capability), for the daemon, the CLI and the portal
 
 Wings, top to bottom (a wing imports only the ones below it):
 
 - :mod:`gateway.cli`: ``hotspotctl``, the admin's command line
 - :mod:`gateway.lab`: the network-namespace lab (development only, not installed on routers)
 - :mod:`gateway.daemon`: the gateway daemon (``python -m gateway.daemon``), privileged
-- :mod:`gateway.firewall` | :mod:`gateway.shaping` | :mod:`gateway.ops`: nftables, tc, and
-  installing on a router; independent of each other
+- :mod:`gateway.firewall` | :mod:`gateway.shaping` | :mod:`gateway.ops` |
+  :mod:`gateway.binding`: nftables, tc, installing on a router, and which addresses a
+  session may use; independent of each other
 - :mod:`gateway.model`: the domain on Redis, the portal's only wing
 """
 

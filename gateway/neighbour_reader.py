@@ -17,7 +17,7 @@ from pyroute2 import IPRoute
 from gateway.neighbours import NeighbourTable, usable
 from gateway.nsenter import in_netns
 
-__all__ = ["NeighbourReader", "mac_for_ip6", "usable_entries"]
+__all__ = ["NeighbourReader", "mac_for_ip6", "router_ip6", "usable_entries"]
 
 
 def usable_entries(ipr, index: int, family: int, **match) -> Iterator[tuple[str, str, float]]:
@@ -67,3 +67,19 @@ def mac_for_ip6(ip: str, interface: str) -> str | None:
         for _dst, mac, _heard in usable_entries(ipr, index[0], socket.AF_INET6, dst=ip):
             return mac
     return None
+
+
+def router_ip6(netns: str, ifname: str) -> str | None:
+    """Return the router's IPv6 address on ``ifname`` to probe from (link-local first), or None."""
+    with in_netns(netns):
+        ipr = IPRoute()
+    try:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return None
+        addresses = [m.get_attr("IFA_ADDRESS") for m in ipr.get_addr(family=socket.AF_INET6, index=found[0])]
+    finally:
+        ipr.close()
+    addresses = [a for a in addresses if a]
+    addresses.sort(key=lambda a: not a.lower().startswith("fe80:"))
+    return addresses[0] if addresses else None

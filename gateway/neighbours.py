@@ -1,4 +1,4 @@
-"""Which MAC is at which IP on the LAN: the rule, the table and the moves (pure).
+"""Which MAC is at which IP on the LAN: the rule and the table (pure).
 
 The kernel's neighbour table (ARP and NDP) is read by :mod:`gateway.neighbour_reader`
 (pyroute2, the gateway and the portal's IPv6 lookups) and by the portal from
@@ -14,30 +14,27 @@ device, so no client can be at one. ``/proc/net/arp`` skips NOARP entries for th
 reason, so the portal's IPv4 path always followed this rule; the gateway used to accept
 NOARP and now refuses it like the portal.
 
-The gateway uses the table to
-
-- follow a client that renews to a new IPv4 address (its session keeps going),
-- authorize the IPv6 addresses an online phone uses (``auth6``), and
-- resolve ``hotspotctl auth IP`` / ``kick IP`` to a device.
+The table gives candidates, never proof: the session binder (:mod:`gateway.binding`)
+moves a session or authorizes an IPv6 address only on evidence the device itself gave
+(dnsmasq's lease, an answer to the router's own probe). The CLI resolves
+``hotspotctl auth IP`` / ``kick IP`` to a device with it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gateway.model.record import Session, normalize_mac
+from gateway.model.record import normalize_mac
 
-__all__ = ["NeighbourTable", "USABLE_STATES", "parse_arp_table", "plan_moves", "usable"]
+__all__ = ["NeighbourTable", "USABLE_STATES", "parse_arp_table", "usable"]
 
 # neighbour states (linux/neighbour.h) whose link-layer address a device is at:
 # NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_PERMANENT (not NUD_NOARP, see above)
 USABLE_STATES = 0x02 | 0x04 | 0x08 | 0x10 | 0x80
 ZERO_MAC = "00:00:00:00:00:00"
 _ATF_COM = 0x2  # /proc/net/arp: the entry is complete (the kernel's rendering of USABLE_STATES)
-# a device still heard at its session's address moves only if its new one is fresher by this much
-MOVE_MARGIN = 30.0
 
 
 def usable(state: int, mac: str | None) -> bool:
@@ -104,33 +101,3 @@ class NeighbourTable:
         """Return the IPv4 addresses ``mac`` is seen at, most recently heard first."""
         found = self.ip4_by_mac.get(mac, ())
         return sorted(found, key=lambda ip: (self.heard.get(ip, 0.0), ipaddress.IPv4Address(ip)))
-
-
-def plan_moves(
-    sessions: Sequence[Session],
-    table: NeighbourTable,
-    lan: ipaddress.IPv4Network,
-    router: ipaddress.IPv4Address,
-) -> dict[str, str]:
-    """Return ``{sid: new IPv4}`` for sessions whose device now uses another LAN address.
-
-    A device that renewed to a new lease keeps its session: it moves to the LAN address its
-    MAC was heard at most recently, once its session's address no longer shows its MAC
-    (taken over, or gone from the table) or was last heard :data:`MOVE_MARGIN` seconds
-    before the new one (the old entry lingers as "stale" for a minute or so). An address
-    another device took over never moves anyone to it.
-    """
-    moves: dict[str, str] = {}
-    for session in sessions:
-        mac = session.mac.lower()
-        candidates = [
-            ip for ip in table.ip4_of(mac)
-            if ip != session.ip and ipaddress.IPv4Address(ip) in lan and ipaddress.IPv4Address(ip) != router
-        ]  # fmt: skip
-        if not candidates:
-            continue
-        best = candidates[0]
-        still_here = table.mac_at(session.ip) == mac
-        if not still_here or table.heard.get(session.ip, 0.0) - table.heard[best] > MOVE_MARGIN:
-            moves[session.sid] = best
-    return moves

@@ -48,7 +48,11 @@ def confirm_online(r: redis.Redis, session: Session, *, timeout: float, now: flo
 
 
 def release(r: redis.Redis, session: Session, *, timeout: float) -> bool:
-    """Ask the gateway to remove the (already ended) ``session``; return whether it acked."""
+    """Ask the gateway to end ``session`` and cut it off; return whether it acked.
+
+    The gateway reads the session's counters in the same nft call that deletes its
+    elements and ends it with those bytes. Without an ack the caller ends it in Redis.
+    """
     r.delete(keys.portal_acked(session.sid))
     reply = commands.request(r, "deauthorize", timeout, sid=session.sid)
     if reply is None:

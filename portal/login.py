@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext, ngettext
 
 from gateway.logs import get_logger
-from gateway.model import ratelimit, survey
+from gateway.model import commands, ratelimit, survey
 from gateway.model.free import FreeHourFull, FreeLimitReached, start_free_session
 from gateway.model.sessions import Session, end_session
 from gateway.model.vouchers import (
@@ -30,7 +30,7 @@ from gateway.model.vouchers import (
 )
 from portal.authorize import confirm_online, count, release
 from portal.splash import MAX_CODE, lang_args, render_splash, render_wait
-from portal.visitor import client_ip, client_mac, current_session, next_url, now, token_ok
+from portal.visitor import client_ip, client_mac, current_session, mac_session, next_url, now, token_ok
 from portal.web import csrf, get_redis, hotspot
 
 __all__ = ["bp", "voucher_message"]
@@ -98,12 +98,43 @@ def _stale_form(code: str = "") -> Response:
     return render_splash(code=code, message=message, status=400)
 
 
-def _online(session: Session) -> Response:
-    """Ask the gateway to apply ``session``; go on to the online page once it has."""
+def _online(session: Session, *, move: bool = False) -> Response:
+    """Ask the gateway to apply ``session``; go on to the online page once it has.
+
+    ``move``: a session bound to another address follows the device here. Only after the
+    gateway's probe found that address silent (:func:`_online_elsewhere`): a MAC still
+    answering there is another device (a clone, a planted neighbour entry) and keeps
+    its session (``docs/security.md``).
+    """
     config = hotspot()
-    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
+    ip = client_ip() if move else ""
+    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
+
+
+def _elsewhere(mac: str, ip: str, code: str = "") -> Response:
+    log.info("login_refused", reason="mac_online_elsewhere", mac=mac, ip=ip)
+    message = gettext(
+        "This device's address (MAC) is already online at another IP address on this network. "
+        "Turn Wi-Fi off and on again, or ask at the desk."
+    )
+    return render_splash(code=code[:MAX_CODE], message=message, status=409)
+
+
+def _online_elsewhere(mac: str, ip: str, timeout: float) -> bool:
+    """Return whether ``mac`` has a session bound to another address whose device still answers there.
+
+    A voucher login from a new address moves (or, with another code, replaces) the MAC's
+    session. A phone that renewed its lease has left the old address; a clone or a
+    visitor that planted "my address is at your MAC" has not, so the gateway's probe
+    tells them apart. No answer from the gateway: no evidence, no login here.
+    """
+    existing = mac_session()
+    if existing is None or existing.ip == ip:
+        return False
+    reply = commands.request(get_redis(), "present", timeout, sid=existing.sid)
+    return reply is None or bool(reply.get("present", True))
 
 
 @bp.post("/login")
@@ -128,6 +159,8 @@ def login():
         response.headers["Retry-After"] = str(wait)
         return response
     config = hotspot()
+    if _online_elsewhere(mac, ip, config.gateway.ack_timeout):
+        return _elsewhere(mac, ip, code)
     try:
         if len(code) > MAX_CODE:
             raise VoucherNotFound("(too long)")
@@ -144,7 +177,7 @@ def login():
     ratelimit.settle(r, limit, whos, at, ok=True)
     count(r, "logins_ok")
     log.info("login_ok", mac=mac, ip=ip, sid=session.sid, voucher_id=session.voucher_id, plan=session.plan)
-    return _online(session)
+    return _online(session, move=True)
 
 
 @bp.post("/free")
@@ -158,10 +191,12 @@ def free():
         return _not_on_lan()
     if not token_ok(request.form.get("token", "")):
         return _stale_form()
-    r = get_redis()
+    r, ip = get_redis(), client_ip()
+    if _online_elsewhere(mac, ip, config.gateway.ack_timeout):
+        return _elsewhere(mac, ip)
     try:
         session = start_free_session(
-            r, config.plans[config.portal.free_plan], mac=mac, ip=client_ip(),
+            r, config.plans[config.portal.free_plan], mac=mac, ip=ip,
             per_day=config.portal.free_per_day, now=now(), timezone=config.library.timezone,
             per_hour=config.portal.free_per_hour,
         )  # fmt: skip
@@ -186,8 +221,9 @@ def free():
         return render_splash(message=message, status=429)
     if session.kind == "free":
         count(r, "free_logins")
-    log.info("free_login", mac=mac, ip=client_ip(), sid=session.sid, plan=session.plan)
-    return _online(session)
+    log.info("free_login", mac=mac, ip=ip, sid=session.sid, plan=session.plan)
+    # a session bound elsewhere whose device no longer answers there (checked above) follows it
+    return _online(session, move=session.ip != ip)
 
 
 @bp.post("/logout")
@@ -199,13 +235,20 @@ def logout():
     if not token_ok(request.form.get("token", "")):
         abort(400)
     session = current_session()
+    bye = 1
     if session is not None:
         r = get_redis()
-        ended = end_session(r, session.sid, "logout", now())
-        if ended is not None:
-            release(r, ended, timeout=hotspot().gateway.ack_timeout)
+        # the gateway ends the session as it cuts it off, counting its last bytes (item 10)
+        if release(r, session, timeout=hotspot().gateway.ack_timeout):
             log.info("logout", mac=mac, sid=session.sid)
-    return redirect(url_for("splash.index", bye=1, **lang_args()), 303)
+        else:
+            # the gateway is down or slow: end it in our records and say that the router has
+            # not cut the device off yet (it does when it runs again; the kernel's own timeout
+            # ends it at the latest when the session would have ended)
+            end_session(r, session.sid, "logout", now())
+            log.warning("logout_unconfirmed", mac=mac, sid=session.sid)
+            bye = 2
+    return redirect(url_for("splash.index", bye=bye, **lang_args()), 303)
 
 
 @bp.post("/survey")

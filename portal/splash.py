@@ -36,7 +36,7 @@ from gateway.model.sessions import Session
 from gateway.units import format_rate, format_size
 from portal import branding
 from portal.authorize import confirm_online
-from portal.visitor import client_ip, client_mac, current_session, form_token, next_url, now
+from portal.visitor import client_mac, current_session, form_token, next_url, now
 from portal.web import get_redis, hotspot
 
 __all__ = [
@@ -164,7 +164,13 @@ def index():
     if current_session() is not None:
         return redirect(url_for("splash.status", **lang_args()))
     message, kind = None, "error"
-    if request.args.get("bye"):
+    if request.args.get("bye") == "2":
+        message = gettext(
+            "Your logout is recorded, but the router has not confirmed it yet: this device may "
+            "stay connected for a while. Please ask at the desk if that matters to you."
+        )
+        kind = "error"
+    elif request.args.get("bye"):
         message = gettext(
             "You are logged out. You can log in again with the same code while it is still valid."
         )
@@ -180,7 +186,8 @@ def online():
         return redirect(url_for("splash.index", **lang_args()))
     r = get_redis()
     config = hotspot()
-    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now(), ip=client_ip()):
+    # no move from here: a GET proves nothing a MAC clone could not (only a voucher login moves)
+    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now()):
         return render_wait()
     return visitor_page(
         "splash/online.html",

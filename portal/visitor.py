@@ -7,8 +7,13 @@
   all), so the token is signed with the portal's secret and names the device (a hash
   of its MAC). A page elsewhere cannot read it, and a token of another device does not
   fit this one. See ``docs/portal.md``, "CSRF without cookies".
-- The page a visitor first asked for is kept in Redis by MAC for 30 minutes, never in
-  a URL, so it appears in no log, history or Referer.
+- The device's online session is the one its MAC holds **at the address the request
+  came from**: a session is bound to the MAC and IPv4 of its login, and a request from
+  another address (a MAC clone, or a visitor that planted "my address is at your MAC"
+  in the router's neighbour table) is not that device. See ``docs/security.md``.
+- The page a visitor first asked for is kept in Redis by MAC *and* IP for 30 minutes,
+  never in a URL, so it appears in no log, history or Referer, and another device
+  cannot plant it for this one (``docs/security.md``, item 4).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "current_session",
     "form_token",
     "forget_session_cache",
+    "mac_session",
     "next_url",
     "now",
     "remember_next",
@@ -66,11 +72,25 @@ def client_mac() -> str | None:
 
 
 def current_session() -> Session | None:
-    """Return the requesting device's online session, or None."""
+    """Return the requesting device's online session (its MAC's, bound to this IP), or None."""
     if "visitor_session" not in g:
         mac = client_mac()
-        g.visitor_session = session_for_mac(get_redis(), mac) if mac else None
+        session = session_for_mac(get_redis(), mac) if mac else None
+        g.visitor_session = session if session is not None and session.ip == _ipv4(client_ip()) else None
     return g.visitor_session
+
+
+def mac_session() -> Session | None:
+    """Return the online session of the requesting MAC, whatever address it was bound to.
+
+    Only for a voucher login, whose code proves the right to the session wherever it is.
+    """
+    mac = client_mac()
+    return session_for_mac(get_redis(), mac) if mac else None
+
+
+def _ipv4(ip: str) -> str:
+    return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
 
 
 def forget_session_cache() -> None:
@@ -102,17 +122,22 @@ def token_ok(token: str) -> bool:
         return False
 
 
+def _next_key() -> str | None:
+    mac = client_mac()
+    return keys.portal_next(f"{mac}@{_ipv4(client_ip())}") if mac else None
+
+
 def remember_next(url: str) -> None:
     """Keep ``url`` (an http(s) URL the device asked for) as where to go after login."""
-    mac = client_mac()
-    if mac and len(url) <= MAX_URL and url.startswith(("http://", "https://")):
-        get_redis().set(keys.portal_next(mac), url, ex=NEXT_TTL)
+    key = _next_key()
+    if key and len(url) <= MAX_URL and url.startswith(("http://", "https://")):
+        get_redis().set(key, url, ex=NEXT_TTL)
 
 
 def next_url() -> str | None:
-    """Return the page this device asked for before logging in, if any."""
-    mac = client_mac()
-    if not mac:
+    """Return the page this device (this MAC at this address) asked for before login, if any."""
+    key = _next_key()
+    if not key:
         return None
-    url = get_redis().get(keys.portal_next(mac))
+    url = get_redis().get(key)
     return url if url and url.startswith(("http://", "https://")) else None

@@ -16,6 +16,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -27,7 +28,6 @@ from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail
 from gateway.model import commands, keys
 from gateway.model.sessions import (
     Session,
-    end_session,
     new_session,
     normalize_mac,
     online_sessions,
@@ -287,8 +287,7 @@ def kick(ctx: Context, target: str, as_json: bool) -> None:
         fail(f"{target}: no client online with that {'MAC' if mac else 'IP'}", EXIT_FAILED)
     reply = _ask(ctx, "deauthorize", sid=session.sid, reason="kicked")
     if reply is None:
-        # the gateway is down: end it in Redis and cut it off in the kernel ourselves
-        end_session(ctx.redis, session.sid, "kicked", time.time())
+        # the gateway is down: cut it off in the kernel ourselves, counting its last bytes, and end it
         _local_logout(ctx, session)
         reply = {"ok": True, "sid": session.sid, "ended": True, "by": "hotspotctl (gateway down)"}
     if as_json:
@@ -300,11 +299,15 @@ def kick(ctx: Context, target: str, as_json: bool) -> None:
 
 
 def _local_logout(ctx: Context, session: Session) -> None:
-    # deliberate: the nftables binding loads only on the gateway-down path (needs root, libnftables)
-    from gateway.firewall.enforce import NftEnforcer
+    # deliberate: the reconciler (nftables, tc, the binder) loads only on the gateway-down path (root)
+    from gateway.daemon.reconcile import build_reconciler
 
     _need_root()
-    NftEnforcer(ctx.config).logout(session, time.time())
+    reconciler = build_reconciler(ctx.config, ctx.redis)
+    try:
+        reconciler.finish(session, "kicked", time.time())
+    finally:
+        reconciler.close()
 
 
 def _need_root() -> None:
@@ -353,6 +356,9 @@ def _local_doctor(ctx: Context, repair: bool) -> dict:
         if repair:
             reply["repair"] = reconciler.run_pass().summary()
         table = reconciler.neighbours.read() if reconciler.neighbours else None
+        if table is not None and reconciler.binder is not None:  # IPv6: only addresses that answer
+            verified = reconciler.binder.ip6(online_sessions(ctx.redis), table.ip6_by_mac, time.time())
+            table = replace(table, ip6_by_mac=verified)
         reply["report"] = diagnose(
             online_sessions(ctx.redis), read_kernel(reconciler.enforcer.nft), reconciler.enforcer.expected,
             time.time(), table, reconciler.enforcer.guard_ok(),

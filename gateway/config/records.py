@@ -102,7 +102,7 @@ class Dhcp:
     range_end: ipaddress.IPv4Address
     lease_time: int
     dns_upstream: tuple[str, ...]
-    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's, read for the pool metric
+    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's: pool metric, evidence for moves
     online_lease_time: int = 2 * 3600  # lease for devices that logged in (dnsmasq dhcp-hostsdir)
     hosts_dir: Path | None = Path("/var/lib/hotspot-dhcp")  # that dhcp-hostsdir; None = everyone short
     per_device_per_minute: int = 6  # DHCP packets one MAC may send per minute (nftables)

@@ -34,7 +34,7 @@ from gateway.firewall.monitor import TableWatch
 from gateway.firewall.plan import session_elements
 from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
-from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
+from gateway.model.sessions import END_REASONS, Session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
 
 __all__ = ["Daemon", "main"]
@@ -68,6 +68,7 @@ class Daemon:
             "reconcile": self.reconcile_now,
             "doctor": self.doctor,
             "resolve": self.resolve,
+            "present": self.present,
             "ping": self.ping,
             "reload": self.reload,
         }
@@ -128,7 +129,14 @@ class Daemon:
             return {"ok": False, "error": "session is not online", "state": session.state}
         moved = command.fields.get("ip", session.ip) != session.ip
         if moved:
-            # the device came back from another address (a new lease) and logged in again
+            # the device came back from another address (a new lease) and logged in again;
+            # if its MAC still answers at the old one, this is another device (a clone, or a
+            # planted neighbour entry): the session stays where it is (docs/security.md)
+            if self._still_there(session):
+                log.warning("move_refused", sid=session.sid, mac=session.mac, ip=session.ip,
+                            asked=command.fields["ip"], why="the device still answers there")  # fmt: skip
+                return {"ok": False, "error": "the device still answers at the session's address",
+                        "present": True, "sid": session.sid}  # fmt: skip
             session = replace(session, ip=command.fields["ip"])
         try:
             session_elements(session)
@@ -154,13 +162,30 @@ class Daemon:
         if session is None:
             return {"ok": False, "error": "no such session"}
         now = time.time()
-        ended = end_session(self.redis, sid, reason, now) if session.state == "online" else None
-        failed = self.reconciler.logout(session, now)
+        if session.state == "online":  # cut off, count the last bytes, end: one step (item 10)
+            ended, failed = self.reconciler.finish(session, reason, now)
+        else:
+            ended, failed = None, self.reconciler.logout(session, now)
         if self.enforcer.name in failed:
             self.next_pass = time.monotonic()
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": sid}
         return {"ok": True, "sid": sid, "ended": ended is not None,
                 "reason": ended.end_reason if ended else session.end_reason}  # fmt: skip
+
+    def _still_there(self, session: Session) -> bool:
+        binder = self.reconciler.binder
+        return binder is not None and binder.still_there(session)
+
+    def present(self, command: commands.Command) -> dict:
+        """Say whether online session ``sid``'s device still answers at its address (ARP probe).
+
+        The portal asks before a voucher login from another address with the same MAC
+        would replace or move the session: a live device keeps it.
+        """
+        session = get_session(self.redis, command.fields.get("sid", ""))
+        if session is None or session.state != "online":
+            return {"ok": True, "present": False}
+        return {"ok": True, "present": self._still_there(session), "sid": session.sid}
 
     def reconcile_now(self, _command: commands.Command) -> dict:
         """Run a pass now and return what it did (``hotspotctl doctor --repair``)."""

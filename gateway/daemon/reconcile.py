@@ -26,16 +26,24 @@ from typing import Protocol, runtime_checkable
 
 import redis
 
+from gateway.binding.guard import SessionBinder
+from gateway.binding.pins import NeighbourPins
 from gateway.config import Config
 from gateway.daemon.dhcp_hosts import DhcpHosts
 from gateway.daemon.lifecycle import account, plan_ends
 from gateway.firewall.enforce import NftEnforcer
 from gateway.logs import get_logger
 from gateway.model import keys
-from gateway.model.sessions import Session, end_session, online_sessions, update_usage
+from gateway.model.sessions import (
+    Session,
+    add_late_usage,
+    end_session,
+    get_session,
+    online_sessions,
+    update_usage,
+)
 from gateway.model.vouchers import quota_overruns
 from gateway.neighbour_reader import NeighbourReader
-from gateway.neighbours import plan_moves
 from gateway.shaping.shaper import Shaper
 
 __all__ = ["Component", "PassHook", "PassResult", "Reconciler", "build_reconciler"]
@@ -133,16 +141,20 @@ class Reconciler:
         enforcer: NftEnforcer,
         components: Sequence[Component] = (),
         neighbours: NeighbourReader | None = None,
+        binder: SessionBinder | None = None,
     ):
         self.config = config
         self.redis = r
         self.enforcer = enforcer
         self.components: list[Component] = [enforcer, *components]
         self.neighbours = neighbours
+        self.binder = binder
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config; components with a ``configure(config)`` method get it too."""
         self.config = config
+        if self.binder is not None:
+            self.binder.configure(config)
         for component in self.components:
             configure = getattr(component, "configure", None)
             if configure is not None:
@@ -165,6 +177,38 @@ class Reconciler:
         """Run every component's logout for ``session``; return the names that failed."""
         return self._each("logout", session, now)
 
+    def finish(self, session: Session, reason: str, now: float) -> tuple[Session | None, list[str]]:
+        """Cut ``session`` off, account its last bytes, and end it with ``reason``.
+
+        The firewall's logout returns the counters it read in the same call that deleted
+        the elements; what they grew since the last pass is added before the session ends,
+        so its record and its voucher's use include every byte (issue 16, item 10).
+        Returns the ended session (None if it was no longer online) and the components
+        that failed.
+        """
+        failed, final = [], {}
+        for component in self.components:
+            try:
+                got = component.logout(session, now)
+            except Exception:
+                log.exception("logout_failed", component=component.name, sid=session.sid)
+                failed.append(component.name)
+                continue
+            if component is self.enforcer and got:
+                final = got
+        current = get_session(self.redis, session.sid) or session
+        up, down = current.bytes_up, current.bytes_down
+        if final:
+            stored = self.redis.hget(keys.GATEWAY_ACCT, session.sid)
+            totals, _ = account(current, final, _load_baseline(stored), now)
+            up, down = totals.bytes_up, totals.bytes_down
+        self.redis.hdel(keys.GATEWAY_ACCT, session.sid)
+        if current.state != "online":  # ended elsewhere first (portal without an ack, desk, revoke)
+            add_late_usage(self.redis, session.sid, up - current.bytes_up, down - current.bytes_down)
+            return None, failed
+        ended = end_session(self.redis, session.sid, reason, now, bytes_up=up, bytes_down=down)
+        return ended, failed
+
     def _each(self, op: str, session: Session, now: float) -> list[str]:
         failed = []
         for component in self.components:
@@ -183,7 +227,7 @@ class Reconciler:
         now = time.time() if now is None else now
         result = PassResult(at=now)
         sessions = online_sessions(self.redis)
-        sessions = self._follow_moves(sessions, result)
+        sessions = self._follow_moves(sessions, result, now)
         live = [s for s in sessions if s.expires_at > now]
         for component in self.components:
             try:
@@ -201,8 +245,15 @@ class Reconciler:
         result.duration = time.monotonic() - started
         return result
 
-    def _follow_moves(self, sessions: list[Session], result: PassResult) -> list[Session]:
-        if self.neighbours is None:
+    def _follow_moves(self, sessions: list[Session], result: PassResult, now: float) -> list[Session]:
+        """Move sessions whose device provably renewed to a new address; pick their IPv6 addresses.
+
+        The neighbour table only names candidates (anyone can plant an entry in it): the
+        binder moves a session on dnsmasq's lease plus a silent old address, and authorizes
+        an IPv6 address once the device answered the router's own solicitation for it
+        (``docs/security.md``). Without a binder nothing moves and no IPv6 is authorized.
+        """
+        if self.neighbours is None or self.binder is None:
             return sessions
         try:
             table = self.neighbours.read()
@@ -210,9 +261,16 @@ class Reconciler:
             log.exception("neighbours_unreadable")
             result.failed.append("neighbours")
             return sessions
-        self.enforcer.neighbours = table
-        net = self.config.network
-        result.moved = plan_moves(sessions, table, net.lan_network, net.router_ip)
+        self.binder.saw(set(table.mac_by_ip))
+        try:
+            result.moved = self.binder.moves(sessions, now)
+            ip6 = self.binder.ip6(sessions, table.ip6_by_mac, now)
+        except Exception:
+            log.exception("binding_failed")
+            result.failed.append("binding")
+            result.moved, ip6 = {}, {}
+        # the enforcer and the doctor plan IPv6 elements from this table: only verified addresses
+        self.enforcer.neighbours = replace(table, ip6_by_mac=ip6)
         if not result.moved:
             return sessions
         with self.redis.pipeline(transaction=False) as pipe:
@@ -246,7 +304,9 @@ class Reconciler:
             if new_baseline != baseline:
                 baselines[session.sid] = json.dumps(sorted(new_baseline.items()))
             out.append(session)
-        gone = set(stored) - {s.sid for s in sessions}
+        online = {s.sid for s in sessions}
+        gone = set(stored) - online
+        self._account_late(counters, stored, online, now)
         with self.redis.pipeline(transaction=False) as pipe:
             if baselines:
                 pipe.hset(keys.GATEWAY_ACCT, mapping=baselines)
@@ -257,6 +317,26 @@ class Reconciler:
             update_usage(self.redis, usage)
         return out
 
+    def _account_late(
+        self, counters: dict[str, dict], stored: dict[str, str], online: set[str], now: float
+    ) -> None:
+        """Count the last bytes of sessions that ended without the gateway (e.g. while it was down).
+
+        Their elements were still in the table this pass read (and the pass just deleted
+        them): what the counters grew since the last pass goes to the ended session's record
+        and its voucher's use.
+        """
+        for sid, elements in counters.items():
+            if sid in online:
+                continue
+            session = get_session(self.redis, sid)
+            if session is None or session.state != "ended":
+                continue
+            totals, _ = account(replace(session, bytes_up=0, bytes_down=0), elements,
+                                _load_baseline(stored.get(sid)), now)  # fmt: skip
+            if add_late_usage(self.redis, sid, totals.bytes_up, totals.bytes_down):
+                log.info("late_usage", sid=sid, bytes_up=totals.bytes_up, bytes_down=totals.bytes_down)
+
     def _end(self, sessions: list[Session], now: float, result: PassResult) -> None:
         ends = plan_ends(sessions, now, self.config.gateway.idle_timeout)
         # a voucher's quota is shared by its devices: each session alone may stay under
@@ -266,10 +346,7 @@ class Reconciler:
         shared = set(quota_overruns(self.redis, self.config.plans, others))
         ends += [(session, "quota") for session in sessions if session.sid in shared]
         for session, reason in ends:
-            ended = end_session(
-                self.redis, session.sid, reason, now, bytes_up=session.bytes_up, bytes_down=session.bytes_down
-            )
-            self.logout(session, now)
+            ended, _failed = self.finish(session, reason, now)
             if ended is not None:
                 result.ended.append((session.sid, reason))
                 log.info("session_ended", sid=session.sid, mac=session.mac, reason=reason,
@@ -296,6 +373,8 @@ def build_reconciler(config: Config, r: redis.Redis) -> Reconciler:
     """Return the reconciler with every component: the one place where components plug in."""
     neighbours = NeighbourReader(config.network.netns, config.network.lan_interface)
     enforcer = NftEnforcer(config)
-    # kernel state besides nftables, and dnsmasq's long leases for devices that logged in
-    components: list[Component] = [Shaper(config, r), DhcpHosts(config)]
-    return Reconciler(config, r, enforcer, components, neighbours)
+    binder = SessionBinder(config)
+    # kernel state besides nftables: tc classes, dnsmasq's long leases for devices that logged
+    # in, and neighbour entries pinned to the sessions' MACs
+    components: list[Component] = [Shaper(config, r), DhcpHosts(config), NeighbourPins(config, binder)]
+    return Reconciler(config, r, enforcer, components, neighbours, binder)

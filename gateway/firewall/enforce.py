@@ -31,6 +31,7 @@ from gateway.firewall.plan import (
     diff_elements,
     element_timeout,
     fresh_batch,
+    parse_set,
     plan_elements,
     rebuild_batch,
     session_elements,
@@ -99,8 +100,14 @@ class NftEnforcer:
         self.nft.apply("\n".join(fresh_batch((e, want) for e in elements)), op="login")
         self._remember({e: want for e in elements})
 
-    def logout(self, session: Session, now: float) -> None:
-        """Cut ``session`` off at once: delete its elements (those no other session holds)."""
+    def logout(self, session: Session, now: float) -> dict[Element, Present]:
+        """Cut ``session`` off at once: delete its elements (those no other session holds).
+
+        Returns their counters as the kernel had them at the delete: the sets are listed
+        in the same libnftables call that deletes (:meth:`Nft.read_then_apply`), so the
+        bytes a session moved since the last pass are accounted too, however quickly a
+        visitor logs out and in again (issue 16, item 10).
+        """
         mine = {e for e, p in self.view.elements.items() if p.comment == session.sid}
         try:
             mine.update(
@@ -109,10 +116,19 @@ class NftEnforcer:
             )  # fmt: skip
         except ValueError:
             pass  # a session with a bad MAC/IP never had elements of its own
+        final: dict[Element, Present] = {}
         if mine:
-            self.nft.apply("\n".join(delete_batch(sorted(mine))), op="logout")
+            sets = sorted({e.set for e in mine})
+            docs = self.nft.read_then_apply(
+                [f"set {TABLE} {name}" for name in sets], "\n".join(delete_batch(sorted(mine))), op="logout"
+            )
+            for doc in docs:
+                for name in sets:
+                    listed = parse_set(doc, name)
+                    final.update((e, p) for e, p in listed.items() if e in mine and p.comment == session.sid)
         for element in mine:
             self.view.elements.pop(element, None)
+        return final
 
     def close(self) -> None:
         """Release the binding; the table and its elements stay in the kernel."""

@@ -8,6 +8,7 @@ to :meth:`Nft.apply` is one kernel transaction: all of it or none of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import nftables
@@ -43,6 +44,26 @@ class Nft:
         rc, _out, err = self.ctx.cmd(batch)
         if rc != 0:
             raise ApplyError(op, err or f"rc={rc}")
+
+    def read_then_apply(self, what: Sequence[str], batch: str, op: str = "apply") -> list[dict[str, Any]]:
+        """List ``what`` (e.g. ``set inet hotspot auth4``) and run ``batch`` in ONE libnftables call.
+
+        libnftables runs the listings while it builds the batch and commits the batch at the
+        end of the same call, so nothing the kernel counts between the read and the commit
+        is more than microseconds. Returns the listings' JSON documents; raises ApplyError.
+        """
+        text = "\n".join(f"list {w}" for w in what) + "\n" + batch
+        rc, out, err = self.ctx.cmd(text)
+        if rc != 0:
+            raise ApplyError(op, err or f"rc={rc}")
+        docs, decoder, at = [], json.JSONDecoder(), 0
+        while True:
+            while at < len(out) and out[at].isspace():
+                at += 1
+            if at >= len(out):
+                return docs
+            doc, at = decoder.raw_decode(out, at)
+            docs.append(doc)
 
     def list_json(self, what: str, *, terse: bool = False) -> dict[str, Any] | None:
         """Return ``nft -j list <what>`` as data, or None when the object does not exist."""

@@ -41,7 +41,7 @@ hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpos
 hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.model.free)
 hs:free:hour:<hour>            string  free sessions started library-wide in that hour (gateway.model.free)
-hs:portal:next:<mac>           string  the page a device asked for before login, 30 min (portal)
+hs:portal:next:<mac>@<ip>      string  the page a device asked for before login, 30 min (portal)
 hs:portal:acked:<sid>          string  the gateway confirmed this session's login, short TTL (portal)
 hs:portal:retry:<mac>          string  stale-connection retries of an online device, 30 s (portal)
 =============================  ======  ==========================================================
@@ -184,8 +184,9 @@ def free_hour(hour: int) -> str:
     return f"hs:free:hour:{hour}"
 
 
-def portal_next(mac: str) -> str:
-    return f"hs:portal:next:{mac}"
+def portal_next(device: str) -> str:
+    """Key of the page ``device`` ("<mac>@<ip>") asked for before login."""
+    return f"hs:portal:next:{device}"
 
 
 def portal_acked(sid: str) -> str:

@@ -23,6 +23,7 @@ from gateway.model.record import END_REASONS, Session, encode, new_session, norm
 __all__ = [
     "END_REASONS",
     "Session",
+    "add_late_usage",
     "end_session",
     "get_session",
     "new_session",
@@ -131,6 +132,39 @@ def end_session(
         return ended
 
     return r.transaction(end, key, value_from_callable=True)
+
+
+def add_late_usage(r: redis.Redis, sid: str, up: int, down: int) -> Session | None:
+    """Add bytes counted after session ``sid`` ended to its record and its voucher's use.
+
+    For a session ended while the gateway could not count (it was down, or the end came
+    from the portal or desk before the gateway cut the device off): the gateway reads the
+    last counters when it deletes the elements. Returns the updated session, or None if it
+    is not an ended session (or there is nothing to add).
+    """
+    up, down = max(0, up), max(0, down)
+    if not up and not down:
+        return None
+    key = keys.session(sid)
+
+    def add(pipe: redis.client.Pipeline) -> Session | None:
+        data = pipe.hgetall(key)
+        if not data:
+            return None
+        session = Session.from_redis(_str_dict(data))
+        if session.state != "ended":
+            return None
+        code = pipe.get(keys.voucher_by_id(session.voucher_id)) if session.voucher_id else None
+        pipe.multi()
+        pipe.hincrby(key, "bytes_up", max(0, up))
+        pipe.hincrby(key, "bytes_down", max(0, down))
+        if code is not None:
+            pipe.hincrby(keys.voucher(_str(code)), "bytes_used", max(0, up) + max(0, down))
+        return replace(
+            session, bytes_up=session.bytes_up + max(0, up), bytes_down=session.bytes_down + max(0, down)
+        )
+
+    return r.transaction(add, key, value_from_callable=True)
 
 
 def update_usage(r: redis.Redis, usage: dict[str, tuple[int, int, float]]) -> None:

@@ -90,12 +90,22 @@ def dashboard():
 @login_required
 def kick(sid: str):
     """Log a client out now (reason "kicked")."""
+    r = get_redis()
     try:
-        kick_client(get_redis(), sid, actor=actor(), now=time.time())
+        kick_client(r, sid, actor=actor(), now=time.time())
     except LookupError:
         flash(_("This client is no longer online."), "error")
     else:
-        flash(_("The client was logged out."), "ok")
+        if r.exists(keys.GATEWAY_HEARTBEAT):
+            flash(_("The client was logged out."), "ok")
+        else:  # the gateway cuts it off when it runs again: say so (issue 16, item 13)
+            flash(
+                _(
+                    "The client is logged out in our records, but the router is not running: the "
+                    "device stays connected until it runs again (or use hotspotctl kick on the router)."
+                ),
+                "error",
+            )
     return redirect(url_for("desk.dashboard"))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 
 import pytest
@@ -12,7 +11,7 @@ from gateway.firewall.doctor import diagnose
 from gateway.firewall.enforce import KernelView
 from gateway.firewall.plan import Element, Present
 from gateway.model.sessions import new_session
-from gateway.neighbours import NeighbourTable, plan_moves
+from gateway.neighbours import NeighbourTable
 
 NOW = 1_800_000_000.0
 MAC = "02:00:00:00:01:01"
@@ -64,27 +63,6 @@ def test_plan_ends(changes, reason):
     s = session(**changes)
     ends = plan_ends([s], NOW, idle_timeout=900)
     assert ends == ([(s, reason)] if reason else [])
-
-
-LAN, ROUTER = ipaddress.IPv4Network("10.42.0.0/24"), ipaddress.IPv4Address("10.42.0.1")
-
-
-def test_a_renewed_client_moves_and_a_taken_over_ip_moves_nobody():
-    s = session()
-    renewed = NeighbourTable.from_entries([("10.42.0.150", MAC), ("2001:db8:42::101", MAC)])
-    assert plan_moves([s], renewed, LAN, ROUTER) == {s.sid: "10.42.0.150"}
-    still_there = NeighbourTable.from_entries([("10.42.0.100", MAC, 1), ("10.42.0.150", MAC, 1)])
-    assert plan_moves([s], still_there, LAN, ROUTER) == {}
-    taken = NeighbourTable.from_entries([("10.42.0.100", "02:00:00:00:01:09")])
-    assert plan_moves([s], taken, LAN, ROUTER) == {}
-    two = NeighbourTable.from_entries([("10.42.0.150", MAC, 40), ("10.42.0.151", MAC, 3)])
-    assert plan_moves([s], two, LAN, ROUTER) == {s.sid: "10.42.0.151"}, "the freshest"
-    lingering = NeighbourTable.from_entries([("10.42.0.100", MAC, 45), ("10.42.0.150", MAC, 2)])
-    assert plan_moves([s], lingering, LAN, ROUTER) == {s.sid: "10.42.0.150"}, "the old entry is stale"
-    both_busy = NeighbourTable.from_entries([("10.42.0.100", MAC, 5), ("10.42.0.150", MAC, 2)])
-    assert plan_moves([s], both_busy, LAN, ROUTER) == {}
-    outside = NeighbourTable.from_entries([("192.0.2.9", MAC)])
-    assert plan_moves([s], outside, LAN, ROUTER) == {}
 
 
 def test_neighbour_table_skips_junk():

@@ -6,7 +6,15 @@ import pytest
 
 from gateway.config import Plan
 from gateway.model import keys
-from gateway.model.sessions import end_session, new_session, normalize_mac, online_sessions, start_session
+from gateway.model.sessions import (
+    add_late_usage,
+    end_session,
+    get_session,
+    new_session,
+    normalize_mac,
+    online_sessions,
+    start_session,
+)
 from gateway.model.vouchers import (
     ALPHABET,
     VoucherDeviceLimit,
@@ -60,6 +68,19 @@ def test_session_start_and_end_are_recorded(r):
     events = r.xrange(keys.EVENTS)
     assert [e[1]["event"] for e in events] == ["start", "end"]
     assert events[1][1]["reason"] == "kicked" and events[1][1]["duration"] == "5.0"
+
+
+def test_late_usage_goes_to_an_ended_session_only(r):
+    s = new_session(mac="02:00:00:00:01:01", ip="10.42.0.100", kind="admin", plan="harian",
+                    now=NOW, expires_at=NOW + 60, down=1, up=1)  # fmt: skip
+    start_session(r, s, NOW)
+    assert add_late_usage(r, s.sid, 5, 5) is None, "an online session is accounted by the passes"
+    end_session(r, s.sid, "logout", NOW + 5, bytes_up=10, bytes_down=20)
+    late = add_late_usage(r, s.sid, 100, 200)
+    assert late is not None and (late.bytes_up, late.bytes_down) == (110, 220)
+    stored = get_session(r, s.sid)
+    assert (stored.bytes_up, stored.bytes_down) == (110, 220)
+    assert add_late_usage(r, s.sid, 0, -3) is None and add_late_usage(r, "nosuch", 1, 1) is None
 
 
 def test_redeem_starts_a_session_and_limits_devices(r):

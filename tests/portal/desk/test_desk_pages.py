@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import time
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.model import audit, keys
-from gateway.model.sessions import end_session, get_session, online_sessions, update_usage
+from gateway.model.sessions import end_session, get_session, online_sessions, start_session, update_usage
 from gateway.model.vouchers import issue_batch, redeem
 
 
@@ -148,3 +149,17 @@ def test_english_desk(desk):
     desk.login("siti")
     page = desk.text("/desk/?lang=en")
     assert "Online now" in page and "Issue vouchers" in page
+
+
+def test_a_kick_while_the_gateway_is_down_says_so(desk, r, online):
+    # no heartbeat: the gateway is not running, so the device is not cut off yet (issue 16, item 13)
+    desk.login("siti")
+    response = desk.post(f"/desk/clients/{online.sid}/kick")
+    assert get_session(r, online.sid).end_reason == "kicked"
+    assert "router tidak berjalan" in desk.text(response.headers["Location"])
+    other = replace(online, sid="b" * 16, mac="02:00:00:00:01:0b")
+    start_session(r, other, other.started_at)
+    r.set(keys.GATEWAY_HEARTBEAT, "{}", ex=30)
+    response = desk.post(f"/desk/clients/{other.sid}/kick")
+    page = desk.text(response.headers["Location"])
+    assert "router tidak berjalan" not in page

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 import pytest
 
 from gateway import config as config_mod
 from gateway.model import commands
+from gateway.model.sessions import end_session
 from gateway.model.store import connect
 
 PHONE_IP, PHONE_MAC = "10.42.0.100", "02:00:00:00:01:01"
@@ -35,11 +37,15 @@ class Clock:
 
 
 class GatewayAcks:
-    """Replies ``{"ok": true}`` to every command, like the gateway daemon, unless ``silent``."""
+    """Replies ``{"ok": true}`` to every command, like the gateway daemon, unless ``silent``.
+
+    Like the daemon, a ``deauthorize`` ends the session (reason ``logout`` unless given).
+    """
 
     def __init__(self, redis_url: str):
         self.redis = connect(redis_url, timeout=5)
         self.silent = False
+        self.present = False  # the answer to "present": the old address went quiet
         self.received: list[commands.Command] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -51,7 +57,13 @@ class GatewayAcks:
                 last = command.stream_id
                 self.received.append(command)
                 if not self.silent:
-                    commands.reply(self.redis, command.id, {"ok": True, "op": command.op})
+                    if command.op == "deauthorize":  # the daemon ends the session as it cuts it off
+                        reason = command.fields.get("reason", "logout")
+                        end_session(self.redis, command.fields.get("sid", ""), reason, time.time())
+                    answer = {"ok": True, "op": command.op}
+                    if command.op == "present":  # does the session's device still answer there?
+                        answer["present"] = self.present
+                    commands.reply(self.redis, command.id, answer)
 
     def ops(self) -> list[tuple[str, str]]:
         return [(c.op, c.fields.get("sid", "")) for c in self.received]

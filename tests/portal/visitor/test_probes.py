@@ -6,9 +6,10 @@ import pytest
 
 from gateway.model import keys
 
-from .conftest import PHONE_MAC
+from .conftest import PHONE_IP, PHONE_MAC
 
 PORTAL = "http://10.42.0.1:8080/"
+NEXT_KEY = keys.portal_next(f"{PHONE_MAC}@{PHONE_IP}")
 
 PROBES = [
     ("connectivitycheck.gstatic.com", "/generate_204"),  # Android, ChromeOS
@@ -31,7 +32,7 @@ def test_every_probe_is_redirected_to_the_splash(phone, r, host, path):
     assert response.headers["Expires"] == "0"
     assert response.headers["Connection"] == "close"
     assert PORTAL in response.get_data(as_text=True)
-    assert r.get(keys.portal_next(PHONE_MAC)) is None, "a probe is not a page to continue to"
+    assert r.get(NEXT_KEY) is None, "a probe is not a page to continue to"
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
@@ -64,15 +65,15 @@ def test_the_page_first_asked_for_is_remembered_server_side(phone, r):
         "/berita/hari-ini?q=perpustakaan", headers={"Host": "example.com", "Accept": "text/html,*/*"}
     )
     assert response.status_code == 302 and response.headers["Location"] == PORTAL, "no URL in the redirect"
-    assert r.get(keys.portal_next(PHONE_MAC)) == "http://example.com/berita/hari-ini?q=perpustakaan"
-    assert 0 < r.ttl(keys.portal_next(PHONE_MAC)) <= 1800
+    assert r.get(NEXT_KEY) == "http://example.com/berita/hari-ini?q=perpustakaan"
+    assert 0 < r.ttl(NEXT_KEY) <= 1800
     # a picture or script on that page (not a navigation) does not replace it
     phone.get("/logo.png", headers={"Host": "cdn.example.com", "Accept": "image/webp,*/*"})
     phone.get("/app.js", headers={"Host": "cdn.example.com", "Sec-Fetch-Dest": "script"})
-    assert r.get(keys.portal_next(PHONE_MAC)).startswith("http://example.com/berita")
+    assert r.get(NEXT_KEY).startswith("http://example.com/berita")
     # a new page does
     phone.get("/", headers={"Host": "news.example.org", "Sec-Fetch-Dest": "document"})
-    assert r.get(keys.portal_next(PHONE_MAC)) == "http://news.example.org/"
+    assert r.get(NEXT_KEY) == "http://news.example.org/"
 
 
 def test_redirects_need_no_redis(hotspot_config, neighbours):
