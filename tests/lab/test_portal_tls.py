@@ -39,6 +39,8 @@ def _tls_config(lab, folder: Path) -> tuple[Path, Path]:
         f'url = "http://{LAN_ROUTER}:8080"',
         f'url = "{HTTPS}"\nport = 18081\ntls_port = 18444\ntls_cert = "{cert}"\ntls_key = "{key}"',
     )
+    # the test's curl runs on the router itself (source 10.42.0.1): let it reach the desk too
+    text = text.replace('networks = ["', f'networks = ["{LAN_ROUTER}/32", "', 1)
     config_path = folder / "hotspot.toml"
     config_path.write_text(text)
     config_path.chmod(0o644)
