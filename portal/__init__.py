@@ -32,9 +32,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session cookie
-        # two catalogs so the visitor portal and the desk can be translated separately
-        BABEL_TRANSLATION_DIRECTORIES="translations;translations",
-        BABEL_DOMAIN="messages;desk",
+        # the visitor's catalog; desk requests switch to the desk's (see portal.web.DESK_DOMAIN)
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_DOMAIN="messages",
         BABEL_DEFAULT_LOCALE=hotspot.portal.default_language,
         BABEL_DEFAULT_TIMEZONE=hotspot.library.timezone,
     )
