@@ -10,7 +10,8 @@ visitor picks English.
                ``/?code=ABCD-EFGH`` (the QR code on a printed voucher) fills the field in.
 - ``/online``  "you are online", shown only once the gateway has acked the login;
                the optional survey, and a link on to the page first asked for.
-- ``/status``  time and data left, speed cap, log out (a stable URL to come back to).
+- ``/status``  time and data left, speed cap, log out (a stable URL to come back to); it
+               never reloads by itself (WCAG 2.2.1): a refresh button updates it.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def session_facts(session: Session) -> dict[str, str | None]:
     bytes_left = session.bytes_left()
     return {
         "plan": plan.label_for(str(get_locale())) if plan else session.plan,
+        "now": format_time(datetime.fromtimestamp(at, UTC), "HH:mm"),
         "time_left": _duration_text(left),
         "until": format_time(ends, "HH:mm") if left < 20 * 3600 else format_datetime(ends, "d MMM HH:mm"),
         "data_left": format_size(bytes_left) if bytes_left is not None else None,

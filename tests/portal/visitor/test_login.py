@@ -204,7 +204,8 @@ def test_status_page_and_logout(phone, r, gateway, voucher, clock):
     assert "No limit" in page and "12.3 MB" in page
     assert "up to 4 Mbit/s down, 2 Mbit/s up" in page
     assert "Daily (2 hours)" in page
-    assert 'http-equiv="refresh" content="60"' in page
+    assert 'http-equiv="refresh"' not in page, "no timed reload (WCAG 2.2.1): the visitor refreshes"
+    assert '<a class="button" href="/status?lang=en">Refresh</a>' in page and "As of 15:25." in page
     response = phone.post("/logout", data={"token": fresh_token(phone)})
     assert response.status_code == 303 and response.headers["Location"] == "/?bye=1&lang=en", "kept"
     ended = get_session(r, session.sid)
