@@ -180,7 +180,8 @@ def logout():
         if ended is not None:
             release(r, ended, timeout=hotspot().gateway.ack_timeout)
             log.info("logout", mac=mac, sid=session.sid)
-    return redirect(url_for("splash.index", bye=1, **lang_args()), 303)
+    bye = "free" if session is not None and session.kind == "free" else 1  # no code to log in again with
+    return redirect(url_for("splash.index", bye=bye, **lang_args()), 303)
 
 
 @bp.post("/survey")

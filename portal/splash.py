@@ -10,7 +10,8 @@ visitor picks English.
                ``/?code=ABCD-EFGH`` (the QR code on a printed voucher) fills the field in.
 - ``/online``  "you are online", shown only once the gateway has acked the login;
                the optional survey, and a link on to the page first asked for.
-- ``/status``  time and data left, speed cap, log out (a stable URL to come back to); it
+- ``/status``  time and data left, speed cap, log out (a stable URL to come back to; a free
+               session's logout asks first, ``?confirm=logout``, as it ends the day's free time); it
                never reloads by itself (WCAG 2.2.1): a refresh button updates it.
 """
 
@@ -166,7 +167,11 @@ def index():
     if current_session() is not None:
         return redirect(url_for("splash.status", **lang_args()))
     message, kind = None, "error"
-    if request.args.get("bye"):
+    bye = request.args.get("bye")
+    if bye == "free":
+        message = gettext("You are logged out. Today's free time on this device has ended.")
+        kind = "ok"
+    elif bye:
         message = gettext(
             "You are logged out. You can log in again with the same code while it is still valid."
         )
@@ -204,6 +209,8 @@ def status():
     return visitor_page(
         "splash/status.html",
         facts=session_facts(session),
+        free=session.kind == "free",  # logging out throws the day's free time away: ask first
+        confirm=request.args.get("confirm") == "logout",
         token=form_token(),
         status_url=hotspot().portal.url + "/status",
     )

@@ -295,3 +295,26 @@ def test_logging_in_again_from_a_new_lease_moves_the_session(app, phone, neighbo
     last = [c for c in gateway.received if c.op == "authorize"][-1]
     assert last.fields == {"sid": session.sid, "ip": "10.42.0.150"}, "the gateway moves it to the new address"
     assert session_for_mac(r, PHONE_MAC).sid == session.sid, "the same session"
+
+
+def test_free_session_logout_asks_first_and_says_no_code(phone, r, gateway):
+    """A free session has no code to log in again with, and logging out ends the day's free time."""
+    phone.post("/free", data={"token": fresh_token(phone)})
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert 'href="/status?confirm=logout&amp;lang=id"' in page, "the first tap only asks"
+    assert 'action="/logout' not in page
+    page = phone.get("/status?confirm=logout&lang=id").get_data(as_text=True)
+    assert "Waktu gratis hari ini" in page and "Ya, keluar" in page and "Tetap terhubung" in page
+    assert session_for_mac(r, PHONE_MAC) is not None, "asking ends nothing"
+    response = phone.post("/logout?lang=id", data={"token": fresh_token(phone)})
+    assert response.headers["Location"] == "/?bye=free&lang=id"
+    page = phone.get(response.headers["Location"]).get_data(as_text=True)
+    assert "kode yang sama" not in page, "there was no code"
+    assert "Waktu gratis hari ini untuk perangkat ini sudah berakhir" in page
+    assert session_for_mac(r, PHONE_MAC) is None
+
+
+def test_voucher_logout_needs_no_confirmation(phone, r, gateway, voucher):
+    login(phone, voucher.code)
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert 'action="/logout?lang=id"' in page and "confirm=logout" not in page
