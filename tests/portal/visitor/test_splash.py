@@ -174,3 +174,22 @@ def test_the_phone_fixture_comes_from_the_lan():
 def test_language_from_the_phones_settings(phone, accept, lang):
     page = phone.get("/", headers={"Accept-Language": accept} if accept else {}).get_data(as_text=True)
     assert f'<html lang="{lang}">' in page
+
+
+def test_drawn_marks_are_neutral_text():
+    """Until a library puts real artwork in ``branding_dir``, the marks are plain text in one
+    neutral style: no shapes, script or colours that imitate a partner's logo."""
+    import xml.etree.ElementTree as ET
+
+    from portal import branding
+
+    styles = set()
+    for name in ("telkom", "ccfi", "perpuseru"):
+        svg = ET.fromstring(str(branding.default_svg(name)))
+        tags = {el.tag.split("}")[1] for el in svg.iter()}
+        assert tags == {"svg", "text"}, f"{name}: only text, no drawn shapes ({tags})"
+        for text in svg.iter("{http://www.w3.org/2000/svg}text"):
+            family = text.get("font-family").replace("sans-serif", "")
+            assert "italic" not in text.get("font-style", "") and "serif" not in family
+            styles.add((text.get("font-family"), text.get("fill")))
+    assert len(styles) == 1 and styles.pop()[1] == "#333", "one neutral style for every mark"
