@@ -30,13 +30,12 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import format_datetime, format_time, get_locale, gettext
+from flask_babel import get_locale, gettext
 
 from gateway.model import survey
 from gateway.model.free import free_left
 from gateway.model.sessions import Session
-from gateway.units import format_rate, format_size
-from portal import branding
+from portal import branding, formats
 from portal.authorize import confirm_online
 from portal.visitor import client_ip, client_mac, current_session, form_token, next_url, now
 from portal.web import get_redis, hotspot
@@ -144,6 +143,7 @@ def _duration_text(seconds: float) -> str:
 def session_facts(session: Session) -> dict[str, str | None]:
     """Return what the visitor is told about ``session``, formatted in their language."""
     config = hotspot()
+    fmt = formats.here()
     at = now()
     plan = config.plans.get(session.plan)
     ends = datetime.fromtimestamp(session.expires_at, UTC)
@@ -151,13 +151,13 @@ def session_facts(session: Session) -> dict[str, str | None]:
     bytes_left = session.bytes_left()
     return {
         "plan": plan.label_for(str(get_locale())) if plan else session.plan,
-        "now": format_time(datetime.fromtimestamp(at, UTC), "HH:mm"),
+        "now": fmt.clock(at),
         "time_left": _duration_text(left),
-        "until": format_time(ends, "HH:mm") if left < 20 * 3600 else format_datetime(ends, "d MMM HH:mm"),
-        "data_left": format_size(bytes_left) if bytes_left is not None else None,
-        "used": format_size(session.bytes_up + session.bytes_down),
-        "down": format_rate(session.down),
-        "up": format_rate(session.up),
+        "until": fmt.clock(ends) if left < 20 * 3600 else fmt.day_and_clock(ends),
+        "data_left": fmt.size(bytes_left) if bytes_left is not None else None,
+        "used": fmt.size(session.bytes_up + session.bytes_down),
+        "down": fmt.rate(session.down),
+        "up": fmt.rate(session.up),
     }
 
 

@@ -21,9 +21,8 @@ from gateway.model.reports import day_report
 from gateway.model.sessions import Session, online_sessions
 from gateway.model.voucher_admin import extend_client, kick_client
 from gateway.model.vouchers import VoucherRevoked
-from gateway.units import format_rate
 from portal.desk import bp
-from portal.desk.auth import actor, login_required
+from portal.desk.auth import actor, desk_formatter, login_required
 from portal.desk.render import usage_chart
 from portal.web import get_redis, hotspot
 
@@ -78,6 +77,7 @@ def dashboard():
         title=_("Today's use by hour"),
         data_label=_("data"),
         devices_label=_("devices online (average)"),
+        size_text=desk_formatter().size,
     )
     return render_template(
         "desk/dashboard.html", online=online, rates=rates, notes=notes, limited=limited, today=today,
@@ -120,7 +120,7 @@ def extend(sid: str):
 
 def _limit_choices() -> list[tuple[str, str]]:
     """Return (form value, label) of the speed limits on offer, e.g. ("1mbit/512kbit", "1 Mbit/s")."""
-    return [(choice, format_rate(parse_limit(choice)[0])) for choice in LIMIT_CHOICES]
+    return [(choice, desk_formatter().rate(parse_limit(choice)[0])) for choice in LIMIT_CHOICES]
 
 
 @bp.post("/clients/<sid>/limit")
@@ -145,6 +145,6 @@ def limit(sid: str):
     if rates is None:
         flash(_("The plan's speed is back."), "ok")
     else:
-        flash(_("Speed limited to %(down)s down, %(up)s up.", down=format_rate(session.down),
-                up=format_rate(session.up)), "ok")  # fmt: skip
+        flash(_("Speed limited to %(down)s down, %(up)s up.", down=desk_formatter().rate(session.down),
+                up=desk_formatter().rate(session.up)), "ok")  # fmt: skip
     return redirect(url_for("desk.dashboard"))

@@ -19,7 +19,7 @@ from gateway.model.report_csv import day_csv, month_csv
 from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
 from gateway.model.sessions import online_sessions
 from portal.desk import bp
-from portal.desk.auth import login_required
+from portal.desk.auth import desk_formatter, login_required
 from portal.desk.render import usage_chart
 from portal.web import get_redis, hotspot
 
@@ -87,7 +87,7 @@ def report_day():
     chart = usage_chart(
         [h.label for h in report.hours], [h.totals.bytes_total for h in report.hours],
         [h.totals.seconds / 3600 if h.start <= now else None for h in report.hours], title=day.isoformat(),
-        data_label=_("data"), devices_label=_("devices online (average)"),
+        data_label=_("data"), devices_label=_("devices online (average)"), size_text=desk_formatter().size,
     )  # fmt: skip
     return render_template(
         "desk/report_day.html", report=report, chart=chart, categories=SURVEY_CATEGORIES,

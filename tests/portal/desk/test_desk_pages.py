@@ -31,7 +31,7 @@ def test_dashboard_shows_who_is_online_with_usage(desk, online):
     desk.login("siti")
     page = desk.text("/desk/")
     assert "02:00:00:00:01:07" in page and "10.42.0.107" in page and "meja 3" in page
-    assert "45 MB" in page and "2 MB" in page and "3.5 Mbit/s" in page
+    assert "45 MB" in page and "2 MB" in page and "3,5 Mbps" in page
     assert '<meta http-equiv="refresh"' in page
     assert "<svg" in page and 'class="bar"' in page, "the day's chart, inline"
     assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0].replace(
@@ -56,13 +56,13 @@ def test_kick_and_extend_from_the_dashboard(desk, r, online):
 
 def test_throttle_and_unthrottle_from_the_dashboard(desk, r, online):
     desk.login("siti")
-    assert "maks. 1 Mbit/s" in desk.text("/desk/") and "kecepatan paket" not in desk.text("/desk/")
+    assert "maks. 1 Mbps" in desk.text("/desk/") and "kecepatan paket" not in desk.text("/desk/")
     response = desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "1mbit/512kbit"})
-    assert "Kecepatan dibatasi 1 Mbit/s unduh, 512 kbit/s unggah." in desk.text(response.headers["Location"])
+    assert "Kecepatan dibatasi 1 Mbps unduh, 512 kbps unggah." in desk.text(response.headers["Location"])
     limited = get_session(r, online.sid)
     assert (limited.down, limited.up) == (1_000_000, 512_000)
     page = desk.text("/desk/")
-    assert "dibatasi 1 Mbit/s" in page and "kecepatan paket" in page
+    assert "dibatasi 1 Mbps" in page and "kecepatan paket" in page
     ops = [f for _, f in r.xrange(keys.COMMANDS)]
     assert ops[-1]["op"] == "reconcile", "the gateway is asked to apply it at once"
     assert [e.action for e in audit.recent(r, actor="siti")][0] == "client_limit"

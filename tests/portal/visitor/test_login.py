@@ -37,7 +37,7 @@ def test_voucher_login_goes_online_after_the_gateways_ack(phone, r, gateway, vou
 
     page = phone.get("/online").get_data(as_text=True)
     assert "Anda sudah terhubung" in page
-    assert "Sisa waktu: 2 jam 0 menit (sampai 17:00)" in page
+    assert "Sisa waktu: 2 jam 0 menit (sampai 17.00)" in page
     assert "http://10.42.0.1:8080/status" in page
     # coming back to the portal while online shows the status page
     assert phone.get("/").headers["Location"] == "/status?lang=id"
@@ -318,3 +318,11 @@ def test_voucher_logout_needs_no_confirmation(phone, r, gateway, voucher):
     login(phone, voucher.code)
     page = phone.get("/status?lang=id").get_data(as_text=True)
     assert 'action="/logout?lang=id"' in page and "confirm=logout" not in page
+
+
+def test_status_page_writes_indonesian_numbers(phone, r, gateway, voucher):
+    login(phone, voucher.code)
+    sid = session_for_mac(r, PHONE_MAC).sid
+    r.hset(keys.session(sid), mapping={"bytes_down": 12_000_000, "bytes_up": 300_000})
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert "12,3 MB" in page and "sampai 17.00" in page and "hingga 4 Mbps" in page, "Babel's id conventions"
