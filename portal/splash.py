@@ -75,10 +75,11 @@ def _text_for(texts: dict[str, str], lang: str) -> str:
 def purpose_labels() -> list[tuple[str, str]]:
     """Return the survey's answers as (purpose, label in the visitor's language)."""
     labels = {
-        "study": gettext("Studying"),
+        # one purpose each, no overlap (schoolwork is not "studying" on its own)
+        "study": gettext("Self-study (a course, a skill)"),
         "work": gettext("Work or business"),
-        "school": gettext("Schoolwork"),
-        "reading": gettext("Reading"),
+        "school": gettext("School or college assignments"),
+        "reading": gettext("Leisure reading (books, news)"),
         "other": gettext("Something else"),
     }
     return [(purpose, labels[purpose]) for purpose in survey.PURPOSES]
