@@ -76,6 +76,7 @@ class Library:
     opening_hours: Mapping[str, str]
     terms: Mapping[str, str]
     branding_dir: Path
+    wifi_name: str = ""  # the Wi-Fi network (SSID) visitors join, printed on cards; "" = not printed
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,16 @@ class Portal:
     survey: bool
     max_failures: int
     lockout: int
+    local_name: str = ""  # a short name the router's DNS answers with its address ("wifi.perpus")
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/captive"
+
+    @property
+    def short_url(self) -> str:
+        """The address people are told to type to come back (``http://wifi.perpus``), else ``url``."""
+        return f"http://{self.local_name}" if self.local_name else self.url
 
 
 @dataclass(frozen=True)
