@@ -49,6 +49,7 @@ __all__ = [
     "render_splash",
     "render_wait",
     "session_facts",
+    "status_urls",
     "visitor_page",
 ]
 
@@ -98,6 +99,14 @@ def visitor_page(template: str, status: int = 200, **context) -> Response:
     return no_store(make_response(page, status))
 
 
+def status_urls() -> dict[str, str]:
+    """Return where a visitor comes back to: the short name's status page, and the raw address
+    (for phones whose DNS does not ask the router, e.g. Android's Private DNS)."""
+    portal = hotspot().portal
+    short, raw = portal.short_url + "/status", portal.url + "/status"
+    return {"status_url": short, "raw_status_url": raw if raw != short else ""}
+
+
 def render_splash(
     *, code: str = "", message: str | None = None, kind: str = "error", status: int = 200
 ) -> Response:
@@ -122,6 +131,9 @@ def render_splash(
         token=form_token(),
         free=free,
         terms=_text_for(dict(config.library.terms), lang),
+        survey=config.portal.survey,  # the one-tap question rides along with the login
+        purposes=purpose_labels(),
+        **status_urls(),
     )
 
 
@@ -197,7 +209,7 @@ def online():
         survey=config.portal.survey and not survey.answered(r, session.sid),
         purposes=purpose_labels(),
         token=form_token(),
-        status_url=config.portal.url + "/status",
+        **status_urls(),
     )
 
 
@@ -213,7 +225,7 @@ def status():
         free=session.kind == "free",  # logging out throws the day's free time away: ask first
         confirm=request.args.get("confirm") == "logout",
         token=form_token(),
-        status_url=hotspot().portal.url + "/status",
+        **status_urls(),
     )
 
 

@@ -205,8 +205,8 @@ def test_local_name_and_wifi_name():
     ("name", "expected"),
     [
         ("wifi", '"wifi" is not a local name like "wifi.perpus"'),
-        ("10.42.0.1", "\"10.42.0.1\" is not a local name"),
-        ("wifi perpus", "\"wifi perpus\" is not a local name"),
+        ("10.42.0.1", '"10.42.0.1" is not a local name'),
+        ("wifi perpus", '"wifi perpus" is not a local name'),
         ("perpus.local", '"perpus.local": ".local" belongs to mDNS'),
     ],
 )

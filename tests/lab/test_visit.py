@@ -137,6 +137,19 @@ def test_logout_puts_the_phone_behind_the_portal_again(lab, online_phone):
     assert got == 302 and location == f"{PORTAL}/"
 
 
+def test_the_short_name_reaches_the_portal_before_and_after_login(lab, online_phone):
+    """http://wifi.perpus (portal.local_name): the router's dnsmasq answers the name with its own
+    address and the firewall sends port 80 there to the portal, for phones online or not."""
+    config = lab.config()
+    assert config.portal.local_name == "wifi.perpus"
+    status, _, body, _ = _curl(lab, online_phone, "http://wifi.perpus/status")
+    assert status == 200 and "Sisa waktu" in body and "http://wifi.perpus/status" in body
+    ns = lab.spec.client(4)
+    _log_out(lab, lab.client_mac(4))
+    status, _, body, _ = _curl(lab, ns, "http://wifi.perpus/?lang=id")
+    assert status == 200 and "Kode voucher" in body, "the splash itself, not a redirect"
+
+
 def _browse(lab, ns: str, plan: dict) -> dict:
     plan = {"user_data_dir": str(lab.dir / f"chromium-{ns}-{time.monotonic_ns()}"), **plan}
     result = lab.exec(ns, lab.python, str(HERE / "phone_browser.py"), input=json.dumps(plan), timeout=180)

@@ -326,3 +326,41 @@ def test_status_page_writes_indonesian_numbers(phone, r, gateway, voucher):
     r.hset(keys.session(sid), mapping={"bytes_down": 12_000_000, "bytes_up": 300_000})
     page = phone.get("/status?lang=id").get_data(as_text=True)
     assert "12,3 MB" in page and "sampai 17.00" in page and "hingga 4 Mbps" in page, "Babel's id conventions"
+
+
+def test_the_short_name_is_printed_and_served(phone, r, gateway, voucher):
+    """http://wifi.perpus (portal.local_name) is on the splash, online and status pages, and the
+    portal answers it as itself (not as a foreign host to redirect)."""
+    for page in (phone.get("/?lang=id"), phone.get("/?lang=id", headers={"Host": "wifi.perpus"})):
+        assert page.status_code == 200
+        assert "buka http://wifi.perpus/status di browser Anda" in page.get_data(as_text=True)
+        assert "(atau http://10.42.0.1:8080/status)" in page.get_data(as_text=True)
+    login(phone, voucher.code)
+    for path in ("/online?lang=id", "/status?lang=id"):
+        page = phone.get(path, headers={"Host": "wifi.perpus"})
+        assert page.status_code == 200 and "http://wifi.perpus/status" in page.get_data(as_text=True), path
+
+
+def test_one_tap_survey_on_the_login_form(app, phone, phone2, stranger, r, gateway, voucher):
+    """Android closes its sign-in window as soon as the network works, before the online page's
+    question is seen: the same question is on the login form, optional, counted with the login."""
+    from dataclasses import replace
+
+    page = phone.get("/?lang=id").get_data(as_text=True)
+    form = page.split('action="/login?lang=id"')[1].split("</form>")[0]
+    assert 'type="radio" name="purpose" value="school"' in form and "Tugas sekolah atau kuliah" in form
+    assert 'formaction="/free?lang=id"' in form, "the free button sends the answer too"
+    day = date(2027, 1, 15)
+    form = {"code": voucher.code, "token": fresh_token(phone), "purpose": "school"}
+    response = phone.post("/login", data=form)
+    assert response.status_code == 303
+    assert survey.totals(r, day, day)["school"] == 1
+    assert "Tugas sekolah" not in phone.get("/online").get_data(as_text=True), "not asked twice"
+    # a bad answer never blocks the login; the free button carries the answer as well
+    response = phone2.post("/free", data={"token": fresh_token(phone2), "purpose": "gaming", "code": ""})
+    assert response.status_code == 303 and session_for_mac(r, PHONE2_MAC) is not None
+    assert sum(survey.totals(r, day, day).values()) == 1
+    config = app.config["HOTSPOT"]
+    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=False))
+    page = stranger.get("/?lang=id")
+    assert page.status_code == 200 and 'name="purpose"' not in page.get_data(as_text=True)
