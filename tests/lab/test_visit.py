@@ -128,15 +128,6 @@ def test_probe_after_login_gets_the_real_answer(lab, online_phone, os_name, agen
     assert (got, text) == (status, body), os_name
 
 
-def test_logout_puts_the_phone_behind_the_portal_again(lab, online_phone):
-    page = _curl(lab, online_phone, f"{PORTAL}/status")[2]
-    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
-    status, location, _, _ = _curl(lab, online_phone, f"{PORTAL}/logout", "-d", f"token={token}")
-    assert status == 303 and location.startswith("/?bye=1")
-    got, location, _, _ = _curl(lab, online_phone, "http://connectivitycheck.gstatic.com/generate_204")
-    assert got == 302 and location == f"{PORTAL}/"
-
-
 def test_the_short_name_reaches_the_portal_before_and_after_login(lab, online_phone):
     """http://wifi.perpus (portal.local_name): the router's dnsmasq answers the name with its own
     address and the firewall sends port 80 there to the portal, for phones online or not."""
@@ -148,6 +139,15 @@ def test_the_short_name_reaches_the_portal_before_and_after_login(lab, online_ph
     _log_out(lab, lab.client_mac(4))
     status, _, body, _ = _curl(lab, ns, "http://wifi.perpus/?lang=id")
     assert status == 200 and "Kode voucher" in body, "the splash itself, not a redirect"
+
+
+def test_logout_puts_the_phone_behind_the_portal_again(lab, online_phone):
+    page = _curl(lab, online_phone, f"{PORTAL}/status")[2]
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    status, location, _, _ = _curl(lab, online_phone, f"{PORTAL}/logout", "-d", f"token={token}")
+    assert status == 303 and location.startswith("/?bye=1")
+    got, location, _, _ = _curl(lab, online_phone, "http://connectivitycheck.gstatic.com/generate_204")
+    assert got == 302 and location == f"{PORTAL}/"
 
 
 def _browse(lab, ns: str, plan: dict) -> dict:
