@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from gateway.units import format_duration, format_size
 from portal import formats
 
-__all__ = ["Formatter", "card_qr", "card_url", "usage_chart"]
+__all__ = ["Formatter", "card_qr", "card_url", "usage_chart", "wifi_join_text"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,16 @@ class Formatter:
 def card_url(portal_url: str, display_code: str) -> str:
     """Return what a card's QR code opens: the portal's login with the code filled in."""
     return f"{portal_url}/?code={display_code}"
+
+
+def wifi_join_text(ssid: str) -> str:
+    """Return what a "join this Wi-Fi" QR code holds for an open network (``WIFI:S:...;T:nopass;;``).
+
+    The de-facto format phone cameras read (ZXing's): a backslash, ``;``, ``,``, ``"`` and ``:`` in
+    the name are escaped with a backslash.
+    """
+    escaped = "".join("\\" + ch if ch in '\\;,":' else ch for ch in ssid)
+    return f"WIFI:S:{escaped};T:nopass;;"
 
 
 def card_qr(url: str) -> str:

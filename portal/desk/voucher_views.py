@@ -41,7 +41,7 @@ from gateway.units import parse_duration, parse_size
 from portal import branding
 from portal.desk import bp
 from portal.desk.auth import actor, login_required
-from portal.desk.render import card_qr, card_url
+from portal.desk.render import card_qr, card_url, wifi_join_text
 from portal.web import get_redis, hotspot
 
 __all__ = ["EXTEND_DATA", "EXTEND_TIME", "PAGE_SIZE"]
@@ -146,10 +146,13 @@ def sheet(batch_id: str):
         cards.append({"code": v.display_code, "qr": card_qr(url), "valid_until": v.valid_until})
     label = plan.label_for(language) if plan else info.plan
     marks = {m.name: m for m in branding.marks(config.library.branding_dir, config.library.name)}
+    ssid = config.library.wifi_name
     with force_locale(language):
         return render_template(
-            "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks
-        )
+            "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks,
+            wifi_name=ssid, wifi_qr=card_qr(wifi_join_text(ssid)) if ssid else None,
+            short_url=config.portal.short_url,
+        )  # fmt: skip
 
 
 @bp.post("/batches/<batch_id>/revoke")

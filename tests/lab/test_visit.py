@@ -198,7 +198,7 @@ def test_browser_visit_in_english_with_survey_status_and_logout(lab, vouchers, f
             ["shot", str(DOCS_IMG / "splash-en.png")],
             ["type_code", vouchers[2].code],
             ["wait_text", "You are online", 10],
-            ["click_text", "Reading"],
+            ["click_text", "Leisure reading"],
             ["wait_text", UPSTREAM_MARKER, 10],
             ["get", f"{PORTAL}/status"],
             ["wait_text", "Time left", 10],

@@ -181,6 +181,10 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
         )
         for c in cards
     ), "codes fit their cards"  # noqa: E501
+    fits = "return arguments[0].scrollHeight <= arguments[0].clientHeight + 1"
+    assert all(browser.execute_script(fits, c) for c in cards), "the steps and marks fit the card"
+    first = cards[0].text
+    assert "Perpus Sukabumi" in first and "http://wifi.perpus" in first, "which Wi-Fi, and where to go"
 
     # as printed: print media, an A4 page at 96 dpi rendered at 2x
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
@@ -195,8 +199,9 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert shutil.which("zbarimg"), "zbar-tools is missing: make deps"
     found = subprocess.run(["zbarimg", "--raw", "-q", str(sheet_png)], capture_output=True, text=True).stdout
     urls = sorted(line for line in found.splitlines() if line)
-    wanted = sorted(f"{hotspot_config.portal.url}/?code={c}" for c in codes)
-    assert urls == wanted, "every QR code on the sheet scans to its card's code"
+    join = f"WIFI:S:{hotspot_config.library.wifi_name};T:nopass;;"
+    wanted = sorted([f"{hotspot_config.portal.url}/?code={c}" for c in codes] + [join] * 10)
+    assert urls == wanted, "both QR codes on every card scan: join the Wi-Fi, then the card's code"
 
     # the page as printed, with the sheet's 10 mm margins, for people to look at
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**a4, "deviceScaleFactor": 1})

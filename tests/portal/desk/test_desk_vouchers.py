@@ -44,13 +44,15 @@ def test_issue_ten_and_print_the_sheet(siti, r, hotspot_config):
     sheet = siti.text(batch_url + "/print")
     codes = CODE.findall(sheet)
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert sheet.count('src="data:image/svg+xml') == 10, "one QR code per card, inline"
+    assert sheet.count('src="data:image/svg+xml') == 20, "two QR codes per card (Wi-Fi, code), inline"
     assert sheet.count('<section class="page">') == 1
-    assert "Sambungkan ke Wi-Fi perpustakaan." in sheet and hotspot_config.library.name in sheet
+    assert "Sambungkan ke Wi-Fi “Perpus Sukabumi” (atau pindai QR 1)." in sheet, "which network to join"
+    assert "jika tidak, buka http://wifi.perpus" in sheet, "works when the sign-in page does not open"
+    assert hotspot_config.library.name in sheet
     assert "Telkom Indonesia" in sheet and "Coca-Cola Foundation Indonesia" in sheet and "PerpuSeru" in sheet
     assert "Harian (2 jam)" in sheet
     english = siti.text(batch_url + "/print?cards=en")
-    assert "Connect to the library Wi-Fi." in english and "Daily (2 hours)" in english
+    assert "Join the Wi-Fi “Perpus Sukabumi” (or scan QR 1)." in english and "Daily (2 hours)" in english
     stored = {format_code(c) for c in r.zrange(keys.VOUCHERS, 0, -1)}
     assert stored == set(codes)
 
@@ -159,3 +161,19 @@ def test_revoke_a_whole_batch_needs_the_tick(siti, r):
     siti.post(f"/desk/batches/{batch_id}/revoke", {"confirm": "yes"})
     assert all(get_voucher(r, v.code).revoked_at for v in vouchers)
     assert "Tidak ada kartu untuk dicetak" in siti.text(f"/desk/batches/{batch_id}/print")
+
+
+def test_a_sheet_without_a_network_name_has_one_qr_per_card(siti, app, hotspot_config):
+    from dataclasses import replace
+
+    app.config["HOTSPOT"] = replace(hotspot_config, library=replace(hotspot_config.library, wifi_name=""))
+    response, _ = _issue(siti)
+    sheet = siti.text(response.headers["Location"] + "/print")
+    assert sheet.count('src="data:image/svg+xml') == 10 and "Sambungkan ke Wi-Fi perpustakaan." in sheet
+
+
+def test_wifi_join_text_escapes_the_name():
+    from portal.desk.render import wifi_join_text
+
+    assert wifi_join_text("Perpus Sukabumi") == "WIFI:S:Perpus Sukabumi;T:nopass;;"
+    assert wifi_join_text('a;b\\c:d,"e') == 'WIFI:S:a\\;b\\\\c\\:d\\,\\"e;T:nopass;;'
