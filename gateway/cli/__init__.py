@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the thing asked about is not there or the action failed;
 2 bad usage or a bad config; 3 a service it needs (Redis, the gateway) is down.
-Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
+Errors are one plain line on stderr. Every listing takes ``--json`` for scripts; its table
+fits the terminal without ever cutting an identifier (:mod:`gateway.cli.tables`).
 """
 
 from __future__ import annotations

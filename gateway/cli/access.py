@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.tables import Column, print_table
 from gateway.model import commands, keys
 from gateway.model.sessions import (
     Session,
@@ -179,22 +180,23 @@ def clients(ctx: Context, as_json: bool) -> None:
             for s in sessions
         ])  # fmt: skip
         return
-    table = Table("plan", "since", "left", "down", "up", "down now", "up now", "idle")
-    # addresses are never cut short, whatever the terminal's width
-    table.add_column("MAC", no_wrap=True, min_width=17)
-    table.add_column("IP", no_wrap=True)
-    table.columns.insert(0, table.columns.pop())
-    table.columns.insert(0, table.columns.pop())
+    # addresses and plans are never cut short; in a narrow window the live rates go first
+    columns = [
+        Column("MAC", key=True), Column("IP", key=True), Column("plan", key=True), Column("since", drop=2),
+        Column("left"), Column("down", drop=1), Column("up", drop=4), Column("down now", drop=5),
+        Column("up now", drop=6), Column("idle", drop=3),
+    ]  # fmt: skip
+    rows = []
     for s in sessions:
         since = time.strftime("%H:%M", time.localtime(s.started_at))
         idle = now - max(s.last_active, s.started_at)
         down_now, up_now = (format_rate(x) for x in current[s.sid][:2]) if s.sid in current else ("-", "-")
-        table.add_row(
+        rows.append((
             s.mac, s.ip, s.plan or s.kind, since, format_duration(s.seconds_left(now)),
             format_size(s.bytes_down), format_size(s.bytes_up), down_now, up_now, format_duration(idle),
-        )  # fmt: skip
+        ))  # fmt: skip
     console = Console()
-    console.print(table)
+    print_table(columns, rows, console=console)
     console.print(f"{len(sessions)} online")
 
 

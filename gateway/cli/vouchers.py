@@ -16,10 +16,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.tables import Column, print_table
 from gateway.model import audit
 from gateway.model.plans import PlanUnavailable, disabled_plans, set_available
 from gateway.model.voucher_admin import (
@@ -128,12 +127,11 @@ def issue(ctx: Context, plan_name: str, count: int, note: str, as_json: bool) ->
         print_json({"batch": vouchers[0].batch, "plan": plan.name, "note": vouchers[0].note,
                     "vouchers": [_voucher_dict(v, "unused", tz) for v in vouchers]})  # fmt: skip
         return
-    table = Table(title=f"batch {vouchers[0].batch}: {count} x {plan.label_for('en')}")
-    for column in ("code", "plan", "valid until"):
-        table.add_column(column)
-    for v in vouchers:
-        table.add_row(format_code(v.code), v.plan, local_time(v.valid_until, tz))
-    Console().print(table)
+    print_table(
+        [Column("code", key=True), Column("plan", key=True), Column("valid until")],
+        [(format_code(v.code), v.plan, local_time(v.valid_until, tz)) for v in vouchers],
+        title=f"batch {vouchers[0].batch}: {count} x {plan.label_for('en')}",
+    )
 
 
 @voucher_group.command("list")
@@ -152,15 +150,17 @@ def list_cmd(ctx: Context, state, plan_name, batch, limit: int, as_json: bool) -
     if as_json:
         print_json([_voucher_dict(row.voucher, row.state, tz, row.online) for row in rows])
         return
-    table = Table()
-    for column in ("code", "plan", "state", "online", "issued", "by", "note", "ends"):
-        table.add_column(column)
+    columns = [
+        Column("code", key=True), Column("plan", key=True), Column("state"), Column("online", drop=3),
+        Column("issued", drop=5), Column("by", drop=4), Column("note", drop=2), Column("ends", drop=1),
+    ]  # fmt: skip
+    table_rows = []
     for row in rows:
         v = row.voucher
         ends = local_time(v.expires_at or v.valid_until, tz)
-        table.add_row(format_code(v.code), v.plan, row.state, str(row.online or ""),
-                      local_time(v.issued_at, tz), v.issued_by, v.note, ends)  # fmt: skip
-    Console().print(table)
+        table_rows.append((format_code(v.code), v.plan, row.state, str(row.online or ""),
+                           local_time(v.issued_at, tz), v.issued_by, v.note, ends))  # fmt: skip
+    print_table(columns, table_rows)
     if more:
         click.echo(f"(more than {limit}; use --limit or a filter)", err=True)
 
@@ -294,12 +294,13 @@ def plan_list(ctx: Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in rows[0] if rows else ["name"]:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
+    # the name is what `plan enable/disable` and `voucher issue --plan` need: never cut
+    drops = {"label": 3, "validity": 5, "weight": 6, "max_devices": 4, "multi_day": 7}
+    columns = [
+        Column(name.replace("_", " "), key=name == "name", drop=drops.get(name, 0))
+        for name in (rows[0] if rows else ["name"])
+    ]
+    print_table(columns, [[str(v) for v in row.values()] for row in rows])
 
 
 def _switch(ctx: Context, name: str, on: bool) -> None:
