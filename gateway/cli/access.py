@@ -14,6 +14,8 @@ import os
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -187,8 +189,9 @@ def clients(ctx: Context, as_json: bool) -> None:
         Column("up now", drop=6), Column("idle", drop=3),
     ]  # fmt: skip
     rows = []
+    zone = ZoneInfo(ctx.config.library.timezone)  # one zone everywhere, not the machine's
     for s in sessions:
-        since = time.strftime("%H:%M", time.localtime(s.started_at))
+        since = datetime.fromtimestamp(s.started_at, zone).strftime("%H:%M")  # the library's clock
         idle = now - max(s.last_active, s.started_at)
         down_now, up_now = (format_rate(x) for x in current[s.sid][:2]) if s.sid in current else ("-", "-")
         rows.append((

@@ -81,3 +81,20 @@ def test_fit_table_leaves_out_the_least_useful_column_first():
     table, left_out = fit_table(columns, rows, 30)
     assert left_out == ["note", "by"] and [c.header for c in table.columns] == ["code", "issued"]
     assert fit_table(columns, rows, 200)[1] == []
+
+
+def test_clients_show_the_librarys_clock_not_the_machines(run, r, monkeypatch):
+    """``clients`` used the machine's zone while everything else uses library.timezone."""
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")
+    time.tzset()
+    try:
+        started = 1_800_000_000.0 - 3600  # 14:00 in Jakarta, 04:00 in São Paulo
+        s = new_session(mac="02:00:00:00:0b:01", ip="10.42.0.160", kind="voucher", plan="harian",
+                        now=started, expires_at=time.time() + 3600, down=1, up=1)  # fmt: skip
+        start_session(r, s, started)
+        result = run("clients", columns=200)
+        line = next(line for line in result.stdout.splitlines() if "02:00:00:00:0b:01" in line)
+        assert "14:00" in line and "04:00" not in line, line
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
