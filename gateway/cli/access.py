@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.complete import complete_online, complete_plan
 from gateway.cli.tables import Column, print_table
 from gateway.model import commands, keys
 from gateway.model.sessions import (
@@ -204,14 +205,19 @@ def clients(ctx: Context, as_json: bool) -> None:
 
 
 @click.command("auth")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_online)
 @click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 30 * 24 * 60),
               help="How long the client stays online.")  # fmt: skip
-@click.option("--plan", "plan_name", default="", help="Caps from this plan [default: the whole uplink].")
+@click.option("--plan", "plan_name", default="", shell_complete=complete_plan,
+              help="Caps from this plan [default: the whole uplink].")  # fmt: skip
+@click.option("--replace", is_flag=True, help="End the device's current session first, if it has one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool) -> None:
-    """Let a device online without a voucher: TARGET is its MAC or its IP."""
+def auth(ctx: Context, target: str, minutes: int, plan_name: str, replace: bool, as_json: bool) -> None:
+    """Let a device online without a voucher: TARGET is its MAC or its IP.
+
+    A device that is already online keeps its session unless --replace is given (its
+    voucher's time would otherwise be thrown away without a word)."""
     config = ctx.config
     if plan_name and plan_name not in config.plans:
         fail(f'no plan named "{plan_name}" (plans: {", ".join(sorted(config.plans))})', EXIT_USAGE)
@@ -220,6 +226,11 @@ def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool)
         fail(f"{target}: not seen on the LAN (no neighbour entry); is the device connected?", EXIT_FAILED)
     plan = config.plans.get(plan_name)
     now = time.time()
+    current = session_for_mac(ctx.redis, mac)
+    if current is not None and not replace:
+        left = format_duration(current.seconds_left(now))
+        fail(f"{mac} is already online ({current.kind} session, plan {current.plan or '-'}, {left} left); "
+             "add --replace to end it and start this one", EXIT_FAILED)  # fmt: skip
     session = new_session(
         mac=mac, ip=ip, kind="admin", plan=plan_name, now=now, expires_at=now + minutes * 60,
         down=plan.down if plan else config.uplink.down, up=plan.up if plan else config.uplink.up,
@@ -239,7 +250,7 @@ def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool)
 
 
 @click.command("kick")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_online)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def kick(ctx: Context, target: str, as_json: bool) -> None:

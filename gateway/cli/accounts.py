@@ -21,6 +21,7 @@ from gateway.model.accounts import (
     AccountError,
     AccountNotFound,
     change_role,
+    check_name,
     check_password,
     create_account,
     list_accounts,
@@ -63,6 +64,12 @@ def librarian_group() -> None:
 def add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
     """Create desk account NAME (lowercase letters, digits, ".", "-", "_")."""
     r = ctx.redis
+    try:
+        check_name(name)  # before asking for a password that would be thrown away
+    except AccountError as err:
+        _account_error(err)
+    if any(a.name == name for a in list_accounts(r)):
+        fail(f"account {name} already exists (hotspotctl librarian passwd {name} to set its password)")
     password = _password(name, password_stdin)
     try:
         create_account(r, name, password, role, actor=actor(), now=time.time())
