@@ -222,8 +222,11 @@ def voucher(voucher_id: str):
 @bp.post("/vouchers/<voucher_id>/revoke")
 @login_required
 def revoke(voucher_id: str):
-    """Revoke a voucher; its devices are logged out."""
+    """Revoke a voucher; its devices are logged out. Irreversible: the form's tick confirms it."""
     v = _voucher_or_404(voucher_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm revoking this voucher."), "error")
+        return redirect(url_for("desk.voucher", voucher_id=v.id))
     try:
         _revoked, ended = revoke_voucher(get_redis(), v.code, actor=actor(), now=time.time())
     except VoucherRevoked:

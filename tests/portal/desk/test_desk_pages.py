@@ -123,7 +123,11 @@ def test_admin_manages_accounts(desk, r):
     desk.post("/desk/accounts", {"action": "passwd", "name": "budi", "password": "baru-budi-1"})
     own = desk.post("/desk/accounts", {"action": "remove", "name": "admin"})
     assert "tidak bisa menghapus akun Anda sendiri" in desk.text(own.headers["Location"])
-    desk.post("/desk/accounts", {"action": "remove", "name": "budi"})
+    unticked = desk.post("/desk/accounts", {"action": "remove", "name": "budi"})
+    assert "Centang kotaknya" in desk.text(unticked.headers["Location"]) and r.exists(keys.account("budi"))
+    page = desk.text("/desk/accounts")
+    assert 'name="confirm" value="yes" required' in page and 'class="small danger"' in page
+    desk.post("/desk/accounts", {"action": "remove", "name": "budi", "confirm": "yes"})
     assert not r.exists(keys.account("budi"))
     bogus = desk.post("/desk/accounts", {"action": "explode", "name": "siti"})
     assert "Formulir tidak lengkap" in desk.text(bogus.headers["Location"])

@@ -145,10 +145,15 @@ def test_revoke_ends_the_session_and_extend_adds_time(siti, r, hotspot_config):
     assert siti.post(f"/desk/vouchers/{vouchers[0].id}/extend", {"data": "500MB"}).status_code == 302
     assert get_voucher(r, vouchers[0].code).quota_extra == 0, "no quota plan: nothing added"
 
-    response = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    page = siti.text(f"/desk/vouchers/{vouchers[0].id}")
+    assert 'name="confirm" value="yes" required' in page and '<button class="danger">Cabut</button>' in page
+    unticked = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    assert "Centang kotaknya" in siti.text(unticked.headers["Location"]), "irreversible: asks first"
+    assert get_session(r, session.sid).state == "online" and get_voucher(r, vouchers[0].code).revoked_at == 0
+    response = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
     assert response.status_code == 302
     assert get_session(r, session.sid).end_reason == "revoked" and online_sessions(r) == []
-    again = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    again = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
     assert "Voucher ini sudah dicabut." in siti.text(again.headers["Location"])
     history = siti.text(f"/desk/vouchers/{vouchers[0].id}")
     assert "voucher_revoke" in history and "voucher_extend" in history and "siti" in history
