@@ -18,8 +18,9 @@ from datetime import UTC, datetime, tzinfo
 
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal
+from babel.units import format_unit
 
-__all__ = ["Formats", "clock", "day_and_clock", "decimal", "here", "rate", "size"]
+__all__ = ["Formats", "clock", "day_and_clock", "decimal", "duration", "here", "rate", "size"]
 
 _SIZES = (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3))
 # speeds: Indonesian providers and phones say "Mbps"; the English pages keep tc's "Mbit/s"
@@ -48,6 +49,27 @@ def rate(bits_per_second: float, locale: str) -> str:
     units = _RATES.get(locale, _RATES["en"])
     unit, factor = next(((u, f) for u, f in units if bits_per_second >= f), units[-1])
     return f"{format_decimal(bits_per_second / factor, format=_SIGNIFICANT, locale=locale)} {unit}"
+
+
+_DURATION_UNITS = (
+    ("duration-day", 86400), ("duration-hour", 3600), ("duration-minute", 60), ("duration-second", 1),
+)  # fmt: skip
+
+
+def duration(seconds: float, locale: str) -> str:
+    """Return a duration in words, its two largest parts: ``"1 jam 5 menit"``, ``"30 hari"`` (id),
+    ``"1 hour 5 minutes"`` (en); never ``"30d0h"``."""
+    rest = max(0, int(seconds))
+    parts = []
+    for unit, size_of in _DURATION_UNITS:
+        count, rest = divmod(rest, size_of)
+        if count:
+            parts.append(format_unit(count, unit, length="long", locale=locale))
+        elif parts:
+            break  # "2 hari 0 jam 5 menit" says less than "2 hari"
+        if len(parts) == 2:
+            break
+    return " ".join(parts) or format_unit(0, "duration-second", length="long", locale=locale)
 
 
 def clock(ts: float | datetime, locale: str, tz: tzinfo) -> str:
@@ -83,6 +105,9 @@ class Formats:
 
     def decimal(self, value: float, pattern: str | None = None) -> str:
         return decimal(value, self.locale, pattern)
+
+    def duration(self, seconds: float) -> str:
+        return duration(seconds, self.locale)
 
 
 def here() -> Formats:

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from gateway.logs import get_logger
 from gateway.model import accounts, ratelimit
 from portal.desk import bp
+from portal.desk.activity_text import describe
 from portal.desk.render import Formatter
 from portal.web import get_redis, hotspot
 
@@ -95,7 +96,7 @@ def _load_login() -> None:
 
 @bp.context_processor
 def _desk_globals() -> dict:
-    return {"desk": g.get("desk"), "fmt": desk_formatter()}
+    return {"desk": g.get("desk"), "fmt": desk_formatter(), "describe": describe}
 
 
 def desk_formatter() -> Formatter:

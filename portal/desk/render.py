@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import segno
 from markupsafe import Markup, escape
 
-from gateway.units import format_duration, format_size
+from gateway.units import format_size
 from portal import formats
 
 __all__ = ["Formatter", "card_qr", "card_url", "usage_chart", "wifi_join_text"]
@@ -46,7 +46,7 @@ class Formatter:
         return "–" if n is None else self._formats.size(n)
 
     def duration(self, seconds: float) -> str:
-        return format_duration(seconds)
+        return self._formats.duration(seconds)
 
     def rate(self, bps: float | None) -> str:
         return "–" if not bps else self._formats.rate(bps)

@@ -34,3 +34,10 @@ def test_desk_formatter_in_indonesian():
     assert fmt.hours(5400) == "1,5" and fmt.size(12_300_000) == "12,3 MB" and fmt.rate(4_000_000) == "4 Mbps"
     assert fmt.size(None) == "–" and fmt.rate(0) == "–"
     assert Formatter(JAKARTA, "en").hours(5400) == "1.5"
+
+
+def test_durations_in_words():
+    assert [formats.duration(s, "id") for s in (7200, 3900, 30 * 86400, 90000, 250)] == [
+        "2 jam", "1 jam 5 menit", "30 hari", "1 hari 1 jam", "4 menit 10 detik",
+    ]  # fmt: skip
+    assert formats.duration(3900, "en") == "1 hour 5 minutes" and formats.duration(0, "id") == "0 detik"

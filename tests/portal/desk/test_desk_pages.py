@@ -132,7 +132,7 @@ def test_admin_manages_accounts(desk, r):
     bogus = desk.post("/desk/accounts", {"action": "explode", "name": "siti"})
     assert "Formulir tidak lengkap" in desk.text(bogus.headers["Location"])
     activity = desk.text("/desk/activity")
-    assert "account_add" in activity and "account_remove" in activity
+    assert "Membuat akun budi" in activity and "Menghapus akun budi" in activity
 
 
 def test_admin_switches_plans(desk, r):
@@ -152,3 +152,24 @@ def test_english_desk(desk):
     desk.login("siti")
     page = desk.text("/desk/?lang=en")
     assert "Online now" in page and "Issue vouchers" in page
+
+
+def test_staff_read_plain_words_not_internal_names(desk, r, online):
+    """The activity log, a voucher's history and the plans page speak Indonesian: no
+    ``voucher_issue``, ``down=512000 sid=...`` or ``30d0h``."""
+    desk.login("admin")
+    desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "512kbit/256kbit"})
+    desk.post(f"/desk/clients/{online.sid}/extend", {"minutes": "30"})
+    desk.post("/desk/plans", {"plan": "kelas", "available": "no"})
+    page = desk.text("/desk/activity")
+    for internal in ("voucher_issue", "client_limit", "plan_disable", "sid=", "down=", online.sid):
+        assert internal not in page, internal
+    assert "Membuat 1 voucher (paket harian)" in page and "Mematikan paket kelas" in page
+    assert "Membatasi perangkat menjadi 512 kbps unduh, 256 kbps unggah" in page
+    assert "Memperpanjang voucher: tambah 30 menit" in page
+    history = desk.text(f"/desk/vouchers/{online.voucher_id}")
+    assert "voucher_issue" not in history and "Nomor di catatan" in history
+    plans = desk.text("/desk/plans")
+    assert "30 hari" in plans and "2 jam" in plans and "30d" not in plans and "0h" not in plans
+    dashboard = desk.text("/desk/")
+    assert online.voucher_id not in dashboard.replace(f"/desk/vouchers/{online.voucher_id}", ""), "no raw ids"
