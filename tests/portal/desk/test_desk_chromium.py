@@ -215,3 +215,32 @@ def test_eleven_cards_take_two_pages(server, browser, desk, r):
     _sign_in(browser, server)
     browser.get(f"{server}/desk/batches/{vouchers[0].batch}/print")
     assert _page_count(_pdf(browser)) == 2
+
+
+def test_dashboard_never_reloads_under_a_librarians_hands(server, browser, desk, r):
+    """The 15-s refresh used to reset what the librarian had picked ("+120 menit" became +15):
+    the page now reloads only while no form is being used."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    _sign_in(browser, server)
+    assert not browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+    browser.execute_script("window.untouched = 1")
+    assert browser.execute_script("return window.hotspotDeskRefresh()") is True, "idle: it reloads"
+    time.sleep(1)
+    assert browser.execute_script("return window.untouched === undefined"), "the page was reloaded"
+
+    extend = Select(browser.find_element(By.CSS_SELECTOR, 'select[name="minutes"]'))
+    extend.select_by_value("120")
+    browser.execute_script("window.untouched = 1; document.activeElement.blur()")
+    assert browser.execute_script("return window.hotspotDeskRefresh()") is False, "a form is in use"
+    time.sleep(1)
+    assert browser.execute_script("return window.untouched") == 1
+    assert (
+        Select(
+            browser.find_element(By.CSS_SELECTOR, 'select[name="minutes"]')
+        ).first_selected_option.get_attribute("value")
+        == "120"
+    ), "the librarian's choice is kept"

@@ -32,7 +32,7 @@ def test_dashboard_shows_who_is_online_with_usage(desk, online):
     page = desk.text("/desk/")
     assert "02:00:00:00:01:07" in page and "10.42.0.107" in page and "meja 3" in page
     assert "45 MB" in page and "2 MB" in page and "3,5 Mbps" in page
-    assert '<meta http-equiv="refresh"' in page
+    assert '<meta http-equiv="refresh"' not in page and 'data-refresh="15"' in page, "no blind reload"
     assert "<svg" in page and 'class="bar"' in page, "the day's chart, inline"
     assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0].replace(
         "http://www.w3.org/2000/svg", ""
