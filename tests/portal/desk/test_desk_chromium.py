@@ -244,3 +244,55 @@ def test_dashboard_never_reloads_under_a_librarians_hands(server, browser, desk,
         ).first_selected_option.get_attribute("value")
         == "120"
     ), "the librarian's choice is kept"
+
+
+DESK_WIDTHS = (360, 800, 1280)
+# every control must be on screen: nothing wider than the window, nothing cut off at its right edge
+_OFF_SCREEN = """
+const page = document.documentElement;
+const width = page.clientWidth;
+const out = [];
+if (page.scrollWidth > width + 1) out.push('page scrolls sideways: ' + page.scrollWidth);
+const controls = 'main button, main select, main input:not([type=hidden]), main a.button';
+for (const el of document.querySelectorAll(controls)) {
+  if (el.closest('table:not(.cards)')) continue;  // wide data tables scroll inside their own box
+  const r = el.getBoundingClientRect();
+  if (r.width && (r.left < -1 || r.right > width + 1)) {
+    out.push(el.outerHTML.slice(0, 80) + ' at ' + Math.round(r.right));
+  }
+}
+return out;
+"""
+
+
+@pytest.mark.parametrize("width", DESK_WIDTHS)
+def test_every_desk_page_is_usable_at_phone_tablet_and_pc_widths(server, browser, desk, r, artifacts, width):
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    vouchers = issue_batch(
+        r, hotspot_config.plans["harian"], 3, now=time.time(), issued_by="admin", note="uji"
+    )
+    desk.login("admin")  # the Flask client's account; the browser signs in as admin too
+    browser.get(server + "/desk/")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.find_element(By.NAME, "name").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("rahasia-admin")
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    WebDriverWait(browser, 10).until(EC.url_to_be(server + "/desk/"))
+    metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    pages = ["/desk/", "/desk/issue", "/desk/vouchers", f"/desk/vouchers/{vouchers[0].id}",
+             f"/desk/batches/{vouchers[0].batch}", "/desk/reports/day", "/desk/reports/month",
+             "/desk/accounts", "/desk/plans", "/desk/activity", "/desk/account"]  # fmt: skip
+    problems = {}
+    for path in pages:
+        browser.get(server + path)
+        found = browser.execute_script(_OFF_SCREEN)
+        if found:
+            problems[path] = found
+    browser.get(server + "/desk/")
+    browser.save_screenshot(str(artifacts / f"desk-dashboard-{width}.png"))
+    assert problems == {}
