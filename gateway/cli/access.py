@@ -25,6 +25,7 @@ from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail
 from gateway.cli.complete import complete_online, complete_plan
 from gateway.cli.tables import Column, print_table
 from gateway.model import commands, keys
+from gateway.model.leases import HostNames
 from gateway.model.sessions import (
     Session,
     end_session,
@@ -173,9 +174,11 @@ def clients(ctx: Context, as_json: bool) -> None:
     now = time.time()
     sessions = online_sessions(ctx.redis)
     current = read_rates(ctx.redis, [s.sid for s in sessions])  # the shaper's, from its last pass
+    hosts = HostNames(ctx.config.dhcp.lease_file).get()  # DHCP host names, where phones gave one
     if as_json:
         print_json([
-            {"sid": s.sid, "mac": s.mac, "ip": s.ip, "kind": s.kind, "plan": s.plan,
+            {"sid": s.sid, "mac": s.mac, "ip": s.ip, "host": hosts.get(s.mac, ""), "kind": s.kind,
+             "plan": s.plan,
              "voucher_id": s.voucher_id, "started_at": s.started_at, "expires_at": s.expires_at,
              "seconds_left": round(s.seconds_left(now)), "bytes_down": s.bytes_down, "bytes_up": s.bytes_up,
              "last_active": s.last_active, "rate_down": current.get(s.sid, (None,) * 3)[0],

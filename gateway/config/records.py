@@ -103,6 +103,7 @@ class Dhcp:
     range_end: ipaddress.IPv4Address
     lease_time: int
     dns_upstream: tuple[str, ...]
+    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's leases: devices' host names
 
 
 @dataclass(frozen=True)

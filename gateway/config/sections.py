@@ -97,7 +97,7 @@ def _network_section(r: _Reader) -> Network:
 
 
 def _dhcp(r: _Reader, network: Network) -> Dhcp:
-    t = r.table("dhcp", {"range_start", "range_end", "lease_time", "dns_upstream"})
+    t = r.table("dhcp", {"range_start", "range_end", "lease_time", "dns_upstream", "lease_file"})
     lan = network.lan_address if network.lan_address is not _BAD else None
     hosts = list(lan.network.hosts()) if lan else []
     default_start = hosts[99] if len(hosts) > 200 else (hosts[1] if len(hosts) > 2 else _BAD)
@@ -107,6 +107,7 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
         range_end=r.get(t, "dhcp.range_end", _ipv4, default_end),
         lease_time=r.get(t, "dhcp.lease_time", parse_duration, 2 * 3600),
         dns_upstream=r.get(t, "dhcp.dns_upstream", _list_of(_ipv4), ()),
+        lease_file=r.resolve(r.get(t, "dhcp.lease_file", _str, "/var/lib/misc/dnsmasq.leases")),
     )
     if lan:
         for key in ("range_start", "range_end"):

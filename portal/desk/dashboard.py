@@ -12,10 +12,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway.model import commands, keys
+from gateway.model.leases import HostNames
 from gateway.model.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
 from gateway.model.reports import day_report
 from gateway.model.sessions import Session, online_sessions
@@ -82,8 +83,17 @@ def dashboard():
     return render_template(
         "desk/dashboard.html", online=online, rates=rates, notes=notes, limited=limited, today=today,
         chart=chart, now=now, extend_choices=EXTEND_CHOICES, limit_choices=_limit_choices(),
-        refresh=REFRESH_SECONDS, plans=config.plans,
+        refresh=REFRESH_SECONDS, plans=config.plans, host_names=host_names(),
     )  # fmt: skip
+
+
+def host_names() -> dict[str, str]:
+    """Return ``{mac: DHCP host name}`` from dnsmasq's lease file (read again only when it changed)."""
+    path = hotspot().dhcp.lease_file
+    reader = current_app.extensions.get("desk_host_names")
+    if reader is None or reader.path != path:
+        reader = current_app.extensions["desk_host_names"] = HostNames(path)
+    return reader.get()
 
 
 @bp.post("/clients/<sid>/kick")

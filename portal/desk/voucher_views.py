@@ -41,6 +41,7 @@ from gateway.units import parse_duration, parse_size
 from portal import branding
 from portal.desk import bp
 from portal.desk.auth import actor, login_required
+from portal.desk.dashboard import host_names
 from portal.desk.render import card_qr, card_url, wifi_join_text
 from portal.web import get_redis, hotspot
 
@@ -215,7 +216,8 @@ def voucher(voucher_id: str):
     return render_template(
         "desk/voucher.html", v=v, plan=plan, state=v.state(time.time(), plan),
         sessions=voucher_sessions(r, v), history=audit.recent(r, target=v.id, limit=50),
-        extend_time=EXTEND_TIME, extend_data=EXTEND_DATA if plan and plan.quota else (),
+        host_names=host_names(), extend_time=EXTEND_TIME,
+        extend_data=EXTEND_DATA if plan and plan.quota else (),
     )  # fmt: skip
 
 

@@ -173,3 +173,15 @@ def test_staff_read_plain_words_not_internal_names(desk, r, online):
     assert "30 hari" in plans and "2 jam" in plans and "30d" not in plans and "0h" not in plans
     dashboard = desk.text("/desk/")
     assert online.voucher_id not in dashboard.replace(f"/desk/vouchers/{online.voucher_id}", ""), "no raw ids"
+
+
+def test_dashboard_names_phones_by_their_dhcp_host_name(desk, online, app, hotspot_config, tmp_path):
+    from dataclasses import replace
+
+    leases = tmp_path / "dnsmasq.leases"
+    leases.write_text(f"1800007200 {online.mac} {online.ip} Galaxy-A14 *\n")
+    app.config["HOTSPOT"] = replace(hotspot_config, dhcp=replace(hotspot_config.dhcp, lease_file=leases))
+    desk.login("siti")
+    page = desk.text("/desk/")
+    assert '<span class="host">Galaxy-A14</span>' in page and online.mac in page
+    assert "Galaxy-A14" in desk.text(f"/desk/vouchers/{online.voucher_id}")
