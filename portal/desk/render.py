@@ -87,15 +87,19 @@ def usage_chart(
     width: int = 720,
     height: int = 200,
     size_text: Callable[[float], str] = format_size,
+    label_every: int = 3,
 ) -> Markup:
     """Return an SVG chart: bars of data per hour, a line of devices online on average.
 
     ``labels`` name the bars ("08:00"); every third is written under the axis. A
     ``None`` in ``devices`` (an hour still to come) leaves the line out there.
-    ``size_text`` writes a size in the reader's language (``Formatter.size``).
+    ``size_text`` writes a size in the reader's language (``Formatter.size``); every
+    ``label_every``-th bar is labelled under the axis.
     """
     n = max(1, len(labels))
-    left, right, top, bottom = 48, 40, 24, 28
+    peak_text = size_text(max([*data_bytes, 1]))
+    # room for the longest axis label ("12,3 MB" at 11 px is ~50 px): it was clipped at 48
+    left, right, top, bottom = max(48, 12 + 7 * len(peak_text)), 40, 24, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / n
     peak = max([*data_bytes, 1])
@@ -104,7 +108,7 @@ def usage_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'class="chart" aria-label="{escape(title)}"><title>{escape(title)}</title>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{escape(size_text(peak))}</text>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{escape(peak_text)}</text>',
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>',
         f'<text x="{left + plot_w + 6}" y="{top + 4}" class="axis">{peak_devices:.0f}</text>',
     ]
@@ -115,7 +119,7 @@ def usage_chart(
             f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
             f'class="bar"><title>{escape(label)}: {escape(size_text(value))}</title></rect>'
         )
-        if i % 3 == 0:
+        if i % label_every == 0:
             parts.append(
                 f'<text x="{left + i * step + step / 2:.1f}" y="{height - 8}" text-anchor="middle" '
                 f'class="axis">{escape(label)}</text>'

@@ -151,7 +151,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
     _screenshot(browser, artifacts, "desk-dashboard.png")
     browser.get(server + "/desk/reports/day")
-    assert "Unduh CSV" in browser.page_source
+    assert "Unduh untuk Excel" in browser.page_source
     _screenshot(browser, artifacts, "desk-report.png")
 
     browser.get(server + "/desk/issue")
@@ -259,6 +259,13 @@ for (const el of document.querySelectorAll(controls)) {
   const r = el.getBoundingClientRect();
   if (r.width && (r.left < -1 || r.right > width + 1)) {
     out.push(el.outerHTML.slice(0, 80) + ' at ' + Math.round(r.right));
+  }
+}
+for (const svg of document.querySelectorAll('svg.chart')) {  // axis labels inside the drawing
+  const vb = svg.viewBox.baseVal;
+  for (const t of svg.querySelectorAll('text')) {
+    const b = t.getBBox();
+    if (b.x < -0.5 || b.x + b.width > vb.width + 0.5) out.push('chart label cut: ' + t.textContent);
   }
 }
 return out;

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,7 +86,7 @@ def test_day_and_month_reports_and_csv(desk, r, online, hotspot_config):
     tz = ZoneInfo(hotspot_config.library.timezone)
     today = datetime.now(tz).date()
     page = desk.text(f"/desk/reports/day?day={today.isoformat()}")
-    assert "<svg" in page and "Unduh CSV" in page
+    assert "<svg" in page and "Unduh untuk Excel" in page
     response = desk.client.get(f"/desk/reports/day.csv?day={today.isoformat()}")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert f'filename="sukabumi-{today.isoformat()}.csv"' in response.headers["Content-Disposition"]
@@ -185,3 +186,19 @@ def test_dashboard_names_phones_by_their_dhcp_host_name(desk, online, app, hotsp
     page = desk.text("/desk/")
     assert '<span class="host">Galaxy-A14</span>' in page and online.mac in page
     assert "Galaxy-A14" in desk.text(f"/desk/vouchers/{online.voucher_id}")
+
+
+def test_month_report_has_a_chart_and_no_days_to_come(desk, online, hotspot_config):
+    desk.login("siti")
+    tz = ZoneInfo(hotspot_config.library.timezone)
+    today = datetime.now(tz).date()
+    page = desk.text(f"/desk/reports/month?month={today:%Y-%m}")
+    assert '<figure class="chart"><svg' in page
+    listed = re.findall(r"/desk/reports/day\?day=(\d{4}-\d{2}-\d{2})", page)
+    assert listed and max(listed) == today.isoformat(), "days still to come are not listed"
+    nxt = (today.replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
+    future = desk.text(f"/desk/reports/month?month={nxt}")
+    assert "Bulan ini belum dimulai." in future and "<svg" not in future
+    excel = desk.client.get(f"/desk/reports/month.csv?month={today:%Y-%m}&excel=1")
+    assert excel.data.startswith("\ufeff".encode()) and b";" in excel.data
+    assert "-excel.csv" in excel.headers["Content-Disposition"]
