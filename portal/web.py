@@ -135,6 +135,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def _redis_down(err: redis.RedisError):
         log.warning("redis_unavailable", error=str(err), path=request.path)
+        if request.path == "/desk" or request.path.startswith("/desk/"):
+            # staff get what is wrong and what to do, not the visitors' "getting ready"
+            return render_template("desk/unavailable.html"), 503, {"Retry-After": "5"}
         page, status = _error_page(503, _messages()[503])
         return page, status, {"Retry-After": "5"}
 

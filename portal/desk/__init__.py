@@ -9,6 +9,7 @@ default, English one click away, like the visitor portal).
 - :mod:`portal.desk.voucher_views`: issue a batch, the printable card sheet, the voucher list
 - :mod:`portal.desk.report_views`: the day and month reports, as pages and CSV
 - :mod:`portal.desk.admin_views`: accounts, plans' availability, the activity log (admins)
+- :mod:`portal.desk.help_views`: a short help page (issuing, printing, a phone without the pop-up)
 - :mod:`portal.desk.render`: formatting, the usage chart (inline SVG) and QR codes (segno)
 """
 
@@ -23,6 +24,6 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 def init_app(app: Flask) -> None:
     """Register the desk blueprint (with every view module) on ``app``."""
-    from portal.desk import admin_views, auth, dashboard, report_views, voucher_views  # noqa: F401
+    from portal.desk import admin_views, auth, dashboard, help_views, report_views, voucher_views  # noqa: F401
 
     app.register_blueprint(bp)

@@ -25,7 +25,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from gateway.logs import get_logger
-from gateway.model import accounts, ratelimit
+from gateway.model import accounts, keys, ratelimit
 from portal.desk import bp
 from portal.desk.activity_text import describe
 from portal.desk.render import Formatter
@@ -96,7 +96,19 @@ def _load_login() -> None:
 
 @bp.context_processor
 def _desk_globals() -> dict:
-    return {"desk": g.get("desk"), "fmt": desk_formatter(), "describe": describe}
+    return {
+        "desk": g.get("desk"),
+        "fmt": desk_formatter(),
+        "describe": describe,
+        "gateway_down": _gateway_down(),
+    }
+
+
+def _gateway_down() -> bool:
+    """Whether signed-in staff should be told the gateway is not running (no heartbeat in Redis)."""
+    if g.get("desk") is None:
+        return False
+    return not get_redis().exists(keys.GATEWAY_HEARTBEAT)
 
 
 def desk_formatter() -> Formatter:

@@ -202,3 +202,35 @@ def test_month_report_has_a_chart_and_no_days_to_come(desk, online, hotspot_conf
     excel = desk.client.get(f"/desk/reports/month.csv?month={today:%Y-%m}&excel=1")
     assert excel.data.startswith("\ufeff".encode()) and b";" in excel.data
     assert "-excel.csv" in excel.headers["Content-Disposition"]
+
+
+def test_staff_are_told_when_redis_is_down(hotspot_config):
+    """Not the visitors' "getting ready" text: what is wrong and what to do."""
+    from dataclasses import replace
+
+    from portal import create_app
+
+    dead = replace(hotspot_config, redis_url="unix:///nonexistent/redis.sock")
+    client = create_app({"HOTSPOT": dead, "TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+    assert client.get("/desk/login").status_code == 200, "the form itself needs no Redis"
+    response = client.post("/desk/login", data={"name": "siti", "password": "rahasia-siti"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "Basis data hotspot tidak menjawab" in page and "nyalakan ulang router" in page
+    assert "systemctl status redis-server" in page
+    assert "sedang bersiap" not in page.lower(), "not the visitors' text"
+
+
+def test_staff_are_told_when_the_gateway_is_down(desk, r):
+    desk.login("siti")
+    page = desk.text("/desk/")
+    assert 'id="gateway-down"' in page and "Gateway tidak berjalan" in page, "no heartbeat: say so"
+    r.set(keys.GATEWAY_HEARTBEAT, '{"pid": 1}', ex=30)
+    assert 'id="gateway-down"' not in desk.text("/desk/")
+
+
+def test_help_page(desk):
+    desk.login("siti")
+    page = desk.text("/desk/help")
+    assert "Halaman masuk tidak terbuka di ponsel" in page and "http://wifi.perpus" in page
+    assert "DNS Pribadi" in page and "Perpus Sukabumi" in page and 'href="/desk/help"' in page
