@@ -129,15 +129,36 @@ def batch(batch_id: str):
     return render_template("desk/batch.html", batch=info, rows=rows, plan=plans.get(info.plan))
 
 
+LAYOUTS = {"a4": 10, "slip": 1}  # cards per printed page: an A4 grid, or one per receipt-printer slip
+
+
 @bp.get("/batches/<batch_id>/print")
 @login_required
 def sheet(batch_id: str):
-    """The printable A4 sheet of cards (10 a page) for a batch's vouchers that still work."""
+    """The printable cards for a batch's vouchers that still work (``?layout=a4|slip``)."""
     info, vouchers = _batch_or_404(batch_id)
-    config = hotspot()
+    plan = hotspot().plans.get(info.plan)
     now = time.time()
+    return _print_cards(info, [v for v in vouchers if v.state(now, plan) in ("unused", "in_use")])
+
+
+@bp.get("/vouchers/<voucher_id>/print")
+@login_required
+def reprint(voucher_id: str):
+    """Reprint one voucher's card (a visitor lost theirs), on A4 or a receipt slip."""
+    v = _voucher_or_404(voucher_id)
+    info, _vouchers = _batch_or_404(v.batch)
+    state = v.state(time.time(), hotspot().plans.get(v.plan))
+    return _print_cards(info, [v] if state in ("unused", "in_use") else [])
+
+
+def _print_cards(info, usable: list) -> str:
+    """Render the cards of ``usable`` vouchers of batch ``info`` in the asked language and layout."""
+    config = hotspot()
     plan = config.plans.get(info.plan)
-    usable = [v for v in vouchers if v.state(now, plan) in ("unused", "in_use")]
+    layout = request.args.get("layout", "a4")
+    if layout not in LAYOUTS:
+        layout = "a4"
     language = request.args.get("cards", "id")
     if language not in config.portal.languages:
         language = config.portal.default_language
@@ -152,7 +173,7 @@ def sheet(batch_id: str):
         return render_template(
             "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks,
             wifi_name=ssid, wifi_qr=card_qr(wifi_join_text(ssid)) if ssid else None,
-            short_url=config.portal.short_url,
+            short_url=config.portal.short_url, layout=layout, per_page=LAYOUTS[layout],
         )  # fmt: skip
 
 

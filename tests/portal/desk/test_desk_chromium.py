@@ -164,7 +164,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert "10 voucher dibuat." in browser.page_source
     _screenshot(browser, artifacts, "desk-batch.png")
 
-    _click_and_wait(browser, ".actions form button", r"/print\?cards=id$")  # "Cetak kartu (A4)"
+    _click_and_wait(browser, ".actions form button", r"/print\?cards=id&layout=a4$")  # "Cetak kartu"
     batch_id = browser.current_url.split("/batches/")[1].split("/")[0]
     codes = [format_code(c) for c in r.lrange(keys.batch_codes(batch_id), 0, -1)]
     cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
@@ -303,3 +303,31 @@ def test_every_desk_page_is_usable_at_phone_tablet_and_pc_widths(server, browser
     browser.get(server + "/desk/")
     browser.save_screenshot(str(artifacts / f"desk-dashboard-{width}.png"))
     assert problems == {}
+
+
+def test_reprint_one_card_on_a_receipt_slip(server, browser, desk, r, artifacts):
+    """A visitor lost their card: the voucher's page reprints just that one, here on an 80 mm
+    receipt printer's slip; the printed slip is one page and both its QR codes scan."""
+    server, hotspot_config = server
+    vouchers = issue_batch(r, hotspot_config.plans["harian"], 3, now=time.time(), issued_by="siti")
+    _sign_in(browser, server)
+    browser.get(f"{server}/desk/vouchers/{vouchers[1].id}/print?layout=slip")
+    from selenium.webdriver.common.by import By
+
+    cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
+    assert [c.find_element(By.CSS_SELECTOR, ".code").text for c in cards] == [format_code(vouchers[1].code)]
+    pdf = _pdf(browser)
+    (artifacts / "desk-slip.pdf").write_bytes(pdf)
+    assert _page_count(pdf) == 1
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    slip = {"width": 302, "height": 416, "deviceScaleFactor": 3, "mobile": False}  # 80 x 110 mm at 96 dpi
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", slip)
+    png = artifacts / "desk-slip-3x.png"
+    browser.save_screenshot(str(png))
+    fits = "return arguments[0].scrollHeight <= arguments[0].clientHeight + 1"
+    assert browser.execute_script(fits, cards[0]), "the card's text fits the slip"
+    found = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert sorted(found) == sorted([f"{hotspot_config.portal.url}/?code={format_code(vouchers[1].code)}",
+                                    f"WIFI:S:{hotspot_config.library.wifi_name};T:nopass;;"])  # fmt: skip

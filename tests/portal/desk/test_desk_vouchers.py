@@ -183,3 +183,21 @@ def test_wifi_join_text_escapes_the_name():
 
     assert wifi_join_text("Perpus Sukabumi") == "WIFI:S:Perpus Sukabumi;T:nopass;;"
     assert wifi_join_text('a;b\\c:d,"e') == 'WIFI:S:a\\;b\\\\c\\:d\\,\\"e;T:nopass;;'
+
+
+def test_reprint_one_card_and_choose_the_paper(siti, r):
+    batch_id, vouchers = _batch(siti, r)
+    page = siti.text(f"/desk/vouchers/{vouchers[0].id}")
+    assert f'action="/desk/vouchers/{vouchers[0].id}/print"' in page and "Cetak ulang kartu ini" in page
+    one = siti.text(f"/desk/vouchers/{vouchers[0].id}/print")
+    assert CODE.findall(one) == [format_code(vouchers[0].code)], "just that card"
+    slip = siti.text(f"/desk/vouchers/{vouchers[0].id}/print?layout=slip")
+    assert 'class="slip"' in slip and "sheet-slip.css" in slip and "printer struk 80 mm" in slip
+    assert 'name="layout"' in siti.text(f"/desk/batches/{batch_id}")
+    whole = siti.text(f"/desk/batches/{batch_id}/print?layout=slip")
+    assert whole.count('<section class="page">') == len(vouchers), "one card per slip"
+    assert siti.text(f"/desk/batches/{batch_id}/print?layout=bogus").count('<section class="page">') == 1
+    siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
+    assert CODE.findall(siti.text(f"/desk/vouchers/{vouchers[0].id}/print")) == [], (
+        "a revoked card is not printed"
+    )
