@@ -114,15 +114,16 @@ def format_size(num_bytes: float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """Return a compact duration such as ``"1h05m"``, ``"4m10s"`` or ``"2d3h"``."""
+    """Return a compact duration such as ``"1h05m"``, ``"4m10s"``, ``"2d3h"``, or ``"30d"`` and
+    ``"2h"`` when the smaller part is zero (never ``"30d0h"``); :func:`parse_duration` reads it back."""
     seconds = max(0, int(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d{hours}h"
+        return f"{days}d{hours}h" if hours else f"{days}d"
     if hours:
-        return f"{hours}h{minutes:02d}m"
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
     if minutes:
-        return f"{minutes}m{secs:02d}s"
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
     return f"{secs}s"

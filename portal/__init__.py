@@ -33,14 +33,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # the session cookie is the desk's sign-in: with a certificate the desk is HTTPS only
         SESSION_COOKIE_SECURE=hotspot.portal.tls,
         SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session cookie
         # over HTTPS flask-wtf would also demand a same-host Referer, which our
         # Referrer-Policy: no-referrer never lets a browser send: the desk's sign-in failed
         # over HTTPS. The token and the SameSite=Lax cookie are the CSRF protection.
-        WTF_CSRF_SSL_STRICT=False,  # the token lives as long as the signed session cookie
-        # two catalogs so the visitor portal and the desk can be translated separately
-        BABEL_TRANSLATION_DIRECTORIES="translations;translations",
-        BABEL_DOMAIN="messages;desk",
+        WTF_CSRF_SSL_STRICT=False,
+        # the visitor's catalog; desk requests switch to the desk's (see portal.web.DESK_DOMAIN)
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_DOMAIN="messages",
         BABEL_DEFAULT_LOCALE=hotspot.portal.default_language,
         BABEL_DEFAULT_TIMEZONE=hotspot.library.timezone,
     )

@@ -2,10 +2,11 @@
 
 The PerpuSeru program is Telkom Indonesia's and Coca-Cola Foundation Indonesia's, so
 every visitor page shows three marks: ``telkom``, ``ccfi`` and ``perpuseru``, and the
-library's own ``library`` mark when it has one. The project ships simple drawn
-wordmarks for the first three (``portal/static/branding/*.svg``: text and a shape,
-not the partners' artwork); a library replaces any of them by dropping
-``<name>.svg`` or ``<name>.png`` into ``library.branding_dir``.
+library's own ``library`` mark when it has one. The project ships neutral text marks
+for the first three (``portal/static/branding/*.svg``: the names in plain text, one
+grey style, sized to fit a 320-px phone; nothing imitates a partner's logo or
+lettering); a library puts the real artwork in by dropping ``<name>.svg`` or
+``<name>.png`` into ``library.branding_dir``.
 
 Drawn marks are inlined into the page (no extra request, a few hundred bytes each).
 Replacement files are served by the portal at ``/branding/<name>.<ext>`` as images

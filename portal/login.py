@@ -98,6 +98,17 @@ def _stale_form(code: str = "") -> Response:
     return render_splash(code=code, message=message, status=400)
 
 
+def _count_answer(session: Session, purpose: str) -> None:
+    """Count the visitor's optional, anonymous survey answer (an unknown one is ignored)."""
+    config = hotspot()
+    if config.portal.survey and purpose in survey.PURPOSES:
+        at = now()
+        survey.record(
+            get_redis(), purpose, sid=session.sid, now=at,
+            timezone=config.library.timezone, ttl=int(session.seconds_left(at)),
+        )  # fmt: skip
+
+
 def _online(session: Session, *, move: bool = False) -> Response:
     """Ask the gateway to apply ``session``; go on to the online page once it has.
 
@@ -107,6 +118,9 @@ def _online(session: Session, *, move: bool = False) -> Response:
     its session (``docs/security.md``).
     """
     config = hotspot()
+    # the one-tap question on the login form: Android closes its sign-in window too soon
+    # for the online page's survey, so the answer may come with the login (never needed)
+    _count_answer(session, request.form.get("purpose", ""))
     ip = client_ip() if move else ""
     if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
         return redirect(url_for("splash.online", **lang_args()), 303)
@@ -235,8 +249,9 @@ def logout():
     if not token_ok(request.form.get("token", "")):
         abort(400)
     session = current_session()
-    bye = 1
+    bye: int | str = 1
     if session is not None:
+        bye = "free" if session.kind == "free" else 1  # a free session has no code to log in again with
         r = get_redis()
         # the gateway ends the session as it cuts it off, counting its last bytes (item 10)
         if release(r, session, timeout=hotspot().gateway.ack_timeout):
@@ -256,12 +271,6 @@ def survey_answer():
     """Count the visitor's (anonymous) answer, then go on to the page first asked for."""
     session = current_session()
     purpose = request.form.get("purpose", "")
-    config = hotspot()
-    if session is not None and config.portal.survey and token_ok(request.form.get("token", "")):
-        if purpose in survey.PURPOSES:
-            at = now()
-            survey.record(
-                get_redis(), purpose, sid=session.sid, now=at,
-                timezone=config.library.timezone, ttl=int(session.seconds_left(at)),
-            )  # fmt: skip
+    if session is not None and token_ok(request.form.get("token", "")):
+        _count_answer(session, purpose)
     return redirect(next_url() or url_for("splash.status", **lang_args()), 303)

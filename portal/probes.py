@@ -67,7 +67,8 @@ def own_hosts() -> frozenset[str]:
         portal = hotspot().portal
         url = urlsplit(portal.url)
         names = {url.netloc, url.hostname or "", str(portal.address), "localhost", "127.0.0.1"}
-        ports = {portal.port, portal.tls_port}
+        names.add(portal.local_name)  # "" when off: dropped below
+        ports = {80, portal.port, portal.tls_port}  # 80: http://<local_name> reaches the portal
         cached = frozenset(
             {n.lower() for n in names if n} | {f"{n}:{p}".lower() for n in names if n for p in ports}
         )

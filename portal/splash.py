@@ -10,7 +10,9 @@ visitor picks English.
                ``/?code=ABCD-EFGH`` (the QR code on a printed voucher) fills the field in.
 - ``/online``  "you are online", shown only once the gateway has acked the login;
                the optional survey, and a link on to the page first asked for.
-- ``/status``  time and data left, speed cap, log out (a stable URL to come back to).
+- ``/status``  time and data left, speed cap, log out (a stable URL to come back to; a free
+               session's logout asks first, ``?confirm=logout``, as it ends the day's free time); it
+               never reloads by itself (WCAG 2.2.1): a refresh button updates it.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import format_datetime, format_time, get_locale, gettext
+from flask_babel import get_locale, gettext
 
 from gateway.model import survey
 from gateway.model.free import free_left
 from gateway.model.sessions import Session
-from gateway.units import format_rate, format_size
-from portal import branding
+from portal import branding, formats
 from portal.authorize import confirm_online
 from portal.visitor import client_mac, current_session, form_token, next_url, now
 from portal.web import get_redis, hotspot
@@ -48,6 +49,7 @@ __all__ = [
     "render_splash",
     "render_wait",
     "session_facts",
+    "status_urls",
     "visitor_page",
 ]
 
@@ -74,10 +76,11 @@ def _text_for(texts: dict[str, str], lang: str) -> str:
 def purpose_labels() -> list[tuple[str, str]]:
     """Return the survey's answers as (purpose, label in the visitor's language)."""
     labels = {
-        "study": gettext("Studying"),
+        # one purpose each, no overlap (schoolwork is not "studying" on its own)
+        "study": gettext("Self-study (a course, a skill)"),
         "work": gettext("Work or business"),
-        "school": gettext("Schoolwork"),
-        "reading": gettext("Reading"),
+        "school": gettext("School or college assignments"),
+        "reading": gettext("Leisure reading (books, news)"),
         "other": gettext("Something else"),
     }
     return [(purpose, labels[purpose]) for purpose in survey.PURPOSES]
@@ -94,6 +97,14 @@ def visitor_page(template: str, status: int = 200, **context) -> Response:
         **context,
     )
     return no_store(make_response(page, status))
+
+
+def status_urls() -> dict[str, str]:
+    """Return where a visitor comes back to: the short name's status page, and the raw address
+    (for phones whose DNS does not ask the router, e.g. Android's Private DNS)."""
+    portal = hotspot().portal
+    short, raw = portal.short_url + "/status", portal.url + "/status"
+    return {"status_url": short, "raw_status_url": raw if raw != short else ""}
 
 
 def render_splash(
@@ -120,6 +131,9 @@ def render_splash(
         token=form_token(),
         free=free,
         terms=_text_for(dict(config.library.terms), lang),
+        survey=config.portal.survey,  # the one-tap question rides along with the login
+        purposes=purpose_labels(),
+        **status_urls(),
     )
 
 
@@ -142,6 +156,7 @@ def _duration_text(seconds: float) -> str:
 def session_facts(session: Session) -> dict[str, str | None]:
     """Return what the visitor is told about ``session``, formatted in their language."""
     config = hotspot()
+    fmt = formats.here()
     at = now()
     plan = config.plans.get(session.plan)
     ends = datetime.fromtimestamp(session.expires_at, UTC)
@@ -149,12 +164,13 @@ def session_facts(session: Session) -> dict[str, str | None]:
     bytes_left = session.bytes_left()
     return {
         "plan": plan.label_for(str(get_locale())) if plan else session.plan,
+        "now": fmt.clock(at),
         "time_left": _duration_text(left),
-        "until": format_time(ends, "HH:mm") if left < 20 * 3600 else format_datetime(ends, "d MMM HH:mm"),
-        "data_left": format_size(bytes_left) if bytes_left is not None else None,
-        "used": format_size(session.bytes_up + session.bytes_down),
-        "down": format_rate(session.down),
-        "up": format_rate(session.up),
+        "until": fmt.clock(ends) if left < 20 * 3600 else fmt.day_and_clock(ends),
+        "data_left": fmt.size(bytes_left) if bytes_left is not None else None,
+        "used": fmt.size(session.bytes_up + session.bytes_down),
+        "down": fmt.rate(session.down),
+        "up": fmt.rate(session.up),
     }
 
 
@@ -164,13 +180,17 @@ def index():
     if current_session() is not None:
         return redirect(url_for("splash.status", **lang_args()))
     message, kind = None, "error"
-    if request.args.get("bye") == "2":
+    bye = request.args.get("bye")
+    if bye == "2":
         message = gettext(
             "Your logout is recorded, but the router has not confirmed it yet: this device may "
             "stay connected for a while. Please ask at the desk if that matters to you."
         )
         kind = "error"
-    elif request.args.get("bye"):
+    elif bye == "free":
+        message = gettext("You are logged out. Today's free time on this device has ended.")
+        kind = "ok"
+    elif bye:
         message = gettext(
             "You are logged out. You can log in again with the same code while it is still valid."
         )
@@ -196,7 +216,7 @@ def online():
         survey=config.portal.survey and not survey.answered(r, session.sid),
         purposes=purpose_labels(),
         token=form_token(),
-        status_url=config.portal.url + "/status",
+        **status_urls(),
     )
 
 
@@ -209,8 +229,10 @@ def status():
     return visitor_page(
         "splash/status.html",
         facts=session_facts(session),
+        free=session.kind == "free",  # logging out throws the day's free time away: ask first
+        confirm=request.args.get("confirm") == "logout",
         token=form_token(),
-        status_url=hotspot().portal.url + "/status",
+        **status_urls(),
     )
 
 

@@ -1,6 +1,8 @@
 """Plumbing every page shares: Redis on ``g``, language choice, CSRF, headers, error pages.
 
 - :func:`get_redis` returns the request's Redis client (cached on ``g``, as flaskr's ``get_db``).
+- Catalogs: visitor pages read only ``messages``; desk requests (``/desk``) read ``desk``
+  over ``messages`` (:data:`DESK_DOMAIN`), so a desk word never reaches a visitor's page.
 - Language: ``?lang=xx`` (remembered in a cookie), else the cookie, else the browser's
   ``Accept-Language``, else the config's default (Bahasa Indonesia).
 - Every response carries security headers; errors render a plain page in the visitor's
@@ -9,9 +11,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 from flask import Flask, Response, current_app, g, render_template, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, Domain, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -19,12 +23,15 @@ from gateway.config import Config
 from gateway.logs import get_logger
 from gateway.model.store import connect
 
-__all__ = ["csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
+__all__ = ["DESK_DOMAIN", "csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
 
 LANG_COOKIE = "lang"
 csrf = CSRFProtect()
 babel = Babel()
 log = get_logger("portal")
+_TRANSLATIONS = str(Path(__file__).resolve().parent / "translations")
+# the desk's strings over the shared ones (error pages); the later catalog wins a merge
+DESK_DOMAIN = Domain(translation_directories=[_TRANSLATIONS, _TRANSLATIONS], domain="messages;desk")
 
 
 def hotspot() -> Config:
@@ -47,6 +54,12 @@ def select_locale() -> str:
     if wanted in languages:
         return wanted
     return request.accept_languages.best_match(languages) or hotspot().portal.default_language
+
+
+def _pick_catalog() -> None:
+    """Make the desk's catalog the default for a desk request (the visitor's stays otherwise)."""
+    if request.path == "/desk" or request.path.startswith("/desk/"):
+        DESK_DOMAIN.as_default()
 
 
 def _remember_language(response: Response) -> Response:
@@ -95,6 +108,7 @@ def init_app(app: Flask) -> None:
     """Attach the shared plumbing to ``app``."""
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    app.before_request(_pick_catalog)
     app.after_request(_security_headers)
     app.after_request(_remember_language)
 
@@ -120,6 +134,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def _redis_down(err: redis.RedisError):
         log.warning("redis_unavailable", error=str(err), path=request.path)
+        if request.path == "/desk" or request.path.startswith("/desk/"):
+            # staff get what is wrong and what to do, not the visitors' "getting ready"
+            return render_template("desk/unavailable.html"), 503, {"Retry-After": "5"}
         page, status = _error_page(503, _messages()[503])
         return page, status, {"Retry-After": "5"}
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the thing asked about is not there or the action failed;
 2 bad usage or a bad config; 3 a service it needs (Redis, the gateway) is down.
-Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
+Errors are one plain line on stderr. Every listing takes ``--json`` for scripts; its table
+fits the terminal without ever cutting an identifier (:mod:`gateway.cli.tables`).
 
 One module per group of commands, each listing its click commands in ``COMMANDS``:
 
@@ -14,6 +15,7 @@ One module per group of commands, each listing its click commands in ``COMMANDS`
 - :mod:`~gateway.cli.sessionlog`: ``sessions``, ``logs``
 - :mod:`~gateway.cli.ops`: ``reload``
 - :mod:`~gateway.cli.admin`: ``config check``, ``version``
+- :mod:`~gateway.cli.tables`: tables that fit 80 columns without cutting an identifier
 - :mod:`~gateway.cli.lab`: ``lab`` (imports the lab only when run; absent on routers)
 
 It talks to the gateway through Redis; only when the gateway is down (no fresh heartbeat)

@@ -17,7 +17,9 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import redis
@@ -25,7 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.complete import complete_online, complete_plan
+from gateway.cli.tables import Column, print_table
 from gateway.model import commands, keys
+from gateway.model.leases import HostNames
 from gateway.model.sessions import (
     Session,
     new_session,
@@ -211,9 +216,11 @@ def clients(ctx: Context, as_json: bool) -> None:
     now = time.time()
     sessions = online_sessions(ctx.redis)
     current = read_rates(ctx.redis, [s.sid for s in sessions])  # the shaper's, from its last pass
+    hosts = HostNames(ctx.config.dhcp.lease_file).get()  # DHCP host names, where phones gave one
     if as_json:
         print_json([
-            {"sid": s.sid, "mac": s.mac, "ip": s.ip, "kind": s.kind, "plan": s.plan,
+            {"sid": s.sid, "mac": s.mac, "ip": s.ip, "host": hosts.get(s.mac, ""), "kind": s.kind,
+             "plan": s.plan,
              "voucher_id": s.voucher_id, "started_at": s.started_at, "expires_at": s.expires_at,
              "seconds_left": round(s.seconds_left(now)), "bytes_down": s.bytes_down, "bytes_up": s.bytes_up,
              "last_active": s.last_active, "rate_down": current.get(s.sid, (None,) * 3)[0],
@@ -221,34 +228,41 @@ def clients(ctx: Context, as_json: bool) -> None:
             for s in sessions
         ])  # fmt: skip
         return
-    table = Table("plan", "since", "left", "down", "up", "down now", "up now", "idle")
-    # addresses are never cut short, whatever the terminal's width
-    table.add_column("MAC", no_wrap=True, min_width=17)
-    table.add_column("IP", no_wrap=True)
-    table.columns.insert(0, table.columns.pop())
-    table.columns.insert(0, table.columns.pop())
+    # addresses and plans are never cut short; in a narrow window the live rates go first
+    columns = [
+        Column("MAC", key=True), Column("IP", key=True), Column("plan", key=True), Column("since", drop=2),
+        Column("left"), Column("down", drop=1), Column("up", drop=4), Column("down now", drop=5),
+        Column("up now", drop=6), Column("idle", drop=3),
+    ]  # fmt: skip
+    rows = []
+    zone = ZoneInfo(ctx.config.library.timezone)  # one zone everywhere, not the machine's
     for s in sessions:
-        since = time.strftime("%H:%M", time.localtime(s.started_at))
+        since = datetime.fromtimestamp(s.started_at, zone).strftime("%H:%M")  # the library's clock
         idle = now - max(s.last_active, s.started_at)
         down_now, up_now = (format_rate(x) for x in current[s.sid][:2]) if s.sid in current else ("-", "-")
-        table.add_row(
+        rows.append((
             s.mac, s.ip, s.plan or s.kind, since, format_duration(s.seconds_left(now)),
             format_size(s.bytes_down), format_size(s.bytes_up), down_now, up_now, format_duration(idle),
-        )  # fmt: skip
+        ))  # fmt: skip
     console = Console()
-    console.print(table)
+    print_table(columns, rows, console=console)
     console.print(f"{len(sessions)} online")
 
 
 @click.command("auth")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_online)
 @click.option("--minutes", default=60, show_default=True, type=click.IntRange(1, 30 * 24 * 60),
               help="How long the client stays online.")  # fmt: skip
-@click.option("--plan", "plan_name", default="", help="Caps from this plan [default: the whole uplink].")
+@click.option("--plan", "plan_name", default="", shell_complete=complete_plan,
+              help="Caps from this plan [default: the whole uplink].")  # fmt: skip
+@click.option("--replace", is_flag=True, help="End the device's current session first, if it has one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool) -> None:
-    """Let a device online without a voucher: TARGET is its MAC or its IP."""
+def auth(ctx: Context, target: str, minutes: int, plan_name: str, replace: bool, as_json: bool) -> None:
+    """Let a device online without a voucher: TARGET is its MAC or its IP.
+
+    A device that is already online keeps its session unless --replace is given (its
+    voucher's time would otherwise be thrown away without a word)."""
     config = ctx.config
     if plan_name and plan_name not in config.plans:
         fail(f'no plan named "{plan_name}" (plans: {", ".join(sorted(config.plans))})', EXIT_USAGE)
@@ -257,6 +271,11 @@ def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool)
         fail(f"{target}: not seen on the LAN (no neighbour entry); is the device connected?", EXIT_FAILED)
     plan = config.plans.get(plan_name)
     now = time.time()
+    current = session_for_mac(ctx.redis, mac)
+    if current is not None and not replace:
+        left = format_duration(current.seconds_left(now))
+        fail(f"{mac} is already online ({current.kind} session, plan {current.plan or '-'}, {left} left); "
+             "add --replace to end it and start this one", EXIT_FAILED)  # fmt: skip
     session = new_session(
         mac=mac, ip=ip, kind="admin", plan=plan_name, now=now, expires_at=now + minutes * 60,
         down=plan.down if plan else config.uplink.down, up=plan.up if plan else config.uplink.up,
@@ -276,7 +295,7 @@ def auth(ctx: Context, target: str, minutes: int, plan_name: str, as_json: bool)
 
 
 @click.command("kick")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_online)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def kick(ctx: Context, target: str, as_json: bool) -> None:

@@ -10,10 +10,9 @@ import sys
 import time
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.tables import Column, print_table
 from gateway.cli.vouchers import actor, local_time
 from gateway.model import audit
 from gateway.model.accounts import (
@@ -22,6 +21,7 @@ from gateway.model.accounts import (
     AccountError,
     AccountNotFound,
     change_role,
+    check_name,
     check_password,
     create_account,
     list_accounts,
@@ -64,6 +64,12 @@ def librarian_group() -> None:
 def add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
     """Create desk account NAME (lowercase letters, digits, ".", "-", "_")."""
     r = ctx.redis
+    try:
+        check_name(name)  # before asking for a password that would be thrown away
+    except AccountError as err:
+        _account_error(err)
+    if any(a.name == name for a in list_accounts(r)):
+        fail(f"account {name} already exists (hotspotctl librarian passwd {name} to set its password)")
     password = _password(name, password_stdin)
     try:
         create_account(r, name, password, role, actor=actor(), now=time.time())
@@ -133,12 +139,9 @@ def list_cmd(ctx: Context, as_json: bool) -> None:
     if not rows:
         click.echo("no accounts yet: hotspotctl librarian add NAME --role admin")
         return
-    table = Table()
-    for column in rows[0]:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*row.values())
-    Console().print(table)
+    drops = {"created": 2, "created_by": 3, "last_login": 1}
+    columns = [Column(c.replace("_", " "), key=c == "name", drop=drops.get(c, 0)) for c in rows[0]]
+    print_table(columns, [list(row.values()) for row in rows])
 
 
 @click.command("audit")
@@ -157,13 +160,19 @@ def audit_cmd(ctx: Context, limit: int, who: str | None, target: str | None, as_
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in ("time", "actor", "action", "details"):
-        table.add_column(column)
-    for e in entries:
-        details = " ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
-        table.add_row(local_time(e.time, tz), e.actor, e.action, details)
-    Console().print(table)
+    columns = [Column("time"), Column("actor", key=True), Column("action", key=True), Column("details")]
+    print_table(
+        columns,
+        [
+            (
+                local_time(e.time, tz),
+                e.actor,
+                e.action,
+                " ".join(f"{k}={v}" for k, v in sorted(e.details.items())),
+            )
+            for e in entries
+        ],
+    )
 
 
 COMMANDS = [librarian_group, audit_cmd]

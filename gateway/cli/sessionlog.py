@@ -14,9 +14,9 @@ import click
 import redis
 from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from gateway.cli import EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.tables import Column, print_table
 from gateway.daemon.sessionlog import SessionLog, to_record
 from gateway.model import keys
 from gateway.model.sessions import normalize_mac
@@ -131,19 +131,24 @@ def sessions(ctx: Context, since, until, mac, voucher_id, as_csv: bool, as_json:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        table = Table("started", "ended", "time", "plan", "voucher", "mac", "ip", "down", "up", "end",
-                      box=box.SIMPLE_HEAD)  # fmt: skip
-        for row in rows:
-            table.add_row(
+        columns = [
+            Column("started"), Column("ended"), Column("time", drop=2), Column("plan", key=True),
+            Column("voucher", key=True), Column("mac", key=True), Column("ip", key=True),
+            Column("down", drop=3), Column("up", drop=4), Column("end", drop=1),
+        ]  # fmt: skip
+        table_rows = [
+            (
                 _short(row["started_at"])[5:16], _short(row["ended_at"])[5:16] or "online",
                 format_duration(float(row["duration"] or 0)) if row["ended_at"] else "",
                 row["plan"], row["voucher_id"], row["mac"], row["ip"],
                 format_size(int(row["bytes_down"] or 0)), format_size(int(row["bytes_up"] or 0)),
                 row["reason"],
-            )  # fmt: skip
+            )
+            for row in rows
+        ]  # fmt: skip
         # piped (to less, a file): do not squeeze the table into 80 columns
         console = Console(width=None if sys.stdout.isatty() else 160)
-        console.print(table)
+        print_table(columns, table_rows, console=console, box=box.SIMPLE_HEAD)
         console.print(
             f"{len(rows)} sessions from {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} ({config.library.id})"
         )

@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, Context, fail, pass_ctx, print_json
+from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, Context, fail, pass_ctx, print_json
 from gateway.cli.access import _find_online, _target
+from gateway.cli.complete import complete_online
 from gateway.cli.vouchers import actor
 from gateway.model import commands, keys, limits
 from gateway.model.sessions import Session, online_sessions
@@ -36,7 +37,7 @@ class RatesParam(click.ParamType):
 
 
 @click.command("limit")
-@click.argument("client")
+@click.argument("client", shell_complete=complete_online)
 @click.argument("rates", type=RatesParam(), required=False)
 @click.option("--reset", is_flag=True, help="Give the client its plan's caps back.")
 @pass_ctx
@@ -49,6 +50,11 @@ def limit(ctx: Context, client: str, rates: tuple[int, int] | None, reset: bool)
     """
     if (rates is None) == (not reset):
         raise click.UsageError("give RATES (e.g. 1mbit/512kbit) or --reset, not both")
+    uplink = ctx.config.uplink
+    if rates is not None and (rates[0] > uplink.down or rates[1] > uplink.up):
+        asked = f"{format_rate(rates[0])}/{format_rate(rates[1])}"
+        line = f"{format_rate(uplink.down)}/{format_rate(uplink.up)}"
+        fail(f"{asked} is more than the uplink ({line}): it would limit nothing", EXIT_USAGE)
     r = ctx.redis
     session = _find_online(ctx, *_target(client))
     if session is None:

@@ -16,13 +16,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.cli.complete import complete_code, complete_plan
+from gateway.cli.tables import Column, print_table
 from gateway.model import audit
 from gateway.model.plans import PlanUnavailable, disabled_plans, set_available
 from gateway.model.voucher_admin import (
+    code_for_id,
     extend_voucher,
     list_vouchers,
     purge_vouchers,
@@ -93,10 +94,14 @@ def _voucher_dict(v: Voucher, state: str, tz: str, online: int | None = None) ->
 
 
 def _lookup(ctx: Context, code: str) -> Voucher:
+    """Return the voucher with this code, or with this public id (the one every log prints)."""
     normalized = normalize_code(code)
     voucher = get_voucher(ctx.redis, normalized) if is_code(normalized) else None
     if voucher is None:
-        fail(f"no voucher {code!r}")
+        by_id = code_for_id(ctx.redis, code.strip())
+        voucher = get_voucher(ctx.redis, by_id) if by_id else None
+    if voucher is None:
+        fail(f"no voucher with code or id {code!r}")
     return voucher
 
 
@@ -106,7 +111,8 @@ def voucher_group() -> None:
 
 
 @voucher_group.command("issue")
-@click.option("--plan", "plan_name", required=True, help="Plan name from [plans] in the config.")
+@click.option("--plan", "plan_name", required=True, shell_complete=complete_plan,
+              help="Plan name from [plans] in the config.")  # fmt: skip
 @click.option("--count", type=click.IntRange(1, MAX_BATCH), required=True, help=f"How many (1-{MAX_BATCH}).")
 @click.option("--note", default="", help='A note for the batch, e.g. "kelas komputer Selasa".')
 @click.option("--json", "as_json", is_flag=True, help="Print the batch as JSON.")
@@ -128,17 +134,16 @@ def issue(ctx: Context, plan_name: str, count: int, note: str, as_json: bool) ->
         print_json({"batch": vouchers[0].batch, "plan": plan.name, "note": vouchers[0].note,
                     "vouchers": [_voucher_dict(v, "unused", tz) for v in vouchers]})  # fmt: skip
         return
-    table = Table(title=f"batch {vouchers[0].batch}: {count} x {plan.label_for('en')}")
-    for column in ("code", "plan", "valid until"):
-        table.add_column(column)
-    for v in vouchers:
-        table.add_row(format_code(v.code), v.plan, local_time(v.valid_until, tz))
-    Console().print(table)
+    print_table(
+        [Column("code", key=True), Column("plan", key=True), Column("valid until")],
+        [(format_code(v.code), v.plan, local_time(v.valid_until, tz)) for v in vouchers],
+        title=f"batch {vouchers[0].batch}: {count} x {plan.label_for('en')}",
+    )
 
 
 @voucher_group.command("list")
 @click.option("--state", type=click.Choice(STATES), help="Only vouchers in this state.")
-@click.option("--plan", "plan_name", help="Only this plan's vouchers.")
+@click.option("--plan", "plan_name", shell_complete=complete_plan, help="Only this plan's vouchers.")
 @click.option("--batch", help="Only this batch's vouchers.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -152,21 +157,23 @@ def list_cmd(ctx: Context, state, plan_name, batch, limit: int, as_json: bool) -
     if as_json:
         print_json([_voucher_dict(row.voucher, row.state, tz, row.online) for row in rows])
         return
-    table = Table()
-    for column in ("code", "plan", "state", "online", "issued", "by", "note", "ends"):
-        table.add_column(column)
+    columns = [
+        Column("code", key=True), Column("plan", key=True), Column("state"), Column("online", drop=3),
+        Column("issued", drop=5), Column("by", drop=4), Column("note", drop=2), Column("ends", drop=1),
+    ]  # fmt: skip
+    table_rows = []
     for row in rows:
         v = row.voucher
         ends = local_time(v.expires_at or v.valid_until, tz)
-        table.add_row(format_code(v.code), v.plan, row.state, str(row.online or ""),
-                      local_time(v.issued_at, tz), v.issued_by, v.note, ends)  # fmt: skip
-    Console().print(table)
+        table_rows.append((format_code(v.code), v.plan, row.state, str(row.online or ""),
+                           local_time(v.issued_at, tz), v.issued_by, v.note, ends))  # fmt: skip
+    print_table(columns, table_rows)
     if more:
         click.echo(f"(more than {limit}; use --limit or a filter)", err=True)
 
 
 @voucher_group.command("show")
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def show(ctx: Context, code: str, as_json: bool) -> None:
@@ -188,7 +195,7 @@ def show(ctx: Context, code: str, as_json: bool) -> None:
 
 
 @voucher_group.command("revoke")
-@click.argument("code", required=False)
+@click.argument("code", required=False, shell_complete=complete_code)
 @click.option("--batch", help="Revoke every still-usable voucher of this batch instead.")
 @pass_ctx
 def revoke(ctx: Context, code: str | None, batch: str | None) -> None:
@@ -214,7 +221,7 @@ def revoke(ctx: Context, code: str | None, batch: str | None) -> None:
 
 
 @voucher_group.command("extend")
-@click.argument("code")
+@click.argument("code", shell_complete=complete_code)
 @click.option("--time", "seconds", type=DURATION, default=0, help='Time to add, e.g. "30m" or "1d".')
 @click.option("--data", type=SIZE, default=0, help='Data to add to its quota, e.g. "200MB".')
 @pass_ctx
@@ -238,7 +245,7 @@ def extend(ctx: Context, code: str, seconds: int, data: int) -> None:
 @click.option("--csv", "as_csv", is_flag=True, default=True, help="CSV on stdout (the default).")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of CSV.")
 @click.option("--state", type=click.Choice(STATES))
-@click.option("--plan", "plan_name")
+@click.option("--plan", "plan_name", shell_complete=complete_plan)
 @click.option("--batch")
 @pass_ctx
 def export(ctx: Context, as_csv: bool, as_json: bool, state, plan_name, batch) -> None:
@@ -294,15 +301,23 @@ def plan_list(ctx: Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    for column in rows[0] if rows else ["name"]:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
+    # the name is what `plan enable/disable` and `voucher issue --plan` need: never cut
+    drops = {"label": 3, "validity": 5, "weight": 6, "max_devices": 4, "multi_day": 7}
+    columns = [
+        Column(name.replace("_", " "), key=name == "name", drop=drops.get(name, 0))
+        for name in (rows[0] if rows else ["name"])
+    ]
+    print_table(columns, [[_plain(v) for v in row.values()] for row in rows])
+
+
+def _plain(value: object) -> str:
+    """Return a table cell as people write it: yes/no, not Python's True/False."""
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
 def _switch(ctx: Context, name: str, on: bool) -> None:
+    if name not in ctx.config.plans:  # a typo is bad usage, as in `voucher issue --plan`
+        fail(f'no plan named "{name}" (plans: {", ".join(ctx.config.plans)})', EXIT_USAGE)
     try:
         changed = set_available(ctx.redis, ctx.config.plans, name, on, actor=actor(), now=time.time())
     except PlanUnavailable as err:
@@ -312,7 +327,7 @@ def _switch(ctx: Context, name: str, on: bool) -> None:
 
 
 @plan_group.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plan)
 @pass_ctx
 def plan_enable(ctx: Context, name: str) -> None:
     """Allow new vouchers on plan NAME again."""
@@ -320,7 +335,7 @@ def plan_enable(ctx: Context, name: str) -> None:
 
 
 @plan_group.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plan)
 @pass_ctx
 def plan_disable(ctx: Context, name: str) -> None:
     """Stop new vouchers on plan NAME (vouchers already issued keep working)."""

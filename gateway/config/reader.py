@@ -254,3 +254,24 @@ def _language(value: Any) -> str:
     if text not in SUPPORTED_LANGUAGES:
         raise ValueError(f'"{text}" is not a supported language ({", ".join(SUPPORTED_LANGUAGES)})')
     return text
+
+
+def _ssid(value: Any) -> str:
+    """A Wi-Fi network name (SSID): up to 32 bytes of printable text; "" = none."""
+    text = _str(value)
+    if len(text.encode()) > 32 or not text.isprintable():
+        raise ValueError(f'"{value}" is not a Wi-Fi network name (printable, at most 32 bytes)')
+    return text
+
+
+def _local_name(value: Any) -> str:
+    """The portal's short local name served by the router's DNS ("wifi.perpus"); "" = none."""
+    text = _str(value).strip().lower().rstrip(".")
+    if not text:
+        return ""
+    hint = f'"{value}" is not a local name like "wifi.perpus" (letters, digits and "-", with a dot)'
+    if not _HOSTNAME.match(text) or "." not in text or "_" in text or text.replace(".", "").isdigit():
+        raise ValueError(hint)
+    if text.endswith(".local"):
+        raise ValueError(f'"{value}": ".local" belongs to mDNS; phones would not ask the router for it')
+    return text

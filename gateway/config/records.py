@@ -76,6 +76,7 @@ class Library:
     opening_hours: Mapping[str, str]
     terms: Mapping[str, str]
     branding_dir: Path
+    wifi_name: str = ""  # the Wi-Fi network (SSID) visitors join, printed on cards; "" = not printed
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Dhcp:
     range_end: ipaddress.IPv4Address
     lease_time: int
     dns_upstream: tuple[str, ...]
-    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's: pool metric, evidence for moves
+    lease_file: Path = Path("/var/lib/misc/dnsmasq.leases")  # dnsmasq's: pool, moves, host names
     online_lease_time: int = 2 * 3600  # lease for devices that logged in (dnsmasq dhcp-hostsdir)
     hosts_dir: Path | None = Path("/var/lib/hotspot-dhcp")  # that dhcp-hostsdir; None = everyone short
     per_device_per_minute: int = 6  # DHCP packets one MAC may send per minute (nftables)
@@ -142,6 +143,7 @@ class Portal:
     max_failures_per_minute: int = 30  # wrong codes library-wide, whatever MAC or IP they come from
     free_per_hour: int = 20  # free sessions started library-wide per hour
     free_share: float = 0.25  # of the uplink, all free sessions together at most
+    local_name: str = ""  # a short name the router's DNS answers with its address ("wifi.perpus")
 
     @property
     def api_url(self) -> str:
@@ -151,6 +153,11 @@ class Portal:
     def tls(self) -> bool:
         """Whether a certificate is configured (then the portal also serves HTTPS, the desk only HTTPS)."""
         return bool(self.tls_cert and self.tls_key)
+
+    @property
+    def short_url(self) -> str:
+        """The address people are told to type to come back (``http://wifi.perpus``), else ``url``."""
+        return f"http://{self.local_name}" if self.local_name else self.url
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,12 @@ from gateway.config.reader import (
     _language,
     _list_of,
     _listen,
+    _local_name,
     _network,
     _nonempty,
     _Reader,
     _slug,
+    _ssid,
     _str,
     _text,
     _timezone,
@@ -85,7 +87,10 @@ def _byte_rate(low: int, high: int):
 
 
 def _library(r: _Reader) -> Library:
-    t = r.table("library", {"id", "name", "location", "timezone", "opening_hours", "terms", "branding_dir"})
+    t = r.table(
+        "library",
+        {"id", "name", "location", "timezone", "opening_hours", "terms", "branding_dir", "wifi_name"},
+    )
     return Library(
         id=r.get(t, "library.id", _slug),
         name=r.get(t, "library.name", _nonempty),
@@ -94,6 +99,7 @@ def _library(r: _Reader) -> Library:
         opening_hours=r.get(t, "library.opening_hours", _text, {}),
         terms=r.get(t, "library.terms", _text, {}),
         branding_dir=r.resolve(r.get(t, "library.branding_dir", _str, "/etc/hotspot/branding")),
+        wifi_name=r.get(t, "library.wifi_name", _ssid, ""),
     )
 
 
@@ -173,6 +179,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
             "address", "port", "url", "tls_cert", "tls_key", "tls_port", "secret_key_file",
             "languages", "default_language", "free_plan", "free_per_day", "survey",
             "max_failures", "lockout", "max_failures_per_minute", "free_per_hour", "free_share",
+            "local_name",
         },
     )  # fmt: skip
     router = network.lan_address.ip if network.lan_address is not _BAD else None
@@ -212,6 +219,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
         max_failures_per_minute=r.get(t, "portal.max_failures_per_minute", _int(1, 10000), 30),
         free_per_hour=r.get(t, "portal.free_per_hour", _int(1, 10000), 20),
         free_share=r.get(t, "portal.free_share", _float(0.01, 1.0), 0.25),
+        local_name=r.get(t, "portal.local_name", _local_name, "wifi.perpus"),
     )
 
 

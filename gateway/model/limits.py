@@ -20,7 +20,16 @@ from gateway.model import audit, keys
 from gateway.model.sessions import Session, get_session
 from gateway.units import parse_rate
 
-__all__ = ["LimitError", "NotOnline", "clear_limit", "is_limited", "limit_client", "parse_limit", "set_limit"]
+__all__ = [
+    "MIN_LIMIT",
+    "LimitError",
+    "NotOnline",
+    "clear_limit",
+    "is_limited",
+    "limit_client",
+    "parse_limit",
+    "set_limit",
+]
 
 log = get_logger("limits")
 
@@ -36,6 +45,9 @@ class NotOnline(LimitError):
     """No online session has that id (it ended, or never was)."""
 
 
+MIN_LIMIT = 32_000  # bits/s: below this not even a page of text loads (and "8bit" is a typo)
+
+
 def parse_limit(text: str) -> tuple[int, int]:
     """Return ``(down, up)`` bits/s from ``"1mbit/512kbit"`` (or one rate for both ways)."""
     parts = [p.strip() for p in text.split("/")]
@@ -43,6 +55,9 @@ def parse_limit(text: str) -> tuple[int, int]:
         raise ValueError(f'"{text}" is not DOWN/UP; use e.g. "1mbit/512kbit"')
     down = parse_rate(parts[0])
     up = parse_rate(parts[-1])
+    for rate in (down, up):
+        if rate < MIN_LIMIT:
+            raise ValueError(f'"{text}": {rate} bit/s is too slow to use; the least is "32kbit"')
     return down, up
 
 

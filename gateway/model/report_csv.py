@@ -5,6 +5,13 @@ stacked in one spreadsheet; the last row is the whole period. Data is in megabyt
 (10^6 bytes), time online in hours, both with two decimals. Unique devices of the
 total row are counted over the whole period (a phone seen on three days counts once),
 so they are not the sum of the rows above.
+
+``excel=True`` writes the same table for a spreadsheet opened by a double click on a PC set
+to Indonesian: a UTF-8 byte-order mark (so Excel reads UTF-8), ``;`` between fields and
+decimal commas (Excel with Indonesian regional settings expects both), and the total
+after an empty line, labelled, so it is not one more data row in a sort, a filter or a
+sum. The default (``,``, decimal points, total as the last row) stays the program's
+machine format, which ``hotspotctl report --csv`` and the central team read.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import io
 
 from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, Period, Totals
 
-__all__ = ["COLUMNS", "day_csv", "month_csv", "row"]
+__all__ = ["BOM", "COLUMNS", "TOTAL_LABEL", "day_csv", "month_csv", "row"]
 
 COLUMNS = [
     "library", "period", "sessions", "voucher_sessions", "free_sessions", "unique_devices",
@@ -34,23 +41,39 @@ def row(library: str, period: str, t: Totals, *, survey: bool = True) -> list[st
     return [str(v) for v in values]
 
 
-def _write(library: str, rows: list[Period], total_label: str, total: Totals, hourly: bool) -> str:
+BOM = "\ufeff"
+TOTAL_LABEL = "TOTAL"  # the excel form's total row, below an empty line
+
+
+def _comma(values: list[str]) -> list[str]:
+    """Decimal commas for a spreadsheet set to Indonesian ("1.50" -> "1,50")."""
+    return [v.replace(".", ",") if v.replace(".", "", 1).isdigit() else v for v in values]
+
+
+def _write(
+    library: str, rows: list[Period], total_label: str, total: Totals, hourly: bool, excel: bool = False
+) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", delimiter=";" if excel else ",")
+    fix = _comma if excel else list
     writer.writerow(COLUMNS)
     for period in rows:
-        writer.writerow(row(library, period.label, period.totals, survey=not hourly))
+        writer.writerow(fix(row(library, period.label, period.totals, survey=not hourly)))
+    if excel:
+        writer.writerow([])
+        writer.writerow(fix(row(TOTAL_LABEL, total_label, total)))
+        return BOM + out.getvalue()
     writer.writerow(row(library, total_label, total))
     return out.getvalue()
 
 
-def day_csv(report: DayReport, library: str) -> str:
+def day_csv(report: DayReport, library: str, *, excel: bool = False) -> str:
     """Return the day's report as CSV: one row per local hour, then the day."""
     day = report.day.isoformat()
     hours = [Period(f"{day} {p.label}", p.start, p.totals) for p in report.hours]
-    return _write(library, hours, day, report.totals, hourly=True)
+    return _write(library, hours, day, report.totals, hourly=True, excel=excel)
 
 
-def month_csv(report: MonthReport, library: str) -> str:
+def month_csv(report: MonthReport, library: str, *, excel: bool = False) -> str:
     """Return the month's report as CSV: one row per day, then the month."""
-    return _write(library, report.days, report.month, report.totals, hourly=False)
+    return _write(library, report.days, report.month, report.totals, hourly=False, excel=excel)

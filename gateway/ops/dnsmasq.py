@@ -1,4 +1,5 @@
-"""Render the dnsmasq config for the LAN: DHCP, DNS, option 114, walled-garden sets.
+"""Render the dnsmasq config for the LAN: DHCP, DNS, option 114, the portal's short name,
+the walled-garden sets.
 
 Pure: the lab and ``make install`` write what :func:`render_dnsmasq_conf` returns
 (a drop-in for the router's dnsmasq), so both run the same DHCP/DNS setup.
@@ -48,6 +49,9 @@ def render_dnsmasq_conf(
     if dhcp.dns_upstream:
         lines.append("no-resolv")
         lines += [f"server={server}" for server in dhcp.dns_upstream]
+    if config.portal.local_name:
+        # the portal's short name (http://wifi.perpus), answered by the router itself
+        lines.append(f"host-record={config.portal.local_name},{config.portal.address}")
     for host in config.walled_garden.hosts:
         # addresses dnsmasq answers for walled-garden names are opened for unauthorized phones
         lines.append(f"nftset=/{host}/4#{NFT_FAMILY}#{NFT_TABLE}#{WALLED_SET4}")

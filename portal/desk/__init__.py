@@ -10,6 +10,7 @@ default, English one click away, like the visitor portal).
 - :mod:`portal.desk.voucher_views`: issue a batch, the printable card sheet, the voucher list
 - :mod:`portal.desk.report_views`: the day and month reports, as pages and CSV
 - :mod:`portal.desk.admin_views`: accounts, plans' availability, the activity log (admins)
+- :mod:`portal.desk.help_views`: a short help page (issuing, printing, a phone without the pop-up)
 - :mod:`portal.desk.render`: formatting, the usage chart (inline SVG) and QR codes (segno)
 """
 
@@ -25,7 +26,15 @@ bp = Blueprint("desk", __name__, url_prefix="/desk")
 def init_app(app: Flask) -> None:
     """Register the desk blueprint (with every view module) on ``app``."""
     # deliberate: the view modules import ``bp`` from here, so they load once it exists
-    from portal.desk import admin_views, auth, dashboard, report_views, tls, voucher_views  # noqa: F401
+    from portal.desk import (  # noqa: F401
+        admin_views,
+        auth,
+        dashboard,
+        help_views,
+        report_views,
+        tls,
+        voucher_views,
+    )
 
     app.register_blueprint(bp)
     # HTTPS-only must answer before CSRF (an app-level check that runs before blueprints')

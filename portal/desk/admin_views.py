@@ -56,6 +56,8 @@ def accounts_page():
                 flash(_("Password of %(name)s set.", name=name), "ok")
             elif action == "remove" and name == actor():
                 flash(_("You cannot remove your own account."), "error")
+            elif action == "remove" and request.form.get("confirm") != "yes":
+                flash(_("Tick the box to confirm removing %(name)s.", name=name), "error")
             elif action == "remove":
                 accounts.remove_account(r, name, actor=actor(), now=now)
                 flash(_("Account %(name)s removed.", name=name), "ok")

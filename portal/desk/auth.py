@@ -21,15 +21,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from gateway.logs import get_logger
-from gateway.model import accounts, ratelimit
+from gateway.model import accounts, keys, ratelimit
 from portal.desk import bp
+from portal.desk.activity_text import describe
 from portal.desk.render import Formatter
 from portal.web import get_redis, hotspot
 
-__all__ = ["actor", "admin_required", "login_required"]
+__all__ = ["actor", "admin_required", "desk_formatter", "login_required"]
 
 SESSION_KEY = "desk_login"
 log = get_logger("desk")
@@ -97,7 +99,24 @@ def _load_login() -> Any:
 
 @bp.context_processor
 def _desk_globals() -> dict:
-    return {"desk": g.get("desk"), "fmt": Formatter(ZoneInfo(hotspot().library.timezone))}
+    return {
+        "desk": g.get("desk"),
+        "fmt": desk_formatter(),
+        "describe": describe,
+        "gateway_down": _gateway_down(),
+    }
+
+
+def _gateway_down() -> bool:
+    """Whether signed-in staff should be told the gateway is not running (no heartbeat in Redis)."""
+    if g.get("desk") is None:
+        return False
+    return not get_redis().exists(keys.GATEWAY_HEARTBEAT)
+
+
+def desk_formatter() -> Formatter:
+    """Return the formats for this desk request: the library's time zone, the page's language."""
+    return Formatter(ZoneInfo(hotspot().library.timezone), str(get_locale()))
 
 
 @bp.errorhandler(403)

@@ -11,19 +11,19 @@ import time
 from zoneinfo import ZoneInfo
 
 import redis
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from gateway.days import day_of
 from gateway.model import commands, keys
+from gateway.model.leases import HostNames
 from gateway.model.limits import PLAN_DOWN, LimitError, NotOnline, limit_client, parse_limit
 from gateway.model.reports import day_report
 from gateway.model.sessions import Session, online_sessions
 from gateway.model.voucher_admin import extend_client, kick_client
 from gateway.model.vouchers import VoucherRevoked
-from gateway.units import format_rate
 from portal.desk import bp
-from portal.desk.auth import actor, login_required
+from portal.desk.auth import actor, desk_formatter, login_required
 from portal.desk.render import usage_chart
 from portal.web import get_redis, hotspot
 
@@ -78,12 +78,22 @@ def dashboard():
         title=_("Today's use by hour"),
         data_label=_("data"),
         devices_label=_("devices online (average)"),
+        size_text=desk_formatter().size,
     )
     return render_template(
         "desk/dashboard.html", online=online, rates=rates, notes=notes, limited=limited, today=today,
         chart=chart, now=now, extend_choices=EXTEND_CHOICES, limit_choices=_limit_choices(),
-        refresh=REFRESH_SECONDS, plans=config.plans,
+        refresh=REFRESH_SECONDS, plans=config.plans, host_names=host_names(),
     )  # fmt: skip
+
+
+def host_names() -> dict[str, str]:
+    """Return ``{mac: DHCP host name}`` from dnsmasq's lease file (read again only when it changed)."""
+    path = hotspot().dhcp.lease_file
+    reader = current_app.extensions.get("desk_host_names")
+    if reader is None or reader.path != path:
+        reader = current_app.extensions["desk_host_names"] = HostNames(path)
+    return reader.get()
 
 
 @bp.post("/clients/<sid>/kick")
@@ -130,7 +140,7 @@ def extend(sid: str):
 
 def _limit_choices() -> list[tuple[str, str]]:
     """Return (form value, label) of the speed limits on offer, e.g. ("1mbit/512kbit", "1 Mbit/s")."""
-    return [(choice, format_rate(parse_limit(choice)[0])) for choice in LIMIT_CHOICES]
+    return [(choice, desk_formatter().rate(parse_limit(choice)[0])) for choice in LIMIT_CHOICES]
 
 
 @bp.post("/clients/<sid>/limit")
@@ -155,6 +165,6 @@ def limit(sid: str):
     if rates is None:
         flash(_("The plan's speed is back."), "ok")
     else:
-        flash(_("Speed limited to %(down)s down, %(up)s up.", down=format_rate(session.down),
-                up=format_rate(session.up)), "ok")  # fmt: skip
+        flash(_("Speed limited to %(down)s down, %(up)s up.", down=desk_formatter().rate(session.down),
+                up=desk_formatter().rate(session.up)), "ok")  # fmt: skip
     return redirect(url_for("desk.dashboard"))

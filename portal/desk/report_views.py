@@ -20,7 +20,7 @@ from gateway.model.report_csv import day_csv, month_csv
 from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
 from gateway.model.sessions import online_sessions
 from portal.desk import bp
-from portal.desk.auth import login_required
+from portal.desk.auth import desk_formatter, login_required
 from portal.desk.render import usage_chart
 from portal.web import get_redis, hotspot
 
@@ -57,7 +57,14 @@ def _month_arg(tz: ZoneInfo) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def _excel() -> bool:
+    """Whether the CSV is for a spreadsheet on an Indonesian PC (``?excel=1``: BOM, ``;``, decimal commas)."""
+    return request.args.get("excel") == "1"
+
+
 def _csv(text: str, filename: str) -> Response:
+    if _excel():
+        filename = filename.replace(".csv", "-excel.csv")
     return Response(
         text, mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
@@ -88,7 +95,7 @@ def report_day():
     chart = usage_chart(
         [h.label for h in report.hours], [h.totals.bytes_total for h in report.hours],
         [h.totals.seconds / 3600 if h.start <= now else None for h in report.hours], title=day.isoformat(),
-        data_label=_("data"), devices_label=_("devices online (average)"),
+        data_label=_("data"), devices_label=_("devices online (average)"), size_text=desk_formatter().size,
     )  # fmt: skip
     return render_template(
         "desk/report_day.html", report=report, chart=chart, categories=SURVEY_CATEGORIES,
@@ -102,7 +109,7 @@ def report_day():
 def report_day_csv():
     """The day's report as CSV (one row per hour, then the day)."""
     report, library = _the_day(), hotspot().library.id
-    return _csv(day_csv(report, library), f"{library}-{report.day.isoformat()}.csv")
+    return _csv(day_csv(report, library, excel=_excel()), f"{library}-{report.day.isoformat()}.csv")
 
 
 @bp.get("/reports/month")
@@ -113,8 +120,15 @@ def report_month():
     first = date.fromisoformat(report.month + "-01")
     prev = first - timedelta(days=1)
     nxt = first + timedelta(days=32)
+    now = time.time()
+    days = [d for d in report.days if d.start <= now]  # days still to come are not listed
+    chart = usage_chart(
+        [d.label[8:10] for d in days], [d.totals.bytes_total for d in days],
+        [float(d.totals.devices) for d in days], title=report.month, data_label=_("data"),
+        devices_label=_("devices"), size_text=desk_formatter().size, label_every=5,
+    ) if days else None  # fmt: skip
     return render_template(
-        "desk/report_month.html", report=report, categories=SURVEY_CATEGORIES,
+        "desk/report_month.html", report=report, days=days, chart=chart, categories=SURVEY_CATEGORIES,
         prev=f"{prev.year:04d}-{prev.month:02d}", next=f"{nxt.year:04d}-{nxt.month:02d}",
     )  # fmt: skip
 
@@ -124,4 +138,4 @@ def report_month():
 def report_month_csv():
     """The month's report as CSV (one row per day, then the month)."""
     report, library = _the_month(), hotspot().library.id
-    return _csv(month_csv(report, library), f"{library}-{report.month}.csv")
+    return _csv(month_csv(report, library, excel=_excel()), f"{library}-{report.month}.csv")

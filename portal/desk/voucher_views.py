@@ -41,7 +41,8 @@ from gateway.units import parse_duration, parse_size
 from portal import branding
 from portal.desk import bp
 from portal.desk.auth import actor, login_required
-from portal.desk.render import card_qr, card_url
+from portal.desk.dashboard import host_names
+from portal.desk.render import card_qr, card_url, wifi_join_text
 from portal.web import get_redis, hotspot
 
 __all__ = ["EXTEND_DATA", "EXTEND_TIME", "PAGE_SIZE"]
@@ -128,15 +129,36 @@ def batch(batch_id: str):
     return render_template("desk/batch.html", batch=info, rows=rows, plan=plans.get(info.plan))
 
 
+LAYOUTS = {"a4": 10, "slip": 1}  # cards per printed page: an A4 grid, or one per receipt-printer slip
+
+
 @bp.get("/batches/<batch_id>/print")
 @login_required
 def sheet(batch_id: str):
-    """The printable A4 sheet of cards (10 a page) for a batch's vouchers that still work."""
+    """The printable cards for a batch's vouchers that still work (``?layout=a4|slip``)."""
     info, vouchers = _batch_or_404(batch_id)
-    config = hotspot()
+    plan = hotspot().plans.get(info.plan)
     now = time.time()
+    return _print_cards(info, [v for v in vouchers if v.state(now, plan) in ("unused", "in_use")])
+
+
+@bp.get("/vouchers/<voucher_id>/print")
+@login_required
+def reprint(voucher_id: str):
+    """Reprint one voucher's card (a visitor lost theirs), on A4 or a receipt slip."""
+    v = _voucher_or_404(voucher_id)
+    info, _vouchers = _batch_or_404(v.batch)
+    state = v.state(time.time(), hotspot().plans.get(v.plan))
+    return _print_cards(info, [v] if state in ("unused", "in_use") else [])
+
+
+def _print_cards(info, usable: list) -> str:
+    """Render the cards of ``usable`` vouchers of batch ``info`` in the asked language and layout."""
+    config = hotspot()
     plan = config.plans.get(info.plan)
-    usable = [v for v in vouchers if v.state(now, plan) in ("unused", "in_use")]
+    layout = request.args.get("layout", "a4")
+    if layout not in LAYOUTS:
+        layout = "a4"
     language = request.args.get("cards", "id")
     if language not in config.portal.languages:
         language = config.portal.default_language
@@ -146,10 +168,13 @@ def sheet(batch_id: str):
         cards.append({"code": v.display_code, "qr": card_qr(url), "valid_until": v.valid_until})
     label = plan.label_for(language) if plan else info.plan
     marks = {m.name: m for m in branding.marks(config.library.branding_dir, config.library.name)}
+    ssid = config.library.wifi_name
     with force_locale(language):
         return render_template(
-            "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks
-        )
+            "desk/sheet.html", batch=info, cards=cards, card_lang=language, plan_label=label, marks=marks,
+            wifi_name=ssid, wifi_qr=card_qr(wifi_join_text(ssid)) if ssid else None,
+            short_url=config.portal.short_url, layout=layout, per_page=LAYOUTS[layout],
+        )  # fmt: skip
 
 
 @bp.post("/batches/<batch_id>/revoke")
@@ -212,15 +237,19 @@ def voucher(voucher_id: str):
     return render_template(
         "desk/voucher.html", v=v, plan=plan, state=v.state(time.time(), plan),
         sessions=voucher_sessions(r, v), history=audit.recent(r, target=v.id, limit=50),
-        extend_time=EXTEND_TIME, extend_data=EXTEND_DATA if plan and plan.quota else (),
+        host_names=host_names(), extend_time=EXTEND_TIME,
+        extend_data=EXTEND_DATA if plan and plan.quota else (),
     )  # fmt: skip
 
 
 @bp.post("/vouchers/<voucher_id>/revoke")
 @login_required
 def revoke(voucher_id: str):
-    """Revoke a voucher; its devices are logged out."""
+    """Revoke a voucher; its devices are logged out. Irreversible: the form's tick confirms it."""
     v = _voucher_or_404(voucher_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm revoking this voucher."), "error")
+        return redirect(url_for("desk.voucher", voucher_id=v.id))
     try:
         _revoked, ended = revoke_voucher(get_redis(), v.code, actor=actor(), now=time.time())
     except VoucherRevoked:

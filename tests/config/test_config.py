@@ -195,3 +195,37 @@ def test_metrics_listen_accepts_loopback_wan_or_off(listen):
     assert check_config_success(MINIMAL + f"[metrics]\nlisten = {listen}\n").metrics.listen == listen.strip(
         '"'
     )
+
+
+def _with_library_keys(extra: str) -> str:
+    return MINIMAL.replace('name = "Perpustakaan Daerah Sukabumi"', f'name = "P"\n{extra}')
+
+
+def test_local_name_and_wifi_name():
+    config = check_config_success(MINIMAL)
+    assert config.portal.local_name == "wifi.perpus" and config.portal.short_url == "http://wifi.perpus"
+    assert config.library.wifi_name == "", "no network name printed unless configured"
+    text = _with_library_keys('wifi_name = "Perpus Sukabumi"')
+    config = check_config_success(text + '[portal]\nlocal_name = "Wifi.Perpus-Sukabumi.ID."\n')
+    assert config.portal.local_name == "wifi.perpus-sukabumi.id"
+    assert config.library.wifi_name == "Perpus Sukabumi"
+    off = check_config_success(MINIMAL + '[portal]\nlocal_name = ""\n')
+    assert off.portal.short_url == off.portal.url == "http://10.42.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("wifi", '"wifi" is not a local name like "wifi.perpus"'),
+        ("10.42.0.1", '"10.42.0.1" is not a local name'),
+        ("wifi perpus", '"wifi perpus" is not a local name'),
+        ("perpus.local", '"perpus.local": ".local" belongs to mDNS'),
+    ],
+)
+def test_bad_local_names(name, expected):
+    check_config_failure(MINIMAL + f'[portal]\nlocal_name = "{name}"\n', f"portal.local_name: {expected}")
+
+
+def test_bad_wifi_name():
+    text = _with_library_keys(f'wifi_name = "{"x" * 33}"')
+    check_config_failure(text, "library.wifi_name: ", "at most 32 bytes")

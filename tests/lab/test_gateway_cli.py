@@ -34,8 +34,9 @@ def ctl(lab):
 
 def test_auth_clients_kick_by_ip_and_mac(lab, ctl):
     ip = lab.client_ip(lab.spec.client(5))
-    assert "online for 30m00s" in ctl("auth", ip, "--minutes", "30")
+    assert "online for 30m" in ctl("auth", ip, "--minutes", "30")
     assert online_from(lab, 5)
+    assert "already online" in ctl("auth", ip, "--minutes", "5", code=1), "no silent replacement"
     [row] = json.loads(ctl("clients", "--json"))
     assert (row["mac"], row["ip"], row["kind"]) == (lab.client_mac(5), ip, "admin")
     assert 1790 <= row["seconds_left"] <= 1800

@@ -128,6 +128,19 @@ def test_probe_after_login_gets_the_real_answer(lab, online_phone, os_name, agen
     assert (got, text) == (status, body), os_name
 
 
+def test_the_short_name_reaches_the_portal_before_and_after_login(lab, online_phone):
+    """http://wifi.perpus (portal.local_name): the router's dnsmasq answers the name with its own
+    address and the firewall sends port 80 there to the portal, for phones online or not."""
+    config = lab.config()
+    assert config.portal.local_name == "wifi.perpus"
+    status, _, body, _ = _curl(lab, online_phone, "http://wifi.perpus/status")
+    assert status == 200 and "Sisa waktu" in body and "http://wifi.perpus/status" in body
+    ns = lab.spec.client(4)
+    _log_out(lab, lab.client_mac(4))
+    status, _, body, _ = _curl(lab, ns, "http://wifi.perpus/?lang=id")
+    assert status == 200 and "Kode voucher" in body, "the splash itself, not a redirect"
+
+
 def test_logout_puts_the_phone_behind_the_portal_again(lab, online_phone):
     page = _curl(lab, online_phone, f"{PORTAL}/status")[2]
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
@@ -185,7 +198,7 @@ def test_browser_visit_in_english_with_survey_status_and_logout(lab, vouchers, f
             ["shot", str(DOCS_IMG / "splash-en.png")],
             ["type_code", vouchers[2].code],
             ["wait_text", "You are online", 10],
-            ["click_text", "Reading"],
+            ["click_text", "Leisure reading"],
             ["wait_text", UPSTREAM_MARKER, 10],
             ["get", f"{PORTAL}/status"],
             ["wait_text", "Time left", 10],

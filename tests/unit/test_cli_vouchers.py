@@ -72,7 +72,7 @@ def test_issue_list_show_revoke_export(run):
         (["voucher", "extend", "ZZZZ-ZZZZ", "--time", "1 hour"], 2, "not a duration"),
         (["report", "--month", "2026-13"], 2, "not a month"),
         (["report", "--day", "yesterday"], 2, "not a day"),
-        (["plan", "disable", "nope"], 1, 'no plan named "nope"'),
+        (["plan", "disable", "nope"], 2, 'no plan named "nope"'),  # bad usage, as voucher issue
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(run, r, args, code, message):

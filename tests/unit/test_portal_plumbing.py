@@ -48,6 +48,15 @@ def test_dnsmasq_announces_the_captive_portal_api():
     assert 'dhcp-option=114,"http://10.42.0.1:8080/api/captive"' in conf.splitlines()
 
 
+def test_dnsmasq_answers_the_portals_short_name():
+    conf = render_dnsmasq_conf(_config(), lease_file=Path("leases"))
+    assert "host-record=wifi.perpus,10.42.0.1" in conf.splitlines()
+    text = (ROOT / "docs" / "hotspot.example.toml").read_text()
+    text = text.replace('local_name = "wifi.perpus"', 'local_name = ""')
+    off = config_mod.loads(text, "/etc/hotspot/hotspot.toml")
+    assert "host-record" not in render_dnsmasq_conf(off, lease_file=Path("leases"))
+
+
 def test_access_log_never_has_query_strings():
     options = gunicorn_options(_config())
     assert options["access_log_format"] == ACCESS_LOG_FORMAT

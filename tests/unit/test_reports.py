@@ -143,3 +143,18 @@ def test_online_sessions_count_live_and_once(r):
     end_session(r, s.sid, "logout", now)
     after = day_report(r, date(2026, 11, 10), WIB, now=now, online=online_sessions(r)).totals
     assert (after.sessions, after.seconds, after.bytes_down, after.devices) == (1, 1800, 5000, 1)
+
+
+def test_excel_csv_for_indonesian_regional_settings(r, seeded_month):
+    """Opened by a double click on a PC set to Indonesian: BOM, ';', decimal commas, and the
+    total below an empty line (not one more data row)."""
+    report = month_report(r, 2026, 11, WIB, now=wib(2026, 12, 5))
+    text = month_csv(report, "lab", excel=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    assert rows[0] == COLUMNS and len(rows) == 1 + 30 + 2
+    assert rows[-2] == [] and rows[-1][:2] == ["TOTAL", "2026-11"]
+    hours = rows[-1][COLUMNS.index("hours_online")]
+    assert "," in hours and "." not in hours, hours
+    assert all(row[0] == "lab" for row in rows[1:31]), "data rows only above the empty line"
+    assert month_csv(report, "lab") == month_csv(report, "lab", excel=False), "the program's format stays"

@@ -61,3 +61,6 @@ def test_formats():
     assert format_duration(3900) == "1h05m"
     assert format_duration(250) == "4m10s"
     assert format_duration(-3) == "0s"
+    # no zero parts: `plan list` printed "30d0h"
+    assert [format_duration(s) for s in (30 * 86400, 7200, 1800, 90000)] == ["30d", "2h", "30m", "1d1h"]
+    assert all(parse_duration(format_duration(s)) == s for s in (30 * 86400, 7200, 3900, 250, 1800))

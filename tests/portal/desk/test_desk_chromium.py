@@ -151,7 +151,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert "02:00:00:00:01:01" in browser.page_source and "<svg" in browser.page_source
     _screenshot(browser, artifacts, "desk-dashboard.png")
     browser.get(server + "/desk/reports/day")
-    assert "Unduh CSV" in browser.page_source
+    assert "Unduh untuk Excel" in browser.page_source
     _screenshot(browser, artifacts, "desk-report.png")
 
     browser.get(server + "/desk/issue")
@@ -164,7 +164,7 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert "10 voucher dibuat." in browser.page_source
     _screenshot(browser, artifacts, "desk-batch.png")
 
-    _click_and_wait(browser, ".actions form button", r"/print\?cards=id$")  # "Cetak kartu (A4)"
+    _click_and_wait(browser, ".actions form button", r"/print\?cards=id&layout=a4$")  # "Cetak kartu"
     batch_id = browser.current_url.split("/batches/")[1].split("/")[0]
     codes = [format_code(c) for c in r.lrange(keys.batch_codes(batch_id), 0, -1)]
     cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
@@ -181,6 +181,10 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
         )
         for c in cards
     ), "codes fit their cards"
+    fits = "return arguments[0].scrollHeight <= arguments[0].clientHeight + 1"
+    assert all(browser.execute_script(fits, c) for c in cards), "the steps and marks fit the card"
+    first = cards[0].text
+    assert "Perpus Sukabumi" in first and "http://wifi.perpus" in first, "which Wi-Fi, and where to go"
 
     # as printed: print media, an A4 page at 96 dpi rendered at 2x
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
@@ -195,8 +199,9 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     assert shutil.which("zbarimg"), "zbar-tools is missing: make deps"
     found = subprocess.run(["zbarimg", "--raw", "-q", str(sheet_png)], capture_output=True, text=True).stdout
     urls = sorted(line for line in found.splitlines() if line)
-    wanted = sorted(f"{hotspot_config.portal.url}/?code={c}" for c in codes)
-    assert urls == wanted, "every QR code on the sheet scans to its card's code"
+    join = f"WIFI:S:{hotspot_config.library.wifi_name};T:nopass;;"
+    wanted = sorted([f"{hotspot_config.portal.url}/?code={c}" for c in codes] + [join] * 10)
+    assert urls == wanted, "both QR codes on every card scan: join the Wi-Fi, then the card's code"
 
     # the page as printed, with the sheet's 10 mm margins, for people to look at
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**a4, "deviceScaleFactor": 1})
@@ -210,3 +215,119 @@ def test_eleven_cards_take_two_pages(server, browser, desk, r):
     _sign_in(browser, server)
     browser.get(f"{server}/desk/batches/{vouchers[0].batch}/print")
     assert _page_count(_pdf(browser)) == 2
+
+
+def test_dashboard_never_reloads_under_a_librarians_hands(server, browser, desk, r):
+    """The 15-s refresh used to reset what the librarian had picked ("+120 menit" became +15):
+    the page now reloads only while no form is being used."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    _sign_in(browser, server)
+    assert not browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+    browser.execute_script("window.untouched = 1")
+    assert browser.execute_script("return window.hotspotDeskRefresh()") is True, "idle: it reloads"
+    time.sleep(1)
+    assert browser.execute_script("return window.untouched === undefined"), "the page was reloaded"
+
+    extend = Select(browser.find_element(By.CSS_SELECTOR, 'select[name="minutes"]'))
+    extend.select_by_value("120")
+    browser.execute_script("window.untouched = 1; document.activeElement.blur()")
+    assert browser.execute_script("return window.hotspotDeskRefresh()") is False, "a form is in use"
+    time.sleep(1)
+    assert browser.execute_script("return window.untouched") == 1
+    assert (
+        Select(
+            browser.find_element(By.CSS_SELECTOR, 'select[name="minutes"]')
+        ).first_selected_option.get_attribute("value")
+        == "120"
+    ), "the librarian's choice is kept"
+
+
+DESK_WIDTHS = (360, 800, 1280)
+# every control must be on screen: nothing wider than the window, nothing cut off at its right edge
+_OFF_SCREEN = """
+const page = document.documentElement;
+const width = page.clientWidth;
+const out = [];
+if (page.scrollWidth > width + 1) out.push('page scrolls sideways: ' + page.scrollWidth);
+const controls = 'main button, main select, main input:not([type=hidden]), main a.button';
+for (const el of document.querySelectorAll(controls)) {
+  if (el.closest('table:not(.cards)')) continue;  // wide data tables scroll inside their own box
+  const r = el.getBoundingClientRect();
+  if (r.width && (r.left < -1 || r.right > width + 1)) {
+    out.push(el.outerHTML.slice(0, 80) + ' at ' + Math.round(r.right));
+  }
+}
+for (const svg of document.querySelectorAll('svg.chart')) {  // axis labels inside the drawing
+  const vb = svg.viewBox.baseVal;
+  for (const t of svg.querySelectorAll('text')) {
+    const b = t.getBBox();
+    if (b.x < -0.5 || b.x + b.width > vb.width + 0.5) out.push('chart label cut: ' + t.textContent);
+  }
+}
+return out;
+"""
+
+
+@pytest.mark.parametrize("width", DESK_WIDTHS)
+def test_every_desk_page_is_usable_at_phone_tablet_and_pc_widths(server, browser, desk, r, artifacts, width):
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    vouchers = issue_batch(
+        r, hotspot_config.plans["harian"], 3, now=time.time(), issued_by="admin", note="uji"
+    )
+    desk.login("admin")  # the Flask client's account; the browser signs in as admin too
+    browser.get(server + "/desk/")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.find_element(By.NAME, "name").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("rahasia-admin")
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    WebDriverWait(browser, 10).until(EC.url_to_be(server + "/desk/"))
+    metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    pages = ["/desk/", "/desk/issue", "/desk/vouchers", f"/desk/vouchers/{vouchers[0].id}",
+             f"/desk/batches/{vouchers[0].batch}", "/desk/reports/day", "/desk/reports/month",
+             "/desk/accounts", "/desk/plans", "/desk/activity", "/desk/account"]  # fmt: skip
+    problems = {}
+    for path in pages:
+        browser.get(server + path)
+        found = browser.execute_script(_OFF_SCREEN)
+        if found:
+            problems[path] = found
+    browser.get(server + "/desk/")
+    browser.save_screenshot(str(artifacts / f"desk-dashboard-{width}.png"))
+    assert problems == {}
+
+
+def test_reprint_one_card_on_a_receipt_slip(server, browser, desk, r, artifacts):
+    """A visitor lost their card: the voucher's page reprints just that one, here on an 80 mm
+    receipt printer's slip; the printed slip is one page and both its QR codes scan."""
+    server, hotspot_config = server
+    vouchers = issue_batch(r, hotspot_config.plans["harian"], 3, now=time.time(), issued_by="siti")
+    _sign_in(browser, server)
+    browser.get(f"{server}/desk/vouchers/{vouchers[1].id}/print?layout=slip")
+    from selenium.webdriver.common.by import By
+
+    cards = browser.find_elements(By.CSS_SELECTOR, "article.card")
+    assert [c.find_element(By.CSS_SELECTOR, ".code").text for c in cards] == [format_code(vouchers[1].code)]
+    pdf = _pdf(browser)
+    (artifacts / "desk-slip.pdf").write_bytes(pdf)
+    assert _page_count(pdf) == 1
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    slip = {"width": 302, "height": 416, "deviceScaleFactor": 3, "mobile": False}  # 80 x 110 mm at 96 dpi
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", slip)
+    png = artifacts / "desk-slip-3x.png"
+    browser.save_screenshot(str(png))
+    fits = "return arguments[0].scrollHeight <= arguments[0].clientHeight + 1"
+    assert browser.execute_script(fits, cards[0]), "the card's text fits the slip"
+    found = subprocess.run(
+        ["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert sorted(found) == sorted([f"{hotspot_config.portal.url}/?code={format_code(vouchers[1].code)}",
+                                    f"WIFI:S:{hotspot_config.library.wifi_name};T:nopass;;"])  # fmt: skip

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,8 +33,8 @@ def test_dashboard_shows_who_is_online_with_usage(desk, online):
     desk.login("siti")
     page = desk.text("/desk/")
     assert "02:00:00:00:01:07" in page and "10.42.0.107" in page and "meja 3" in page
-    assert "45 MB" in page and "2 MB" in page and "3.5 Mbit/s" in page
-    assert '<meta http-equiv="refresh"' in page
+    assert "45 MB" in page and "2 MB" in page and "3,5 Mbps" in page
+    assert '<meta http-equiv="refresh"' not in page and 'data-refresh="15"' in page, "no blind reload"
     assert "<svg" in page and 'class="bar"' in page, "the day's chart, inline"
     assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0].replace(
         "http://www.w3.org/2000/svg", ""
@@ -57,13 +58,13 @@ def test_kick_and_extend_from_the_dashboard(desk, r, online):
 
 def test_throttle_and_unthrottle_from_the_dashboard(desk, r, online):
     desk.login("siti")
-    assert "maks. 1 Mbit/s" in desk.text("/desk/") and "kecepatan paket" not in desk.text("/desk/")
+    assert "maks. 1 Mbps" in desk.text("/desk/") and "kecepatan paket" not in desk.text("/desk/")
     response = desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "1mbit/512kbit"})
-    assert "Kecepatan dibatasi 1 Mbit/s unduh, 512 kbit/s unggah." in desk.text(response.headers["Location"])
+    assert "Kecepatan dibatasi 1 Mbps unduh, 512 kbps unggah." in desk.text(response.headers["Location"])
     limited = get_session(r, online.sid)
     assert (limited.down, limited.up) == (1_000_000, 512_000)
     page = desk.text("/desk/")
-    assert "dibatasi 1 Mbit/s" in page and "kecepatan paket" in page
+    assert "dibatasi 1 Mbps" in page and "kecepatan paket" in page
     ops = [f for _, f in r.xrange(keys.COMMANDS)]
     assert ops[-1]["op"] == "reconcile", "the gateway is asked to apply it at once"
     assert [e.action for e in audit.recent(r, actor="siti")][0] == "client_limit"
@@ -86,7 +87,7 @@ def test_day_and_month_reports_and_csv(desk, r, online, hotspot_config):
     tz = ZoneInfo(hotspot_config.library.timezone)
     today = datetime.now(tz).date()
     page = desk.text(f"/desk/reports/day?day={today.isoformat()}")
-    assert "<svg" in page and "Unduh CSV" in page
+    assert "<svg" in page and "Unduh untuk Excel" in page
     response = desk.client.get(f"/desk/reports/day.csv?day={today.isoformat()}")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert f'filename="sukabumi-{today.isoformat()}.csv"' in response.headers["Content-Disposition"]
@@ -124,12 +125,16 @@ def test_admin_manages_accounts(desk, r):
     desk.post("/desk/accounts", {"action": "passwd", "name": "budi", "password": "baru-budi-1"})
     own = desk.post("/desk/accounts", {"action": "remove", "name": "admin"})
     assert "tidak bisa menghapus akun Anda sendiri" in desk.text(own.headers["Location"])
-    desk.post("/desk/accounts", {"action": "remove", "name": "budi"})
+    unticked = desk.post("/desk/accounts", {"action": "remove", "name": "budi"})
+    assert "Centang kotaknya" in desk.text(unticked.headers["Location"]) and r.exists(keys.account("budi"))
+    page = desk.text("/desk/accounts")
+    assert 'name="confirm" value="yes" required' in page and 'class="small danger"' in page
+    desk.post("/desk/accounts", {"action": "remove", "name": "budi", "confirm": "yes"})
     assert not r.exists(keys.account("budi"))
     bogus = desk.post("/desk/accounts", {"action": "explode", "name": "siti"})
     assert "Formulir tidak lengkap" in desk.text(bogus.headers["Location"])
     activity = desk.text("/desk/activity")
-    assert "account_add" in activity and "account_remove" in activity
+    assert "Membuat akun budi" in activity and "Menghapus akun budi" in activity
 
 
 def test_admin_switches_plans(desk, r):
@@ -163,3 +168,84 @@ def test_a_kick_while_the_gateway_is_down_says_so(desk, r, online):
     response = desk.post(f"/desk/clients/{other.sid}/kick")
     page = desk.text(response.headers["Location"])
     assert "router tidak berjalan" not in page
+
+
+def test_staff_read_plain_words_not_internal_names(desk, r, online):
+    """The activity log, a voucher's history and the plans page speak Indonesian: no
+    ``voucher_issue``, ``down=512000 sid=...`` or ``30d0h``."""
+    desk.login("admin")
+    desk.post(f"/desk/clients/{online.sid}/limit", {"rates": "512kbit/256kbit"})
+    desk.post(f"/desk/clients/{online.sid}/extend", {"minutes": "30"})
+    desk.post("/desk/plans", {"plan": "kelas", "available": "no"})
+    page = desk.text("/desk/activity")
+    for internal in ("voucher_issue", "client_limit", "plan_disable", "sid=", "down=", online.sid):
+        assert internal not in page, internal
+    assert "Membuat 1 voucher (paket harian)" in page and "Mematikan paket kelas" in page
+    assert "Membatasi perangkat menjadi 512 kbps unduh, 256 kbps unggah" in page
+    assert "Memperpanjang voucher: tambah 30 menit" in page
+    history = desk.text(f"/desk/vouchers/{online.voucher_id}")
+    assert "voucher_issue" not in history and "Nomor di catatan" in history
+    plans = desk.text("/desk/plans")
+    assert "30 hari" in plans and "2 jam" in plans and "30d" not in plans and "0h" not in plans
+    dashboard = desk.text("/desk/")
+    assert online.voucher_id not in dashboard.replace(f"/desk/vouchers/{online.voucher_id}", ""), "no raw ids"
+
+
+def test_dashboard_names_phones_by_their_dhcp_host_name(desk, online, app, hotspot_config, tmp_path):
+    from dataclasses import replace
+
+    leases = tmp_path / "dnsmasq.leases"
+    leases.write_text(f"1800007200 {online.mac} {online.ip} Galaxy-A14 *\n")
+    app.config["HOTSPOT"] = replace(hotspot_config, dhcp=replace(hotspot_config.dhcp, lease_file=leases))
+    desk.login("siti")
+    page = desk.text("/desk/")
+    assert '<span class="host">Galaxy-A14</span>' in page and online.mac in page
+    assert "Galaxy-A14" in desk.text(f"/desk/vouchers/{online.voucher_id}")
+
+
+def test_month_report_has_a_chart_and_no_days_to_come(desk, online, hotspot_config):
+    desk.login("siti")
+    tz = ZoneInfo(hotspot_config.library.timezone)
+    today = datetime.now(tz).date()
+    page = desk.text(f"/desk/reports/month?month={today:%Y-%m}")
+    assert '<figure class="chart"><svg' in page
+    listed = re.findall(r"/desk/reports/day\?day=(\d{4}-\d{2}-\d{2})", page)
+    assert listed and max(listed) == today.isoformat(), "days still to come are not listed"
+    nxt = (today.replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
+    future = desk.text(f"/desk/reports/month?month={nxt}")
+    assert "Bulan ini belum dimulai." in future and "<svg" not in future
+    excel = desk.client.get(f"/desk/reports/month.csv?month={today:%Y-%m}&excel=1")
+    assert excel.data.startswith("\ufeff".encode()) and b";" in excel.data
+    assert "-excel.csv" in excel.headers["Content-Disposition"]
+
+
+def test_staff_are_told_when_redis_is_down(hotspot_config):
+    """Not the visitors' "getting ready" text: what is wrong and what to do."""
+    from dataclasses import replace
+
+    from portal import create_app
+
+    dead = replace(hotspot_config, redis_url="unix:///nonexistent/redis.sock")
+    client = create_app({"HOTSPOT": dead, "TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+    assert client.get("/desk/login").status_code == 200, "the form itself needs no Redis"
+    response = client.post("/desk/login", data={"name": "siti", "password": "rahasia-siti"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "Basis data hotspot tidak menjawab" in page and "nyalakan ulang router" in page
+    assert "systemctl status redis-server" in page
+    assert "sedang bersiap" not in page.lower(), "not the visitors' text"
+
+
+def test_staff_are_told_when_the_gateway_is_down(desk, r):
+    desk.login("siti")
+    page = desk.text("/desk/")
+    assert 'id="gateway-down"' in page and "Gateway tidak berjalan" in page, "no heartbeat: say so"
+    r.set(keys.GATEWAY_HEARTBEAT, '{"pid": 1}', ex=30)
+    assert 'id="gateway-down"' not in desk.text("/desk/")
+
+
+def test_help_page(desk):
+    desk.login("siti")
+    page = desk.text("/desk/help")
+    assert "Halaman masuk tidak terbuka di ponsel" in page and "http://wifi.perpus" in page
+    assert "DNS Pribadi" in page and "Perpus Sukabumi" in page and 'href="/desk/help"' in page

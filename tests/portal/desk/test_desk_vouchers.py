@@ -44,13 +44,15 @@ def test_issue_ten_and_print_the_sheet(siti, r, hotspot_config):
     sheet = siti.text(batch_url + "/print")
     codes = CODE.findall(sheet)
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert sheet.count('src="data:image/svg+xml') == 10, "one QR code per card, inline"
+    assert sheet.count('src="data:image/svg+xml') == 20, "two QR codes per card (Wi-Fi, code), inline"
     assert sheet.count('<section class="page">') == 1
-    assert "Sambungkan ke Wi-Fi perpustakaan." in sheet and hotspot_config.library.name in sheet
+    assert "Sambungkan ke Wi-Fi “Perpus Sukabumi” (atau pindai QR 1)." in sheet, "which network to join"
+    assert "jika tidak, buka http://wifi.perpus" in sheet, "works when the sign-in page does not open"
+    assert hotspot_config.library.name in sheet
     assert "Telkom Indonesia" in sheet and "Coca-Cola Foundation Indonesia" in sheet and "PerpuSeru" in sheet
     assert "Harian (2 jam)" in sheet
     english = siti.text(batch_url + "/print?cards=en")
-    assert "Connect to the library Wi-Fi." in english and "Daily (2 hours)" in english
+    assert "Join the Wi-Fi “Perpus Sukabumi” (or scan QR 1)." in english and "Daily (2 hours)" in english
     stored = {format_code(c) for c in r.zrange(keys.VOUCHERS, 0, -1)}
     assert stored == set(codes)
 
@@ -143,13 +145,19 @@ def test_revoke_ends_the_session_and_extend_adds_time(siti, r, hotspot_config):
     assert siti.post(f"/desk/vouchers/{vouchers[0].id}/extend", {"data": "500MB"}).status_code == 302
     assert get_voucher(r, vouchers[0].code).quota_extra == 0, "no quota plan: nothing added"
 
-    response = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    page = siti.text(f"/desk/vouchers/{vouchers[0].id}")
+    assert 'name="confirm" value="yes" required' in page and '<button class="danger">Cabut</button>' in page
+    unticked = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    assert "Centang kotaknya" in siti.text(unticked.headers["Location"]), "irreversible: asks first"
+    assert get_session(r, session.sid).state == "online" and get_voucher(r, vouchers[0].code).revoked_at == 0
+    response = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
     assert response.status_code == 302
     assert get_session(r, session.sid).end_reason == "revoked" and online_sessions(r) == []
-    again = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke")
+    again = siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
     assert "Voucher ini sudah dicabut." in siti.text(again.headers["Location"])
     history = siti.text(f"/desk/vouchers/{vouchers[0].id}")
-    assert "voucher_revoke" in history and "voucher_extend" in history and "siti" in history
+    assert "Mencabut voucher" in history and "Memperpanjang voucher: tambah 1 jam" in history
+    assert "siti" in history
 
 
 def test_revoke_a_whole_batch_needs_the_tick(siti, r):
@@ -159,3 +167,37 @@ def test_revoke_a_whole_batch_needs_the_tick(siti, r):
     siti.post(f"/desk/batches/{batch_id}/revoke", {"confirm": "yes"})
     assert all(get_voucher(r, v.code).revoked_at for v in vouchers)
     assert "Tidak ada kartu untuk dicetak" in siti.text(f"/desk/batches/{batch_id}/print")
+
+
+def test_a_sheet_without_a_network_name_has_one_qr_per_card(siti, app, hotspot_config):
+    from dataclasses import replace
+
+    app.config["HOTSPOT"] = replace(hotspot_config, library=replace(hotspot_config.library, wifi_name=""))
+    response, _ = _issue(siti)
+    sheet = siti.text(response.headers["Location"] + "/print")
+    assert sheet.count('src="data:image/svg+xml') == 10 and "Sambungkan ke Wi-Fi perpustakaan." in sheet
+
+
+def test_wifi_join_text_escapes_the_name():
+    from portal.desk.render import wifi_join_text
+
+    assert wifi_join_text("Perpus Sukabumi") == "WIFI:S:Perpus Sukabumi;T:nopass;;"
+    assert wifi_join_text('a;b\\c:d,"e') == 'WIFI:S:a\\;b\\\\c\\:d\\,\\"e;T:nopass;;'
+
+
+def test_reprint_one_card_and_choose_the_paper(siti, r):
+    batch_id, vouchers = _batch(siti, r)
+    page = siti.text(f"/desk/vouchers/{vouchers[0].id}")
+    assert f'action="/desk/vouchers/{vouchers[0].id}/print"' in page and "Cetak ulang kartu ini" in page
+    one = siti.text(f"/desk/vouchers/{vouchers[0].id}/print")
+    assert CODE.findall(one) == [format_code(vouchers[0].code)], "just that card"
+    slip = siti.text(f"/desk/vouchers/{vouchers[0].id}/print?layout=slip")
+    assert 'class="slip"' in slip and "sheet-slip.css" in slip and "printer struk 80 mm" in slip
+    assert 'name="layout"' in siti.text(f"/desk/batches/{batch_id}")
+    whole = siti.text(f"/desk/batches/{batch_id}/print?layout=slip")
+    assert whole.count('<section class="page">') == len(vouchers), "one card per slip"
+    assert siti.text(f"/desk/batches/{batch_id}/print?layout=bogus").count('<section class="page">') == 1
+    siti.post(f"/desk/vouchers/{vouchers[0].id}/revoke", {"confirm": "yes"})
+    assert CODE.findall(siti.text(f"/desk/vouchers/{vouchers[0].id}/print")) == [], (
+        "a revoked card is not printed"
+    )

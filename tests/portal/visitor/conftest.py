@@ -152,9 +152,14 @@ def token_of(page: str) -> str:
 
 
 def fresh_token(client) -> str:
-    """Load the splash (or status page) as the client and return its form token."""
-    response = client.get("/", follow_redirects=True)
-    return token_of(response.get_data(as_text=True))
+    """Load the splash (or status page) as the client and return its form token.
+
+    A free session's status page has no form until the visitor asks to log out (it asks
+    first): the token then comes from that confirmation page, as it would in a browser."""
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    if 'name="token"' not in page and "confirm=logout" in page:
+        page = client.get("/status?confirm=logout").get_data(as_text=True)
+    return token_of(page)
 
 
 def login(client, code: str, **headers):

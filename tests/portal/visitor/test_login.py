@@ -37,7 +37,7 @@ def test_voucher_login_goes_online_after_the_gateways_ack(phone, r, gateway, vou
 
     page = phone.get("/online").get_data(as_text=True)
     assert "Anda sudah terhubung" in page
-    assert "Sisa waktu: 2 jam 0 menit (sampai 17:00)" in page
+    assert "Sisa waktu: 2 jam 0 menit (sampai 17.00)" in page
     assert "http://10.42.0.1:8080/status" in page
     # coming back to the portal while online shows the status page
     assert phone.get("/").headers["Location"] == "/status?lang=id"
@@ -207,7 +207,8 @@ def test_status_page_and_logout(phone, r, gateway, voucher, clock):
     assert "No limit" in page and "12.3 MB" in page
     assert "up to 4 Mbit/s down, 2 Mbit/s up" in page
     assert "Daily (2 hours)" in page
-    assert 'http-equiv="refresh" content="60"' in page
+    assert 'http-equiv="refresh"' not in page, "no timed reload (WCAG 2.2.1): the visitor refreshes"
+    assert '<a class="button" href="/status?lang=en">Refresh</a>' in page and "As of 15:25." in page
     response = phone.post("/logout", data={"token": fresh_token(phone)})
     assert response.status_code == 303 and response.headers["Location"] == "/?bye=1&lang=en", "kept"
     ended = get_session(r, session.sid)
@@ -310,3 +311,72 @@ def test_free_sessions_per_hour_are_bounded_for_the_whole_library(app, phone, r,
     assert "The free sessions for this hour are all taken" in english
     assert session_for_mac(r, PHONE_MAC) is None
     assert r.hget(keys.COUNTERS, "free_logins_refused_hour") == "2"
+
+
+def test_free_session_logout_asks_first_and_says_no_code(phone, r, gateway):
+    """A free session has no code to log in again with, and logging out ends the day's free time."""
+    phone.post("/free", data={"token": fresh_token(phone)})
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert 'href="/status?confirm=logout&amp;lang=id"' in page, "the first tap only asks"
+    assert 'action="/logout' not in page
+    page = phone.get("/status?confirm=logout&lang=id").get_data(as_text=True)
+    assert "Waktu gratis hari ini" in page and "Ya, keluar" in page and "Tetap terhubung" in page
+    assert session_for_mac(r, PHONE_MAC) is not None, "asking ends nothing"
+    response = phone.post("/logout?lang=id", data={"token": fresh_token(phone)})
+    assert response.headers["Location"] == "/?bye=free&lang=id"
+    page = phone.get(response.headers["Location"]).get_data(as_text=True)
+    assert "kode yang sama" not in page, "there was no code"
+    assert "Waktu gratis hari ini untuk perangkat ini sudah berakhir" in page
+    assert session_for_mac(r, PHONE_MAC) is None
+
+
+def test_voucher_logout_needs_no_confirmation(phone, r, gateway, voucher):
+    login(phone, voucher.code)
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert 'action="/logout?lang=id"' in page and "confirm=logout" not in page
+
+
+def test_status_page_writes_indonesian_numbers(phone, r, gateway, voucher):
+    login(phone, voucher.code)
+    sid = session_for_mac(r, PHONE_MAC).sid
+    r.hset(keys.session(sid), mapping={"bytes_down": 12_000_000, "bytes_up": 300_000})
+    page = phone.get("/status?lang=id").get_data(as_text=True)
+    assert "12,3 MB" in page and "sampai 17.00" in page and "hingga 4 Mbps" in page, "Babel's id conventions"
+
+
+def test_the_short_name_is_printed_and_served(phone, r, gateway, voucher):
+    """http://wifi.perpus (portal.local_name) is on the splash, online and status pages, and the
+    portal answers it as itself (not as a foreign host to redirect)."""
+    for page in (phone.get("/?lang=id"), phone.get("/?lang=id", headers={"Host": "wifi.perpus"})):
+        assert page.status_code == 200
+        assert "buka http://wifi.perpus/status di browser Anda" in page.get_data(as_text=True)
+        assert "(atau http://10.42.0.1:8080/status)" in page.get_data(as_text=True)
+    login(phone, voucher.code)
+    for path in ("/online?lang=id", "/status?lang=id"):
+        page = phone.get(path, headers={"Host": "wifi.perpus"})
+        assert page.status_code == 200 and "http://wifi.perpus/status" in page.get_data(as_text=True), path
+
+
+def test_one_tap_survey_on_the_login_form(app, phone, phone2, stranger, r, gateway, voucher):
+    """Android closes its sign-in window as soon as the network works, before the online page's
+    question is seen: the same question is on the login form, optional, counted with the login."""
+    from dataclasses import replace
+
+    page = phone.get("/?lang=id").get_data(as_text=True)
+    form = page.split('action="/login?lang=id"')[1].split("</form>")[0]
+    assert 'type="radio" name="purpose" value="school"' in form and "Tugas sekolah atau kuliah" in form
+    assert 'formaction="/free?lang=id"' in form, "the free button sends the answer too"
+    day = date(2027, 1, 15)
+    form = {"code": voucher.code, "token": fresh_token(phone), "purpose": "school"}
+    response = phone.post("/login", data=form)
+    assert response.status_code == 303
+    assert survey.totals(r, day, day)["school"] == 1
+    assert "Tugas sekolah" not in phone.get("/online").get_data(as_text=True), "not asked twice"
+    # a bad answer never blocks the login; the free button carries the answer as well
+    response = phone2.post("/free", data={"token": fresh_token(phone2), "purpose": "gaming", "code": ""})
+    assert response.status_code == 303 and session_for_mac(r, PHONE2_MAC) is not None
+    assert sum(survey.totals(r, day, day).values()) == 1
+    config = app.config["HOTSPOT"]
+    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=False))
+    page = stranger.get("/?lang=id")
+    assert page.status_code == 200 and 'name="purpose"' not in page.get_data(as_text=True)

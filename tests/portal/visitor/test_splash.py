@@ -174,3 +174,49 @@ def test_the_phone_fixture_comes_from_the_lan():
 def test_language_from_the_phones_settings(phone, accept, lang):
     page = phone.get("/", headers={"Accept-Language": accept} if accept else {}).get_data(as_text=True)
     assert f'<html lang="{lang}">' in page
+
+
+def test_drawn_marks_are_neutral_text():
+    """Until a library puts real artwork in ``branding_dir``, the marks are plain text in one
+    neutral style: no shapes, script or colours that imitate a partner's logo."""
+    import xml.etree.ElementTree as ET
+
+    from portal import branding
+
+    styles = set()
+    for name in ("telkom", "ccfi", "perpuseru"):
+        svg = ET.fromstring(str(branding.default_svg(name)))  # noqa: S314 - our own generated SVG
+        tags = {el.tag.split("}")[1] for el in svg.iter()}
+        assert tags == {"svg", "text"}, f"{name}: only text, no drawn shapes ({tags})"
+        for text in svg.iter("{http://www.w3.org/2000/svg}text"):
+            family = text.get("font-family").replace("sans-serif", "")
+            assert "italic" not in text.get("font-style", "") and "serif" not in family
+            styles.add((text.get("font-family"), text.get("fill")))
+    assert len(styles) == 1 and styles.pop()[1] == "#333", "one neutral style for every mark"
+
+
+def test_built_in_terms_say_who_records_what_for_how_long_and_why(app, phone):
+    config = app.config["HOTSPOT"]
+    text = re.sub(r"\s+", " ", phone.get("/?lang=id").get_data(as_text=True).split('id="terms-title"')[1])
+    assert f"{config.library.name} mencatat setiap sesi" in text, "who records"
+    assert "alamat perangkat Anda (MAC)" in text and "berapa banyak data" in text, "what"
+    assert "Halaman yang Anda buka dan apa yang Anda ketik tidak dicatat" in text, "what not"
+    assert f"disimpan selama {config.session_log.retention_days} hari" in text, "for how long"
+    assert "agar Wi-Fi tetap adil dan aman" in text and "tanpa alamat perangkat" in text, "why, and who sees"
+    english = phone.get("/?lang=en").get_data(as_text=True)
+    assert f"kept for {config.session_log.retention_days} days" in english
+
+
+def test_survey_answers_do_not_overlap(app):
+    """Each answer is one clear purpose: no word shared between two answers ("Belajar" and
+    "Tugas sekolah" overlapped: schoolwork is studying)."""
+    from portal.splash import purpose_labels
+
+    with app.test_request_context("/?lang=id"):
+        labels = [label for _purpose, label in purpose_labels()]
+    assert "Tugas sekolah atau kuliah" in labels and "Belajar mandiri (kursus, keterampilan)" in labels
+    small = {"atau", "dan", "di", "untuk"}
+    words = [{w for w in re.findall(r"\w+", label.lower()) if w not in small} for label in labels]
+    for i, a in enumerate(words):
+        for b in words[i + 1 :]:
+            assert not a & b, (a, b)
