@@ -22,7 +22,7 @@ from flask import Response, redirect, render_template, request
 from flask_babel import gettext as _
 
 from portal.desk import bp
-from portal.web import hotspot
+from portal.web import DESK_DOMAIN, hotspot
 
 __all__ = ["HSTS", "https_base", "https_only"]
 
@@ -47,6 +47,7 @@ def https_only() -> Response | tuple[str, int] | None:
         return None
     if request.method in ("GET", "HEAD"):
         return redirect(https_base() + request.full_path.rstrip("?"), 308)
+    DESK_DOMAIN.as_default()  # this runs before the app's catalog choice: the desk's words
     message = _(
         "The desk only works over a secure connection. Open %(url)s and sign in there.",
         url=https_base() + "/desk/",
