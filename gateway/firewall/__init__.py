@@ -1,1 +1,1 @@
-"""The nftables wing: ruleset, plan, doctor, enforce (map in a later commit)."""
+"""The nftables wing: ruleset, plan, doctor, enforce, guard (fail-closed routing rules)."""

@@ -1,1 +1,1 @@
-"""Putting the gateway on a router: install, dnsmasq setup."""
+"""Putting the gateway on a router: install, dnsmasq setup, dhcp_hosts (long DHCP leases after login)."""
