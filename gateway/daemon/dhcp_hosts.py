@@ -44,6 +44,10 @@ class DhcpHosts:
     name = "dhcp"
 
     def __init__(self, config: Config):
+        self.configure(config)
+
+    def configure(self, config: Config) -> None:
+        """Take a (re)loaded config: the folder and the long lease."""
         self.folder: Path | None = config.dhcp.hosts_dir
         self.lease = config.dhcp.online_lease_time
 

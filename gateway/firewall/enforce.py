@@ -70,7 +70,10 @@ class NftEnforcer:
         if getattr(self, "ruleset", None) != ruleset or getattr(self, "statements", None) != statements:
             self.expected = ""
         self.config, self.ruleset, self.statements = config, ruleset, statements
-        self.guard = Guard(config.network.lan_interface, config.network.netns)
+        net = config.network
+        if (self.guard.lan, self.guard.netns) != (net.lan_interface, net.netns):
+            self.guard.close()
+            self.guard = Guard(net.lan_interface, net.netns)
 
     # -- the Component protocol ------------------------------------------------------------
 
@@ -131,7 +134,8 @@ class NftEnforcer:
         return final
 
     def close(self) -> None:
-        """Release the binding; the table and its elements stay in the kernel."""
+        """Release the binding; the table, its elements and the guard rules stay in the kernel."""
+        self.guard.close()
 
     # -- more ------------------------------------------------------------------------------
 

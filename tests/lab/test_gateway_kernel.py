@@ -96,3 +96,4 @@ def test_apply_read_back_apply_again_changes_nothing(scratch):
     assert enforcer.reconcile(online[1:], now + 3)["rebuilt"] == 1
     enforcer.configure(other)
     assert enforcer.reconcile(online[1:], now + 4)["rebuilt"] == 0
+    enforcer.close()

@@ -15,6 +15,7 @@ Every attack loop is bounded in count and time. Bounds asserted here are the con
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -204,7 +205,9 @@ def test_short_leases_until_login_long_ones_after(lab, gw):
     wait_for(mac_file.exists, timeout=5, what="the gateway to give phone 1 a long lease")
     time.sleep(0.5)  # dnsmasq reads the new file through inotify
     online = lab.exec(lab.spec.client(1), PYTHON, "-c", _DHCP_OFFER, timeout=20, check=True).stdout.split()
-    visitor = lab.exec(lab.spec.client(3), PYTHON, "-c", _DHCP_OFFER, timeout=20, check=True).stdout.split()
+    new_phone = "02:5f:" + os.urandom(4).hex(":")  # never logged in (dnsmasq remembers those that did)
+    visitor = lab.exec(lab.spec.client(3), PYTHON, "-c", _DHCP_OFFER, new_phone, timeout=20, check=True)
+    visitor = visitor.stdout.split()
     print(f"\nDHCP lease offered: online phone {online}, phone not logged in {visitor}")
     assert int(online[1]) == config.dhcp.online_lease_time and int(visitor[1]) == config.dhcp.lease_time
 
@@ -440,11 +443,11 @@ print(json.dumps({"discovers": sent, "leases": leases}))
 """
 
 _DHCP_OFFER = """
-import os
+import os, sys
 from scapy.all import BOOTP, DHCP, IP, UDP, Ether, conf, get_if_hwaddr, srp1
 conf.verb = 0
 conf.checkIPaddr = False
-own = get_if_hwaddr("eth0")
+own = sys.argv[1] if len(sys.argv) > 1 else get_if_hwaddr("eth0")  # a MAC of its own: a new phone
 p = (Ether(src=own, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
      / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(own.replace(":", "")), xid=0x4242, flags=0x8000)
      / DHCP(options=[("message-type", "discover"), "end"]))
