@@ -22,6 +22,7 @@ from gateway.lab.probe import online_from
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP
 from gateway.model import keys
 from gateway.model.vouchers import issue_batch
+from gateway.names import ifb_name
 
 pytestmark = pytest.mark.lab
 
@@ -82,6 +83,45 @@ def test_one_phone_with_64_slow_connections_does_not_take_the_portal_down(lab, g
         f"nftables caps one device's portal connections: {attacker_stats}"
     )
     assert attacker_stats["refused"] > 0, attacker_stats
+    assert attacker_stats["closed_by_server"] > 0, (
+        f"the header timeout closes slow connections: {attacker_stats}"
+    )
+
+
+_TC_SENT = re.compile(r"Sent (\d+) bytes (\d+) pkt")
+
+
+def _class_packets(lab, device: str, classid: str) -> int:
+    """Return the packets class ``classid`` on ``device`` has sent (0 when there is no such class)."""
+    out = lab.exec(lab.spec.gw, "tc", "-s", "class", "show", "dev", device, "classid", classid).stdout
+    found = _TC_SENT.search(out)
+    return int(found.group(2)) if found else 0
+
+
+def test_portal_answers_are_not_shaped_in_the_not_logged_in_class(lab, gw):
+    # issue 16: the DNAT-ed 302s went through class 1:2 (ceil 10 % of the line) and were dropped
+    ns, ifb = lab.spec.client(4), ifb_name("lan0")
+    before = {
+        "down_unauth": _class_packets(lab, "lan0", "1:2"),
+        "up_unauth": _class_packets(lab, ifb, "1:2"),
+        "up_web": _class_packets(lab, ifb, "1:e"),
+    }
+    redirects = 0
+    for _ in range(20):
+        status, location, _ = _curl(
+            lab, ns, "-H", "Host: connectivitycheck.gstatic.com", f"http://{UPSTREAM_IP}/generate_204"
+        )
+        redirects += status == 302 and location.startswith(PORTAL)
+    after = {
+        "down_unauth": _class_packets(lab, "lan0", "1:2"),
+        "up_unauth": _class_packets(lab, ifb, "1:2"),
+        "up_web": _class_packets(lab, ifb, "1:e"),
+    }
+    moved = {k: after[k] - before[k] for k in before}
+    assert redirects == 20
+    # the phone's own ARP/DNS may add a packet or two to 1:2; 20 redirects are ~200 packets
+    assert moved["down_unauth"] <= 5 and moved["up_unauth"] <= 5, moved
+    assert moved["up_web"] >= 20 * 4, moved
 
 
 # Runs inside a phone namespace: wrong voucher codes sent as the splash form does.
