@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import redis
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request, url_for
 from flask_babel import Babel, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.config import Config
 from gateway.logs import get_logger
 
-__all__ = ["csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
+__all__ = ["csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE", "secret_form_url"]
 
 LANG_COOKIE = "lang"
 csrf = CSRFProtect()
@@ -75,6 +75,20 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def secret_form_url(endpoint: str, **values: str) -> str:
+    """Return where a form carrying a secret (the voucher code) posts to.
+
+    Its own path, except on a page served over plain HTTP when the portal has a
+    certificate and an ``https://`` ``portal.url``: then the HTTPS portal, so the code
+    never travels in clear even if the page itself came over HTTP (issue 16, item 9).
+    """
+    path = url_for(endpoint, **values)
+    portal = hotspot().portal
+    if portal.tls and portal.url.startswith("https://") and not request.is_secure:
+        return portal.url.rstrip("/") + path
+    return path
+
+
 def _error_page(status: int, message: str) -> tuple[str, int]:
     return render_template("error.html", status=status, message=message), status
 
@@ -110,7 +124,10 @@ def init_app(app: Flask) -> None:
         from flask_babel import get_locale
 
         config = hotspot()
-        return {"hotspot": config, "library": config.library, "lang": str(get_locale())}
+        return {
+            "hotspot": config, "library": config.library, "lang": str(get_locale()),
+            "secret_form_url": secret_form_url,
+        }  # fmt: skip
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_err: CSRFError):
