@@ -136,3 +136,13 @@ def test_desk_networks_hide_the_desk_from_other_devices(hotspot_config, r):
     assert client.get("/desk/login").status_code == 404, "a visitor's phone does not see the desk"
     page = client.get("/desk/login", environ_base={"REMOTE_ADDR": "10.42.0.10"})
     assert page.status_code == 200
+
+
+def test_a_right_password_does_not_clear_earlier_wrong_ones(desk, hotspot_config):
+    # issue 16: the same atomic limit as voucher codes; a success gives back only its own try
+    limit = hotspot_config.desk.max_failures
+    for _ in range(limit - 1):
+        assert desk.login("siti", "wrong-password").status_code == 200
+    assert desk.login("siti").status_code == 302
+    desk.client.post("/desk/logout", data={"csrf_token": desk.token("/desk/")})
+    assert desk.login("siti", "wrong-password").status_code == 429, "the last wrong one locks"
