@@ -21,8 +21,9 @@ The voucher login uses the atomic pair :func:`acquire` / :func:`settle` (issue 1
   :func:`acquire` waits a moment for them to settle instead of refusing, so a class of
   40 typing right codes in the same second is not told "too many wrong codes".
 
-:func:`check`, :func:`record_failure` and :func:`reset` are the older non-atomic API the
-desk still uses for passwords.
+The desk's password limit uses the same pair. :func:`check` tells a key's wait without
+reserving anything; :func:`record_failure` and :func:`reset` are the older non-atomic
+API, kept for admin tools and tests (no view uses them).
 """
 
 from __future__ import annotations
@@ -221,5 +222,5 @@ def record_failure(r: redis.Redis, limit: Limit, who: str) -> int:
 
 
 def reset(r: redis.Redis, limit: Limit, who: str) -> None:
-    """Forget ``who``'s failures and lockouts (the desk, after a right password)."""
+    """Forget ``who``'s failures and lockouts (an admin's decision, never a login's)."""
     r.delete(*_keys(limit, who))
