@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request, url_for
 from flask_babel import Babel, Domain, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -23,7 +23,7 @@ from gateway.config import Config
 from gateway.logs import get_logger
 from gateway.model.store import connect
 
-__all__ = ["DESK_DOMAIN", "csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE"]
+__all__ = ["DESK_DOMAIN", "csrf", "get_redis", "hotspot", "init_app", "LANG_COOKIE", "secret_form_url"]
 
 LANG_COOKIE = "lang"
 csrf = CSRFProtect()
@@ -87,6 +87,20 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def secret_form_url(endpoint: str, **values: str) -> str:
+    """Return where a form carrying a secret (the voucher code) posts to.
+
+    Its own path, except on a page served over plain HTTP when the portal has a
+    certificate and an ``https://`` ``portal.url``: then the HTTPS portal, so the code
+    never travels in clear even if the page itself came over HTTP (issue 16, item 9).
+    """
+    path = url_for(endpoint, **values)
+    portal = hotspot().portal
+    if portal.tls and portal.url.startswith("https://") and not request.is_secure:
+        return portal.url.rstrip("/") + path
+    return path
+
+
 def _error_page(status: int, message: str) -> tuple[str, int]:
     return render_template("error.html", status=status, message=message), status
 
@@ -121,7 +135,10 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _inject() -> dict:
         config = hotspot()
-        return {"hotspot": config, "library": config.library, "lang": str(get_locale())}
+        return {
+            "hotspot": config, "library": config.library, "lang": str(get_locale()),
+            "secret_form_url": secret_form_url,
+        }  # fmt: skip
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_err: CSRFError):

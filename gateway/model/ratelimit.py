@@ -16,14 +16,19 @@ The voucher login uses the atomic pair :func:`acquire` / :func:`settle` (issue 1
   earlier failures, so typing one's own valid code between guesses buys nothing;
 - an optional library-wide bound (``per_minute``) counts every reserved attempt of the
   current minute whatever key it came from, so fresh MAC and IP addresses get no fresh
-  budget past it.
+  budget past it. Attempts still being looked up count too (else a burst of parallel
+  guesses from many made-up devices would all pass); when only those fill the bound,
+  :func:`acquire` waits a moment for them to settle instead of refusing, so a class of
+  40 typing right codes in the same second is not told "too many wrong codes".
 
-:func:`check`, :func:`record_failure` and :func:`reset` are the older non-atomic API the
-desk still uses for passwords.
+The desk's password limit uses the same pair. :func:`check` tells a key's wait without
+reserving anything; :func:`record_failure` and :func:`reset` are the older non-atomic
+API, kept for admin tools and tests (no view uses them).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,8 +59,12 @@ def _keys(limit: Limit, who: str) -> tuple[str, str, str]:
 
 
 def library_key(limit: Limit, now: float) -> str:
-    """Return the key counting the scope's failures in the minute of ``now``."""
+    """Return the key counting the scope's failures (and attempts in flight) in the minute of ``now``."""
     return f"hs:rl:{limit.scope}:library:{int(now // 60)}"
+
+
+def _inflight_key(limit: Limit, now: float) -> str:
+    return f"{library_key(limit, now)}:inflight"
 
 
 # Locks key i (fails KEYS[3i+1], locked KEYS[3i+2], strikes KEYS[3i+3]) with a doubling wait.
@@ -70,8 +79,10 @@ local function lock(i, lockout, max_lockout)
 end
 """
 
+# KEYS: 3 per key, then the library's counter and its in-flight counter.
 # ARGV: n keys, max_failures, window, lockout, max_lockout, per_minute, seconds left in the minute.
-# Returns {wait, why}: why 0 = may try (reserved), 1 = a key is locked, 2 = library-wide bound.
+# Returns {wait, why}: why 0 = may try (reserved), 1 = a key is locked, 2 = library-wide bound,
+# 3 = the library-wide bound is full only of attempts still in flight (try again shortly).
 _ACQUIRE = (
     _LOCK
     + """
@@ -90,9 +101,15 @@ for i = 0, n - 1 do
   end
 end
 if wait > 0 then return {wait, 1} end
-local library = KEYS[3*n+1]
-if per_minute > 0 and tonumber(redis.call('GET', library) or '0') >= per_minute then
-  return {minute_left, 2}
+local library, inflight = KEYS[3*n+1], KEYS[3*n+2]
+if per_minute > 0 then
+  local reserved = tonumber(redis.call('GET', library) or '0')
+  if reserved >= per_minute then
+    if reserved - tonumber(redis.call('GET', inflight) or '0') >= per_minute then
+      return {minute_left, 2}
+    end
+    return {0, 3}
+  end
 end
 for i = 0, n - 1 do
   if redis.call('INCR', KEYS[3*i+1]) == 1 then redis.call('EXPIRE', KEYS[3*i+1], window) end
@@ -100,6 +117,8 @@ end
 if per_minute > 0 then
   redis.call('INCR', library)
   redis.call('EXPIRE', library, 120)
+  redis.call('INCR', inflight)
+  redis.call('EXPIRE', inflight, 120)
 end
 return {0, 0}
 """
@@ -111,7 +130,8 @@ _SETTLE = (
     + """
 local n, ok, max_failures = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lockout, max_lockout = tonumber(ARGV[4]), tonumber(ARGV[5])
-local library = KEYS[3*n+1]
+local library, inflight = KEYS[3*n+1], KEYS[3*n+2]
+if tonumber(redis.call('GET', inflight) or '0') > 0 then redis.call('DECR', inflight) end
 if ok == 1 then
   for i = 0, n - 1 do
     if tonumber(redis.call('GET', KEYS[3*i+1]) or '0') > 0 then redis.call('DECR', KEYS[3*i+1]) end
@@ -132,23 +152,34 @@ return wait
 
 
 def _script_keys(limit: Limit, whos: Sequence[str], now: float) -> list[str]:
-    return [key for who in whos for key in _keys(limit, who)] + [library_key(limit, now)]
+    keys = [key for who in whos for key in _keys(limit, who)]
+    return [*keys, library_key(limit, now), _inflight_key(limit, now)]
 
 
-def acquire(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float) -> tuple[int, bool]:
+def acquire(
+    r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, patience: float = 2.0
+) -> tuple[int, bool]:
     """Reserve one attempt for all of ``whos`` at once; return (seconds to wait, library-wide).
 
     ``(0, False)``: the attempt is reserved (counted as a failure until :func:`settle`
     says otherwise); evaluate it. Otherwise nothing was reserved and the caller must
     refuse: a key is locked, or (``True``) the library-wide bound of this minute is used up.
+    While the bound is full only of attempts in flight, waits up to ``patience`` seconds
+    (in steps of 10 ms; cooperative under the portal's gevent workers) for them to settle.
     """
     minute_left = max(1, 60 - int(now % 60))
-    wait, why = r.eval(
-        _ACQUIRE, 3 * len(whos) + 1, *_script_keys(limit, whos, now),
+    args = (
         len(whos), limit.max_failures, limit.window, limit.lockout, limit.max_lockout,
         limit.per_minute, minute_left,
     )  # fmt: skip
-    return int(wait), int(why) == 2
+    deadline = time.monotonic() + patience
+    while True:
+        wait, why = r.eval(_ACQUIRE, 3 * len(whos) + 2, *_script_keys(limit, whos, now), *args)
+        if int(why) != 3:
+            return int(wait), int(why) == 2
+        if time.monotonic() >= deadline:  # still full: as good as used up
+            return minute_left, True
+        time.sleep(0.01)
 
 
 def settle(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, ok: bool) -> int:
@@ -158,7 +189,7 @@ def settle(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, ok:
     failure stays counted and locks the keys that reached ``max_failures``.
     """
     wait = r.eval(
-        _SETTLE, 3 * len(whos) + 1, *_script_keys(limit, whos, now),
+        _SETTLE, 3 * len(whos) + 2, *_script_keys(limit, whos, now),
         len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout,
     )  # fmt: skip
     return int(wait)
@@ -191,5 +222,5 @@ def record_failure(r: redis.Redis, limit: Limit, who: str) -> int:
 
 
 def reset(r: redis.Redis, limit: Limit, who: str) -> None:
-    """Forget ``who``'s failures and lockouts (the desk, after a right password)."""
+    """Forget ``who``'s failures and lockouts (an admin's decision, never a login's)."""
     r.delete(*_keys(limit, who))

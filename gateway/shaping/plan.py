@@ -8,9 +8,10 @@ Two HTB trees, one per direction, with the same shape (see ``docs/shaping.md``):
     1:1x      one class per online client (minor 0x10 + slot): rate = weighted fair
               share of the uplink, ceil = the session's cap
     1:e       upload only: TCP to port 80 from phones that are not logged in, i.e. requests
-              the firewall redirects to the portal (and walled-garden web): rate as 1:2,
-              ceil the whole line. In 1:2 they capped the portal near 250 redirects/s
-              (a probe's SYN, request, ACKs and FIN are ~430 bytes of upload)
+              the firewall redirects to the portal (and walled-garden web): half the
+              not-logged-in guarantee (1:2 keeps the other half), ceil the whole line.
+              In 1:2 they capped the portal near 250 redirects/s (a probe's SYN,
+              request, ACKs and FIN are ~430 bytes of upload)
     1:f       all free sessions together (only with a free plan): guaranteed a small rate,
               ceil = ``portal.free_share`` of the uplink; each free session's class sits
               under it with a token guarantee, so free sessions share this one cap however

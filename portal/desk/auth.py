@@ -143,26 +143,27 @@ def login():
     password = request.form.get("password", "")[: accounts.MAX_PASSWORD + 1]
     limit = _limit()
     keys = [f"account:{name}", f"addr:{request.remote_addr}"]
-    wait = max(ratelimit.check(r, limit, key) for key in keys)
     error, status = None, 200
     if not name or not password:
         error = _("Enter your account name and password.")
-    elif wait:
+    # reserve the attempt atomically (argon2 is slow: check-then-record let parallel guesses
+    # through); a right password gives back its own reservation only (issue 16)
+    elif wait := ratelimit.acquire(r, limit, keys, at := time.time())[0]:
         error, status = _("Too many wrong passwords. Try again in %(seconds)d seconds.", seconds=wait), 429
     else:
         account = accounts.authenticate(r, name, password)
         if account is None:
-            waits = [ratelimit.record_failure(r, limit, key) for key in keys]
+            wait = ratelimit.settle(r, limit, keys, at, ok=False)
             shown = name if accounts.get_account(r, name) else "(unknown)"  # never echo a mistyped password
             log.info("desk_login_failed", account=shown, addr=request.remote_addr)
             error = _("Wrong account name or password.")
-            if max(waits):
+            if wait:
                 error, status = (
-                    _("Too many wrong passwords. Try again in %(seconds)d seconds.", seconds=max(waits)),
+                    _("Too many wrong passwords. Try again in %(seconds)d seconds.", seconds=wait),
                     429,
                 )
         else:
-            ratelimit.reset(r, limit, keys[0])
+            ratelimit.settle(r, limit, keys, at, ok=True)
             token = accounts.open_login(r, account, lifetime=hotspot().desk.session_lifetime, now=time.time())
             old = session.get(SESSION_KEY)
             if isinstance(old, str):

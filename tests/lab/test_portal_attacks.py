@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.lab.fakes import add_fakes, remove_fakes
 from gateway.lab.probe import online_from
 from gateway.lab.topology import LAN_ROUTER, UPSTREAM_IP
 from gateway.model import keys
 from gateway.model.vouchers import issue_batch
+from gateway.names import ifb_name
 
 pytestmark = pytest.mark.lab
 
@@ -82,19 +84,59 @@ def test_one_phone_with_64_slow_connections_does_not_take_the_portal_down(lab, g
         f"nftables caps one device's portal connections: {attacker_stats}"
     )
     assert attacker_stats["refused"] > 0, attacker_stats
+    assert attacker_stats["closed_by_server"] > 0, (
+        f"the header timeout closes slow connections: {attacker_stats}"
+    )
+
+
+_TC_SENT = re.compile(r"Sent (\d+) bytes (\d+) pkt")
+
+
+def _class_packets(lab, device: str, classid: str) -> int:
+    """Return the packets class ``classid`` on ``device`` has sent (0 when there is no such class)."""
+    out = lab.exec(lab.spec.gw, "tc", "-s", "class", "show", "dev", device, "classid", classid).stdout
+    found = _TC_SENT.search(out)
+    return int(found.group(2)) if found else 0
+
+
+def test_portal_answers_are_not_shaped_in_the_not_logged_in_class(lab, gw):
+    # issue 16: the DNAT-ed 302s went through class 1:2 (ceil 10 % of the line) and were dropped
+    ns, ifb = lab.spec.client(4), ifb_name("lan0")
+    before = {
+        "down_unauth": _class_packets(lab, "lan0", "1:2"),
+        "up_unauth": _class_packets(lab, ifb, "1:2"),
+        "up_web": _class_packets(lab, ifb, "1:e"),
+    }
+    redirects = 0
+    for _ in range(20):
+        status, location, _ = _curl(
+            lab, ns, "-H", "Host: connectivitycheck.gstatic.com", f"http://{UPSTREAM_IP}/generate_204"
+        )
+        redirects += status == 302 and location.startswith(PORTAL)
+    after = {
+        "down_unauth": _class_packets(lab, "lan0", "1:2"),
+        "up_unauth": _class_packets(lab, ifb, "1:2"),
+        "up_web": _class_packets(lab, ifb, "1:e"),
+    }
+    moved = {k: after[k] - before[k] for k in before}
+    assert redirects == 20
+    # the phone's own ARP/DNS may add a packet or two to 1:2; 20 redirects are ~200 packets
+    assert moved["down_unauth"] <= 5 and moved["up_unauth"] <= 5, moved
+    assert moved["up_web"] >= 20 * 4, moved
 
 
 # Runs inside a phone namespace: wrong voucher codes sent as the splash form does.
-# argv: portal-ip rounds parallel [mac ip ...]: with MAC/IP pairs, the phone takes each pair
-# in turn (its interface's MAC and address) and sends ``rounds`` x ``parallel`` guesses from it.
+# argv: portal-ip rounds parallel [source-ip ...]: with source addresses (made-up devices,
+# gateway/lab/fakes.py), ``rounds`` x ``parallel`` guesses are sent from each in turn.
 GUESSER = r"""
-import http.client, json, re, subprocess, sys
+import http.client, json, re, sys
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
-portal, rounds, parallel, pairs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+portal, rounds, parallel, sources = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 
-def req(method, path, body=""):
-    conn = http.client.HTTPConnection(portal, 8080, timeout=10)
+def req(method, path, body="", source=""):
+    bind = (source, 0) if source else None
+    conn = http.client.HTTPConnection(portal, 8080, timeout=10, source_address=bind)
     try:
         headers = {"Connection": "close"}
         if body:
@@ -107,28 +149,22 @@ def req(method, path, body=""):
     finally:
         conn.close()
 
-def guesses(n):
-    token = re.search(r'name="token" value="([^"]+)"', req("GET", "/")[1] + req("GET", "/status")[1]).group(1)
+def guesses(n, source=""):
+    page = req("GET", "/", source=source)[1] + req("GET", "/status", source=source)[1]
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
     body = urlencode({"code": "ZZZZ-ZZZZ", "token": token})
     with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(lambda _: req("POST", "/login", body)[0], range(n)))
+        return list(pool.map(lambda _: req("POST", "/login", body, source)[0], range(n)))
 
 statuses = []
-if not pairs:
-    statuses += guesses(rounds * parallel)
-for mac, ip in zip(pairs[::2], pairs[1::2]):
-    subprocess.run(["ip", "link", "set", "eth0", "down"], check=True)
-    subprocess.run(["ip", "link", "set", "eth0", "address", mac], check=True)
-    subprocess.run(["ip", "link", "set", "eth0", "up"], check=True)
-    subprocess.run(["ip", "addr", "flush", "dev", "eth0", "scope", "global"], check=True)
-    subprocess.run(["ip", "addr", "add", ip + "/24", "dev", "eth0"], check=True)
-    statuses += guesses(rounds * parallel)
+for source in sources or [""]:
+    statuses += guesses(rounds * parallel, source)
 print(json.dumps(statuses))
 """
 
 
-def _guess(lab, ns: str, rounds: int, parallel: int, *pairs: str) -> list[int]:
-    out = lab.exec(ns, lab.python, "-c", GUESSER, LAN_ROUTER, str(rounds), str(parallel), *pairs,
+def _guess(lab, ns: str, rounds: int, parallel: int, *sources: str) -> list[int]:
+    out = lab.exec(ns, lab.python, "-c", GUESSER, LAN_ROUTER, str(rounds), str(parallel), *sources,
                    timeout=180, check=True).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
 
@@ -171,17 +207,13 @@ def test_a_valid_code_between_guesses_does_not_reset_the_budget(lab, no_limits):
 
 def test_fresh_macs_and_addresses_share_the_library_wide_bound(lab, no_limits):
     ns = lab.spec.client(lab.spec.clients)
-    mac, ip = lab.client_mac(lab.spec.clients), lab.client_ip(ns)
-    pairs = []
-    for i in range(12):  # 12 devices' worth of MAC and IP, 5 guesses each: 60 guesses
-        pairs += [f"02:00:00:00:7e:{i:02x}", f"10.42.0.{200 + i}"]
+    # 12 made-up devices (MAC and address of their own), 5 guesses each: 60 guesses
+    fakes = add_fakes(lab, ns, 12, first_ip=200, prefix="gs", mac_byte=0x7E)
     started, before = time.time(), _evaluated(no_limits)
     try:
-        statuses = _guess(lab, ns, 5, 1, *pairs)
+        statuses = _guess(lab, ns, 5, 1, *(fake.ip for fake in fakes))
     finally:
-        lab.exec(ns, "ip", "link", "set", "eth0", "address", mac)
-        lab.exec(ns, "ip", "addr", "flush", "dev", "eth0", "scope", "global")
-        lab.exec(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+        remove_fakes(lab, ns, fakes)
     minutes = int(time.time() // 60) - int(started // 60) + 1
     bound = lab.config().portal.max_failures_per_minute * minutes
     evaluated = _evaluated(no_limits) - before

@@ -74,3 +74,32 @@ def test_successes_give_back_their_own_reservation_library_wide(r):
         assert acquire(r, ATOMIC, whos, NOW) == (0, False)
         settle(r, ATOMIC, whos, NOW, ok=True)
     assert r.get(library_key(ATOMIC, NOW)) == "0"
+
+
+def _burst(r, n: int, ok: bool, tag: int) -> list[tuple[int, bool]]:
+    """``n`` devices at once, each looking its code up for 20 ms; return each acquire's answer."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> tuple[int, bool]:
+        whos = (f"mac:02:00:00:00:{tag:02x}:{i:02x}", f"ip:10.{tag}.0.{i}")
+        got = acquire(r, ATOMIC, whos, NOW + 5)
+        if got == (0, False):
+            time.sleep(0.02)
+            settle(r, ATOMIC, whos, NOW + 5, ok=ok)
+        return got
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_a_class_typing_right_codes_at_once_is_not_refused(r):
+    # 40 right codes in flight together fill the library-wide bound for a moment only
+    assert _burst(r, 40, ok=True, tag=3) == [(0, False)] * 40
+    assert r.get(library_key(ATOMIC, NOW + 5)) == "0"
+
+
+def test_a_burst_of_wrong_codes_from_made_up_devices_gets_the_bound_only(r):
+    answers = _burst(r, 64, ok=False, tag=4)
+    assert answers.count((0, False)) == 30, "in-flight attempts count: the burst cannot overshoot"
+    assert all(library_wide for wait, library_wide in answers if wait)

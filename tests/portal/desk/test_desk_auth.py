@@ -154,3 +154,13 @@ def test_the_desk_defaults_to_the_admin_side_only(tmp_path):
     networks = load(path).desk.networks
     assert ip_network("192.168.7.0/24") in networks and ip_network("127.0.0.0/8") in networks
     assert not any(ip_address("10.42.0.150") in n for n in networks), "a phone on the LAN is not in"
+
+
+def test_a_right_password_does_not_clear_earlier_wrong_ones(desk, hotspot_config):
+    # issue 16: the same atomic limit as voucher codes; a success gives back only its own try
+    limit = hotspot_config.desk.max_failures
+    for _ in range(limit - 1):
+        assert desk.login("siti", "wrong-password").status_code == 200
+    assert desk.login("siti").status_code == 302
+    desk.client.post("/desk/logout", data={"csrf_token": desk.token("/desk/")})
+    assert desk.login("siti", "wrong-password").status_code == 429, "the last wrong one locks"

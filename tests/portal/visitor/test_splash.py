@@ -220,3 +220,26 @@ def test_survey_answers_do_not_overlap(app):
     for i, a in enumerate(words):
         for b in words[i + 1 :]:
             assert not a & b, (a, b)
+
+
+def test_the_code_is_posted_to_https_when_the_portal_has_a_certificate(hotspot_config, r, neighbours, clock):
+    # issue 16, item 9: a splash fetched over plain HTTP must not send the code back in clear
+    from dataclasses import replace
+    from pathlib import Path
+
+    from portal import create_app
+
+    portal = replace(
+        hotspot_config.portal,
+        tls_cert=Path("/x/c.pem"),
+        tls_key=Path("/x/k.pem"),
+        url="https://10.42.0.1:8443",
+    )
+    app = create_app({"HOTSPOT": replace(hotspot_config, portal=portal), "TESTING": True,
+                      "MAC_LOOKUP": neighbours.get, "CLOCK": clock})  # fmt: skip
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = PHONE_IP
+    page = client.get("/", headers={"Host": "10.42.0.1:8080"}).get_data(as_text=True)
+    assert 'action="https://10.42.0.1:8443/login?lang=id"' in page
+    secure = client.get("/", base_url="https://10.42.0.1:8443").get_data(as_text=True)
+    assert 'action="/login?lang=id"' in secure
