@@ -24,13 +24,13 @@ prefix_option = click.option(
 )
 
 
-def _lab(prefix: str, clients: int | None = None) -> Lab:
+def _lab(prefix: str, clients: int | None = None, hq: bool = False) -> Lab:
     try:
         if clients is None:
             existing = spec_from_existing(prefix)
             spec = existing or LabSpec(prefix=prefix)
         else:
-            spec = LabSpec(prefix=prefix, clients=clients)
+            spec = LabSpec(prefix=prefix, clients=clients, hq=hq)
     except ValueError as err:
         fail(str(err), 2)
     return Lab(spec)
@@ -43,10 +43,13 @@ def lab_group() -> None:
 
 @lab_group.command("up")
 @click.option("--clients", default=2, show_default=True, type=click.IntRange(1, 60), help="How many phones.")
+@click.option(
+    "--hq", is_flag=True, help="Also run the program's headquarters (FreeRADIUS + PostgreSQL) in <prefix>hq."
+)
 @prefix_option
-def lab_up(clients: int, prefix: str) -> None:
+def lab_up(clients: int, hq: bool, prefix: str) -> None:
     """Bring the lab up (idempotent: repairs what is missing, keeps what runs)."""
-    lab = _lab(prefix, clients)
+    lab = _lab(prefix, clients, hq)
     try:
         lab.up(say=lambda line: click.echo(f"  {line}"))
     except LabError as err:
@@ -100,7 +103,7 @@ def lab_status(as_json: bool, prefix: str) -> None:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, required=True)
 @prefix_option
 def lab_exec(host: str, argv: tuple[str, ...], prefix: str) -> None:
-    """Run a command on a lab host: gw, up, ap or c1..cN (e.g. `lab exec c1 curl -sI example.com`)."""
+    """Run a command on a lab host: gw, up, ap, hq or c1..cN (e.g. `lab exec c1 curl -sI example.com`)."""
     ns = host if host.startswith(prefix) else f"{prefix}{host}"
     os.execvp("ip", ["ip", "netns", "exec", ns, *argv])
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from gateway import config as config_mod
 from gateway.lab import netns
+from gateway.lab.headquarters import Headquarters
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
     IPERF_PORTS,
@@ -65,6 +66,7 @@ class Proc:
     env: dict[str, str] = field(default_factory=dict)
     ready: Callable[[], bool] | None = None
     ready_timeout: float = 15.0
+    after: Callable[[], None] | None = None  # run once it is ready (e.g. load a schema)
 
 
 class Lab:
@@ -77,6 +79,7 @@ class Lab:
         self.log_dir = self.dir / "log"
         self.config_path = self.dir / "hotspot.toml"
         self.python = sys.executable
+        self.hq = Headquarters(self.spec, self.dir) if self.spec.hq else None
 
     # -- public API -------------------------------------------------------------------
 
@@ -86,6 +89,8 @@ class Lab:
         for tool in ("ip", "nft", "redis-server", "dnsmasq", "iperf3", "udhcpc", "setpriv"):
             if shutil.which(tool) is None:
                 raise LabError(f"{tool} is not installed; run `make deps` (or see README)")
+        if self.hq is not None:
+            self.hq.check_tools()
         changes: list[str] = []
         config = self._write_config()
         say(f"config: {self.config_path}")
@@ -203,6 +208,13 @@ class Lab:
         ]
         for port in IPERF_PORTS:
             procs.append(Proc(f"iperf3-{port}", s.up, ["iperf3", "-s", "-p", str(port)]))
+        if self.hq is not None:
+            hq = self.hq
+            procs += [
+                Proc("postgres", s.hq_ns, hq.postgres_argv(), ready=hq.postgres_ready, ready_timeout=60,
+                     after=hq.bootstrap_database),
+                Proc("freeradius", s.hq_ns, hq.freeradius_argv(), ready=hq.freeradius_ready),
+            ]  # fmt: skip
         procs += [
             Proc(
                 "gateway", s.gw,
@@ -254,6 +266,8 @@ class Lab:
             if time.monotonic() > deadline:
                 raise LabError(f"{proc.name} not ready after {proc.ready_timeout:.0f}s; {log_hint}")
             time.sleep(0.05)
+        if proc.after is not None:
+            proc.after()
         return pid
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
@@ -320,7 +334,11 @@ class Lab:
         if not self.config_path.exists() or self.config_path.read_text() != text:
             self.config_path.write_text(text)
         self.config_path.chmod(0o644)
+        if self.hq is not None:
+            self.hq.secret()  # the router's [radius] section names this file
         config = config_mod.load(self.config_path)
+        if self.hq is not None:
+            self.hq.write_config(config.library.id)
         secret = config.portal.secret_key_file
         if not secret.exists():
             secret.write_text(secrets.token_hex(32) + "\n")

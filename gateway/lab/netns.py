@@ -48,7 +48,7 @@ def lab_namespaces(prefix: str) -> list[str]:
     names = []
     for entry in sorted(os.listdir(NETNS_DIR)):
         rest = entry[len(prefix) :] if entry.startswith(prefix) else None
-        if rest in ("gw", "up", "ap") or (rest and rest[0] == "c" and rest[1:].isdigit()):
+        if rest in ("gw", "up", "ap", "hq") or (rest and rest[0] == "c" and rest[1:].isdigit()):
             names.append(entry)
     return names
 
@@ -156,4 +156,4 @@ def spec_from_existing(prefix: str) -> LabSpec | None:
     if not names:
         return None
     clients = [n for n in names if n[len(prefix) :].startswith("c")]
-    return LabSpec(prefix=prefix, clients=max(1, len(clients)))
+    return LabSpec(prefix=prefix, clients=max(1, len(clients)), hq=f"{prefix}hq" in names)

@@ -8,6 +8,11 @@ namespace::
     hs-c1 eth0 --\\
     hs-c2 eth0 ---+-- hs-ap br0 (the Wi-Fi access point) -- gw | lan0 hs-gw wan0 -- eth0 hs-up
     hs-cN eth0 --/                                         10.42.0.1/24   192.0.2.2/24   192.0.2.1/24
+                                                                                            |
+    with ``hq=True``, the program's headquarters sits behind the "internet":   hq0 198.51.100.1/24
+                                                                               eth0 198.51.100.10/24 hs-hq
+    (FreeRADIUS + PostgreSQL); the router reaches it through its default route, the
+    phones never do (the router forwards only logged-in phones, and never to HQ).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ __all__ = [
     "UPSTREAM_IP",
     "UPSTREAM_IP6",
     "UPSTREAM_WALLED_IP",
+    "HQ_IP",
+    "HQ_NET",
+    "WAN_ROUTER",
     "IPERF_PORTS",
     "Address",
     "LabPlan",
@@ -38,6 +46,10 @@ UPSTREAM_IP = "192.0.2.1"
 UPSTREAM_WALLED_IP = "192.0.2.7"
 # IPv6 exists in the lab so tests can prove it does not escape: the router forwards
 # v6 and has a route upstream, clients configure static addresses when a test needs them.
+# the program's headquarters (RADIUS + database), one hop beyond the lab's internet
+HQ_NET = "198.51.100.0/24"
+HQ_GATEWAY = "198.51.100.1"
+HQ_IP = "198.51.100.10"
 LAN_ROUTER6 = "2001:db8:42::1"
 WAN_ROUTER6 = "2001:db8:2::2"
 UPSTREAM_IP6 = "2001:db8:2::1"
@@ -58,6 +70,7 @@ class LabSpec:
     prefix: str = "hs-"
     clients: int = 2
     uplink: str = "10mbit"
+    hq: bool = False
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -77,6 +90,11 @@ class LabSpec:
     def ap(self) -> str:
         return f"{self.prefix}ap"
 
+    @property
+    def hq_ns(self) -> str:
+        """The namespace of the program's headquarters (exists only with ``hq=True``)."""
+        return f"{self.prefix}hq"
+
     def client(self, index: int) -> str:
         """Return the namespace of phone number ``index`` (1-based)."""
         return f"{self.prefix}c{index}"
@@ -87,7 +105,7 @@ class LabSpec:
 
     @property
     def namespaces(self) -> list[str]:
-        return [self.gw, self.up, self.ap, *self.client_namespaces]
+        return [self.gw, self.up, self.ap, *self.client_namespaces, *([self.hq_ns] if self.hq else [])]
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,19 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         # the upstream routes the lab's v6 LAN back (v4 is masqueraded, v6 is not)
         (spec.up, "2001:db8:42::/64", WAN_ROUTER6),
     )
+    hq_sysctls: tuple[tuple[str, str, str], ...] = ()
+    if spec.hq:
+        veths.append(Veth(spec.up, "hq0", spec.hq_ns, "eth0"))
+        addresses += (
+            Address(spec.up, "hq0", f"{HQ_GATEWAY}/24"),
+            Address(spec.hq_ns, "eth0", f"{HQ_IP}/24"),
+        )
+        # HQ answers the router's (masqueraded) WAN address only; no route to any LAN
+        routes += ((spec.hq_ns, "default", HQ_GATEWAY),)
+        hq_sysctls = (
+            (spec.up, "net.ipv4.ip_forward", "1"),
+            (spec.hq_ns, "net.ipv6.conf.all.disable_ipv6", "1"),
+        )
     sysctls = (
         (spec.gw, "net.ipv4.ip_forward", "1"),
         (spec.gw, "net.ipv6.conf.all.forwarding", "1"),
@@ -165,6 +196,7 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         *((ns, "net.ipv6.conf.eth0.accept_ra", "0") for ns in spec.client_namespaces),
         # the bridge must not run IPv6 of its own
         (spec.ap, "net.ipv6.conf.all.disable_ipv6", "1"),
+        *hq_sysctls,
     )
     return LabPlan(
         spec=spec,

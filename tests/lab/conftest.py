@@ -15,3 +15,30 @@ def gw(lab):
     everyone_out(lab, r)
     yield r
     everyone_out(lab, r)
+
+
+@pytest.fixture(scope="session")
+def hq_lab(lab):
+    """The session's lab with the program's headquarters added (FreeRADIUS + PostgreSQL in <prefix>hq).
+
+    The gateway and portal restart to read the config's ``[radius]`` section. At the end HQ
+    is stopped by PID and its namespace removed (the session lab's teardown would do it too).
+    """
+    from gateway.lab.lab import Lab
+    from gateway.lab.netns import delete_namespaces
+    from gateway.lab.topology import LabSpec
+
+    spec = LabSpec(prefix=lab.spec.prefix, clients=lab.spec.clients, uplink=lab.spec.uplink, hq=True)
+    with_hq = Lab(spec, lab.dir)
+    try:
+        with_hq.up()
+        with_hq.restart("gateway")
+        with_hq.restart("portal")
+        yield with_hq
+    finally:
+        for name in ("freeradius", "postgres"):
+            with_hq.stop(name)
+        delete_namespaces([spec.hq_ns])
+        lab.up()  # the config without [radius]
+        lab.restart("gateway")
+        lab.restart("portal")
