@@ -148,14 +148,22 @@ def session_facts(session: Session) -> dict[str, str | None]:
     left = session.seconds_left(at)
     bytes_left = session.bytes_left()
     return {
-        "plan": plan.label_for(str(get_locale())) if plan else session.plan,
+        "plan": plan.label_for(str(get_locale())) if plan else _other_plan(session),
         "time_left": _duration_text(left),
         "until": format_time(ends, "HH:mm") if left < 20 * 3600 else format_datetime(ends, "d MMM HH:mm"),
         "data_left": format_size(bytes_left) if bytes_left is not None else None,
         "used": format_size(session.bytes_up + session.bytes_down),
         "down": format_rate(session.down),
         "up": format_rate(session.up),
+        "message": session.message or None,
     }
+
+
+def _other_plan(session: Session) -> str:
+    """Return the label of a session without a local plan (a central account's)."""
+    if session.kind == "central":
+        return gettext("Program account")
+    return session.plan
 
 
 @bp.get("/")

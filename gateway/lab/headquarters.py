@@ -59,8 +59,25 @@ class Headquarters:
         """Return the shared secret of the lab's router and HQ, creating it on first use."""
         if not self.secret_file.exists():
             self.secret_file.write_text(secrets.token_urlsafe(24) + "\n")
-        self.secret_file.chmod(0o640)
+        self.secret_file.chmod(0o644)  # lab only: the portal runs as nobody; a router has 0640 root:hotspot
         return self.secret_file.read_text().strip()
+
+    def router_config_section(self) -> str:
+        """Return the ``[radius]`` section the lab's router config gets when HQ runs."""
+        return "\n".join(
+            [
+                "",
+                "# the lab's headquarters (hotspotctl lab up --hq): see docs/fleet.md",
+                "[radius]",
+                f'servers = ["{HQ_IP}"]',
+                f'secret_file = "{self.secret_file}"',
+                "timeout = 0.5",
+                "retries = 2",
+                'interim_interval = "10s"',
+                'device_id = "hash"',
+                "",
+            ]
+        )
 
     def write_config(self, library_id: str) -> None:
         """Write the FreeRADIUS config dir and prepare the PostgreSQL cluster (idempotent)."""

@@ -331,6 +331,8 @@ class Lab:
             '[uplink]\ndown = "10mbit"\nup = "10mbit"',
             f'[uplink]\ndown = "{self.spec.uplink}"\nup = "{self.spec.uplink}"',
         )
+        if self.hq is not None:
+            text += self.hq.router_config_section()
         if not self.config_path.exists() or self.config_path.read_text() != text:
             self.config_path.write_text(text)
         self.config_path.chmod(0o644)
