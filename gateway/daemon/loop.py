@@ -36,6 +36,7 @@ from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
 from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
+from gateway.radius.accounting import AccountingHook
 
 __all__ = ["Daemon", "main"]
 
@@ -61,6 +62,8 @@ class Daemon:
         # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md
         self.upkeep = Upkeep(config, self.redis)  # session log, /metrics, reloads (docs/operations.md)
         self.hooks: list[PassHook] = [self.upkeep]
+        if config.radius is not None:  # accounting to HQ, queued while it is away (docs/fleet.md)
+            self.hooks.append(AccountingHook(config, self.redis))
         self.reload_requested = False  # SIGHUP
         self.handlers: dict[str, Handler] = {
             "authorize": self.authorize,

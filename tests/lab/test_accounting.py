@@ -1,0 +1,109 @@
+"""Accounting to the real FreeRADIUS + PostgreSQL at the lab's HQ, through a day-long outage and a
+router power cut: ``radacct`` must match the router's session log exactly."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from gateway.daemon.sessionlog import SessionLog
+from gateway.lab.probe import admit, wait_for
+from gateway.model import keys
+from gateway.model.sessions import end_session, new_session, start_session
+from gateway.radius.accounting import OUTBOX
+
+pytestmark = pytest.mark.lab
+
+REASONS = ("logout", "expired", "idle", "quota", "kicked", "replaced")
+CAUSES = {
+    "logout": "User-Request", "expired": "Session-Timeout", "idle": "Idle-Timeout",
+    "quota": "Session-Timeout", "kicked": "Admin-Reset", "replaced": "NAS-Request",
+}  # fmt: skip
+
+
+def _rows(hq, sids: list[str]) -> dict[str, tuple]:
+    wanted = ",".join(f"'{sid}'" for sid in sids)
+    out = hq.sql(
+        "SELECT acctsessionid, acctinputoctets, acctoutputoctets, acctsessiontime, acctterminatecause, "
+        "extract(epoch FROM acctstarttime)::bigint, extract(epoch FROM acctstoptime)::bigint, realm "
+        f"FROM radacct WHERE acctsessionid IN ({wanted}) ORDER BY acctsessionid"
+    )
+    rows = [line.split("|") for line in out.splitlines() if line]
+    assert len(rows) == len({row[0] for row in rows}), "a session doubled in radacct"
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_a_live_session_is_accounted_start_interim_stop(hq_lab, gw):
+    session, ack = admit(gw, hq_lab, 1)
+    assert ack and ack["ok"]
+    hq = hq_lab.hq
+    wait_for(lambda: _rows(hq, [session.sid]), 15, "the Start at HQ")
+    interval = hq_lab.config().radius.interim_interval
+    gw.hset(keys.session(session.sid), mapping={"bytes_up": 1234, "bytes_down": 56789})
+    # an Interim-Update carries the counters while the session runs
+    wait_for(lambda: _rows(hq, [session.sid])[session.sid][1] == "56789", interval + 15, "an Interim-Update")
+    end_session(gw, session.sid, "logout", time.time())
+    wait_for(lambda: _rows(hq, [session.sid])[session.sid][3] == "User-Request", 15, "the Stop")
+    row = _rows(hq, [session.sid])[session.sid]
+    assert row[6] == "lab"  # the library, as HQ knows its client
+
+
+def test_hq_down_for_a_day_and_a_power_cut_lose_and_double_nothing(hq_lab, gw):
+    r, hq = gw, hq_lab.hq
+    wait_for(lambda: r.xlen(OUTBOX) == 0, 30, "the outbox to be empty before the outage")
+    hq_lab.stop("freeradius")
+    try:
+        hq_lab.stop("gateway", signal.SIGKILL)
+        # a simulated day while HQ is away: one session an hour, each with its own end reason
+        day = time.time() - 86400
+        sids = []
+        for i in range(24):
+            t0 = day + i * 3600
+            session = new_session(
+                mac=f"02:00:00:00:99:{i:02x}", ip=f"10.42.0.{120 + i}", kind="admin", plan="harian",
+                now=t0, expires_at=t0 + 3600, down=4_000_000, up=2_000_000,
+            )  # fmt: skip
+            start_session(r, session, t0)
+            down = 5 * 2**32 + 12345 if i == 7 else 1_000_000 * i + 17  # one past 4 GiB: Gigawords
+            r.hset(keys.session(session.sid), mapping={"bytes_up": 1000 * i + 3, "bytes_down": down})
+            end_session(r, session.sid, REASONS[i % len(REASONS)], t0 + 600 + i)
+            sids.append(session.sid)
+        hq_lab.start("gateway")  # spools the day; HQ does not answer, so everything waits
+        wait_for(lambda: r.xlen(OUTBOX) >= 48, 30, "the day's Start and Stop records in the outbox")
+        hq_lab.stop("gateway", signal.SIGKILL)  # the power cut, with every record still waiting
+        assert r.xlen(OUTBOX) >= 48
+        assert not _rows(hq, sids)
+        hq_lab.start("gateway")
+    finally:
+        hq_lab.start("freeradius")
+    wait_for(lambda: r.xlen(OUTBOX) == 0, 90, "the outbox to drain once HQ is back")
+    rows = _rows(hq, sids)
+    session_log = SessionLog.from_config(hq_lab.config())
+    ends = wait_for(
+        lambda: (
+            found
+            if len(
+                found := {
+                    rec["sid"]: rec
+                    for rec in session_log.records()
+                    if rec["sid"] in sids and rec["event"] == "end"
+                }
+            )
+            == 24
+            else None
+        ),
+        20,
+        "the session log",
+    )
+    assert set(rows) == set(ends)  # every session, once
+    for sid, rec in ends.items():
+        up, down, seconds, cause, start, stop, realm = rows[sid]
+        assert (int(up), int(down)) == (rec["bytes_up"], rec["bytes_down"]), sid
+        assert int(seconds) == round(rec["duration"])
+        assert cause == CAUSES[rec["reason"]]
+        assert abs(int(stop) - rec["ts"]) <= 1  # booked when it happened (Event-Timestamp), not when sent
+        assert abs(int(start) - (rec["ts"] - rec["duration"])) <= 1
+        assert realm == "lab"
+    assert sum(int(row[1]) for row in rows.values()) == sum(rec["bytes_down"] for rec in ends.values())
