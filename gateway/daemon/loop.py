@@ -37,6 +37,7 @@ from gateway.model import commands, keys
 from gateway.model.sessions import END_REASONS, end_session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
 from gateway.radius.accounting import AccountingHook
+from gateway.radius.dynauth import DynAuthServer
 
 __all__ = ["Daemon", "main"]
 
@@ -64,6 +65,8 @@ class Daemon:
         self.hooks: list[PassHook] = [self.upkeep]
         if config.radius is not None:  # accounting to HQ, queued while it is away (docs/fleet.md)
             self.hooks.append(AccountingHook(config, self.redis))
+            if config.radius.dynauth_listen:  # Disconnect/CoA from HQ (RFC 5176)
+                self.hooks.append(DynAuthServer(config, self.redis, on_change=self.wake))
         self.reload_requested = False  # SIGHUP
         self.handlers: dict[str, Handler] = {
             "authorize": self.authorize,
@@ -90,6 +93,10 @@ class Daemon:
         if result.ok:
             self.apply_config(result.config)
         return result.reply()
+
+    def wake(self) -> None:
+        """Run a pass at once (another thread changed sessions, e.g. HQ's Disconnect-Request)."""
+        self.next_pass = 0.0
 
     def request_reload(self, _signum: int, _frame: FrameType | None) -> None:
         self.reload_requested = True

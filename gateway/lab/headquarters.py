@@ -75,6 +75,7 @@ class Headquarters:
                 "retries = 2",
                 'interim_interval = "10s"',
                 'device_id = "hash"',
+                f'dynauth_listen = "{WAN_ROUTER}:3799"',
                 "",
             ]
         )
