@@ -15,6 +15,7 @@ __all__ = [
     "WALLED_NETS4",
     "ADMIN_SET4",
     "ADMIN_SET6",
+    "HQ_SET4",
     "ifb_name",
 ]
 
@@ -28,6 +29,7 @@ DOWN_SET6 = "down6"  # ipv6_addr of authorized clients: replies to them, downloa
 WALLED_NETS4 = "walled_nets4"  # walled_garden.networks from the config
 ADMIN_SET4 = "admin4"  # network.admin_networks (IPv4): SSH to the router from the LAN
 ADMIN_SET6 = "admin6"  # network.admin_networks (IPv6)
+HQ_SET4 = "hq4"  # radius.servers and dynauth_clients: the program's HQ, closed to visitors
 
 
 def ifb_name(lan_interface: str) -> str:
