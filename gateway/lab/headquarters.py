@@ -153,21 +153,38 @@ class Headquarters:
         return f"{HQ_IP}:1812" in out and f"{HQ_IP}:1813" in out
 
     def bootstrap_database(self) -> None:
-        """Create the ``radius`` role and database and load the standard schema, once."""
+        """Create the ``radius`` role, database and standard schema (once), then the program's tables."""
         exists = self.sql(
             "SELECT 1 FROM pg_database WHERE datname = 'radius'", db="postgres", user="postgres"
         )
-        if exists.strip() == "1":
-            return
-        self.sql("CREATE ROLE radius LOGIN", db="postgres", user="postgres")
-        self.sql("CREATE DATABASE radius OWNER radius", db="postgres", user="postgres")
-        self._psql("-v", "ON_ERROR_STOP=1", "-f", str(SCHEMA), db="radius", user="radius")
+        if exists.strip() != "1":
+            self.sql("CREATE ROLE radius LOGIN", db="postgres", user="postgres")
+            self.sql("CREATE DATABASE radius OWNER radius", db="postgres", user="postgres")
+            self._psql("-v", "ON_ERROR_STOP=1", "-f", str(SCHEMA), db="radius", user="radius")
+        # what the program adds (idempotent): library metadata for the reach reports
+        program = resources.files("gateway.hq").joinpath("program.sql").read_text()
+        self._psql("-v", "ON_ERROR_STOP=1", "-c", program, db="radius", user="radius")
 
     # -- SQL --------------------------------------------------------------------------
 
     def sql(self, query: str, *, db: str = "radius", user: str = "radius") -> str:
         """Run one SQL statement at HQ and return its rows as ``|``-separated lines."""
         return self._psql("-v", "ON_ERROR_STOP=1", "-c", query, db=db, user=user)
+
+    @property
+    def conninfo(self) -> str:
+        """Return the libpq connection string of HQ's database (for ``hotspotctl hq report --db``)."""
+        return f"host={self.pg_socket_dir} dbname=radius user=radius"
+
+    def add_library(self, library_id: str, name: str = "", district: str = "", province: str = "") -> None:
+        """Add (or update) a library's metadata at HQ."""
+        q = _sql_literal
+        self.sql(
+            "INSERT INTO library (id, name, district, province) "
+            f"VALUES ({q(library_id)}, {q(name)}, {q(district)}, {q(province)}) "
+            "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, district = EXCLUDED.district, "
+            "province = EXCLUDED.province"
+        )
 
     def add_user(self, name: str, password: str, reply: dict[str, str] | None = None) -> None:
         """Add (or replace) a central account: a ``radcheck`` password and ``radreply`` attributes."""

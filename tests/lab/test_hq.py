@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.lab.probe import admit, online_from
@@ -69,3 +73,49 @@ def test_phones_never_reach_hq_logged_in_or_not(hq_lab, gw):
             hq_lab, phone, hq_lab.hq.secret(), 'User-Name = "ANGGOTA-T1"\nUser-Password = "rahasia-1"\n'
         )
         assert "Received" not in out.stdout, out.stdout
+
+
+def test_reach_report_from_hq_database(hq_lab):
+    """Accounting through the real FreeRADIUS, then `hotspotctl hq report` over radacct at HQ."""
+    hq = hq_lab.hq
+    hq.add_library("lab", "Perpustakaan Lab", district="Kota Lab", province="Jawa Lab")
+    base = 1741996800  # 2025-03-15 00:00 UTC: a month no other test writes to
+    packets = []
+    for i, (device, octets) in enumerate((("dev-a", 1000), ("dev-a", 2000), ("dev-b", 4000))):
+        for status in ("Start", "Stop"):
+            lines = [
+                f'Acct-Status-Type = {status}', f'Acct-Session-Id = "reach-{i}"', f'User-Name = "local:v{i}"',
+                f'Calling-Station-Id = "{device}"', 'NAS-Identifier = "lab"', "Acct-Authentic = Local",
+                f"Event-Timestamp = {base + i * 3600 + (1800 if status == 'Stop' else 0)}",
+            ]  # fmt: skip
+            if status == "Stop":
+                lines += [
+                    "Acct-Session-Time = 1800",
+                    f"Acct-Output-Octets = {octets}",
+                    "Acct-Input-Octets = 0",
+                ]
+            packets.append("\n".join(lines) + "\n")
+    out = hq_lab.exec(
+        hq_lab.spec.gw, "radclient", "-r", "2", "-t", "2", f"{HQ_IP}:1813", "acct", hq.secret(),
+        input="\n".join(packets), timeout=30,
+    )  # fmt: skip
+    assert out.stdout.count("Received Accounting-Response") == 6, out.stdout + out.stderr
+    hotspotctl = str(Path(sys.executable).parent / "hotspotctl")
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--by", "province", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(result.stdout)["rows"]
+    assert row == {
+        "period": "2025-03", "group": "Jawa Lab", "sessions": 3, "devices": 2, "hours": 1.5,
+        "bytes": 7000, "central_accounts": 0,
+    }  # fmt: skip
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--per", "day", "--csv", timeout=60,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == [
+        "period,group,sessions,devices,hours,bytes,central_accounts",
+        "2025-03-15,lab,3,2,1.5,7000,0",
+    ]
