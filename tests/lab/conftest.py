@@ -17,12 +17,13 @@ def gw(lab):
     everyone_out(lab, r)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hq_lab(lab):
     """The session's lab with the program's headquarters added (FreeRADIUS + PostgreSQL in <prefix>hq).
 
-    The gateway and portal restart to read the config's ``[radius]`` section. At the end HQ
-    is stopped by PID and its namespace removed (the session lab's teardown would do it too).
+    The gateway and portal restart to read the config's ``[radius]`` section. After the
+    module HQ is stopped by PID, its namespace removed and the lab put back as it was, so
+    the other lab tests see the library on its own (its database stays in the lab dir).
     """
     from gateway.lab.lab import Lab
     from gateway.lab.netns import delete_namespaces
