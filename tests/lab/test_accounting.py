@@ -107,3 +107,42 @@ def test_hq_down_for_a_day_and_a_power_cut_lose_and_double_nothing(hq_lab, gw):
         assert abs(int(start) - (rec["ts"] - rec["duration"])) <= 1
         assert realm == "lab"
     assert sum(int(row[1]) for row in rows.values()) == sum(rec["bytes_down"] for rec in ends.values())
+
+
+def test_restarts_mid_replay_lose_and_double_nothing(hq_lab, gw):
+    """PostgreSQL, FreeRADIUS and the router restart while a backlog replays: radacct ends up exact."""
+    r, hq = gw, hq_lab.hq
+    wait_for(lambda: r.xlen(OUTBOX) == 0, 30, "the outbox to be empty first")
+    hq_lab.stop("freeradius")
+    try:
+        hq_lab.stop("gateway", signal.SIGKILL)
+        start = time.time() - 3 * 3600
+        sids = []
+        for i in range(400):
+            t0 = start + i * 20
+            session = new_session(
+                mac=f"02:00:00:01:{i // 256:02x}:{i % 256:02x}", ip=f"10.42.1.{i % 250 + 1}", kind="admin",
+                plan="harian", now=t0, expires_at=t0 + 3600, down=4_000_000, up=2_000_000,
+            )  # fmt: skip
+            start_session(r, session, t0)
+            r.hset(keys.session(session.sid), mapping={"bytes_up": 7 * i, "bytes_down": 1_000_003 * i})
+            end_session(r, session.sid, "logout", t0 + 15)
+            sids.append(session.sid)
+        hq_lab.start("gateway")
+        wait_for(lambda: r.xlen(OUTBOX) >= 800, 30, "the backlog in the outbox")
+    finally:
+        hq_lab.start("freeradius")
+    wait_for(lambda: r.xlen(OUTBOX) < 700, 60, "the replay to begin")
+    hq_lab.stop("postgres", signal.SIGINT)  # fast shutdown: FreeRADIUS loses its database
+    hq_lab.start("postgres")
+    wait_for(lambda: r.xlen(OUTBOX) < 500, 90, "the replay to go on")
+    hq_lab.restart("freeradius")
+    wait_for(lambda: r.xlen(OUTBOX) < 300, 90, "the replay to go on")
+    hq_lab.stop("gateway", signal.SIGKILL)  # and the router loses power mid-replay
+    hq_lab.start("gateway")
+    wait_for(lambda: r.xlen(OUTBOX) == 0, 120, "the outbox to drain")
+    rows = _rows(hq, sids)
+    assert len(rows) == 400
+    for i, sid in enumerate(sids):
+        up, down, seconds, cause, *_ = rows[sid]
+        assert (int(up), int(down), int(seconds), cause) == (7 * i, 1_000_003 * i, 15, "User-Request"), sid
