@@ -11,8 +11,10 @@ Two steps, both run by the gateway daemon (:class:`AccountingHook` is one of its
    loses at most the last second, as it does for sessions themselves.
 2. **Send** (a thread): the oldest record first, with Acct-Delay-Time = now minus the
    event's time and Event-Timestamp = the event's time, so HQ books it when it happened.
-   A record leaves the outbox only after HQ's Accounting-Response. While HQ is away the
-   sender waits (1 s doubling to 30 s) and tries the same record again: order is kept.
+   Up to 32 requests are in flight at once, never two of one session, so each session's
+   records reach HQ in order. A record leaves the outbox only after HQ's
+   Accounting-Response. While HQ is away the sender waits (1 s doubling to 30 s) and
+   tries again from the oldest record.
    A crash between HQ's answer and the delete sends that record once more; HQ is
    idempotent on Acct-Unique-Session-Id (FreeRADIUS's queries: ``ON CONFLICT`` and
    ``UPDATE ... WHERE``), so ``radacct`` never doubles.
@@ -56,6 +58,7 @@ SPOOLED = "hs:radius:spooled"  # the last hs:events id turned into outbox record
 INTERIMS = "hs:radius:interims"  # sid -> time of its last queued record (started sessions only)
 MAX_BACKLOG = 200_000
 BATCH = 500
+WINDOW = 32  # requests in flight to HQ at once
 MAX_WAIT = 30.0
 
 log = get_logger("radius")
@@ -167,21 +170,33 @@ class Sender:
         )
 
     def send_pending(self, limit: int = BATCH) -> int:
-        """Send up to ``limit`` records in order; return how many HQ took. Raise RadiusUnavailable."""
-        done = 0
+        """Send up to ``limit`` of the oldest records (``WINDOW`` in flight, one per session at a
+        time so each session's records reach HQ in order); return how many HQ took.
+
+        Raise :class:`RadiusUnavailable` when HQ took none.
+        """
+        items: list[tuple[str, dict[str, Any]]] = []
+        sids: set[str] = set()
+        now = time.time()
         for stream_id, record in self.redis.xrange(OUTBOX, "-", "+", count=limit):
+            sid = record.get("sid", "")
+            if sid in sids:
+                continue  # after its session's earlier record, in a later round
             try:
-                attrs = self.attributes(record, time.time())
+                attrs = self.attributes(record, now)
             except (KeyError, ValueError) as err:
                 # a record we cannot even encode would block the queue forever: log and drop it
                 log.error("radius_record_dropped", id=stream_id, error=str(err))
                 self.redis.xdel(OUTBOX, stream_id)
                 continue
-            self.client.account(attrs)
-            self.redis.xdel(OUTBOX, stream_id)
-            done += 1
-        self.sent += done
-        return done
+            sids.add(sid)
+            items.append((stream_id, attrs))
+        if not items:
+            return 0
+        acked = self.client.account_many(items, window=WINDOW)
+        self.redis.xdel(OUTBOX, *acked)
+        self.sent += len(acked)
+        return len(acked)
 
 
 class AccountingHook:

@@ -11,7 +11,11 @@ read replies from the server's own address and port (a connected UDP socket).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -136,6 +140,79 @@ class RadiusClient:
             if reply.code == packet.AccountingResponse:
                 return str(server.host)
         raise RadiusUnavailable("no RADIUS server acknowledged the accounting record")
+
+    def account_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], window: int = 32) -> list[str]:
+        """Send Accounting-Requests with up to ``window`` in flight; return the keys HQ acknowledged.
+
+        ``items`` are (key, attributes). Each request gets ``radius.retries`` tries of
+        ``radius.timeout``; replies are matched by Identifier and verified like pyrad's
+        (Response Authenticator, Message-Authenticator if present) on a socket connected to
+        the server. Servers are tried in order until one acknowledges something; raise
+        :class:`RadiusUnavailable` when none does.
+        """
+        if not items:
+            return []
+        for server in self.radius.servers:
+            try:
+                acked = self._account_window(server, items, max(1, min(window, 200)))
+            except OSError as err:
+                log.debug("radius_no_answer", server=str(server.host), kind="acct", error=str(err))
+                continue
+            if acked:
+                return acked
+        raise RadiusUnavailable("no RADIUS server acknowledged the accounting records")
+
+    def _account_window(
+        self, server: RadiusServer, items: Sequence[tuple[str, Mapping[str, Any]]], window: int
+    ) -> list[str]:
+        common = self._common()
+        queue = deque(items)
+        inflight: dict[int, list[Any]] = {}  # id -> [key, packet, raw, deadline, tries]
+        acked: list[str] = []
+        next_id = packet.CreateID()
+        giving_up = False
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect((str(server.host), server.acct_port))  # the kernel drops other senders
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            while inflight or (queue and not giving_up):
+                while queue and not giving_up and len(inflight) < window:
+                    while next_id in inflight:
+                        next_id = (next_id + 1) % 256
+                    key, attrs = queue.popleft()
+                    pkt = packet.AcctPacket(id=next_id, secret=self.secret, dict=self.dictionary)
+                    for name, value in {**common, **attrs}.items():
+                        pkt[name] = value
+                    raw = pkt.RequestPacket()
+                    sock.send(raw)
+                    inflight[next_id] = [key, pkt, raw, time.monotonic() + self.radius.timeout, 1]
+                    next_id = (next_id + 1) % 256
+                wait = min(entry[3] for entry in inflight.values()) - time.monotonic()
+                if poller.poll(max(0, wait) * 1000):
+                    data = sock.recv(4096)
+                    entry = inflight.get(data[1]) if len(data) >= 20 else None
+                    if entry is not None:
+                        try:
+                            reply = entry[1].CreateReply(packet=data)
+                            valid = (
+                                entry[1].VerifyReply(reply, data) and reply.code == packet.AccountingResponse
+                            )
+                        except Exception:  # untrusted bytes: a reply that does not decode is no reply
+                            valid = False
+                        if valid:
+                            acked.append(entry[0])
+                            del inflight[data[1]]
+                now = time.monotonic()
+                for ident, entry in list(inflight.items()):
+                    if now < entry[3]:
+                        continue
+                    if entry[4] < self.radius.retries:
+                        sock.send(entry[2])
+                        entry[3], entry[4] = now + self.radius.timeout, entry[4] + 1
+                    else:
+                        del inflight[ident]
+                        giving_up = True  # HQ stopped answering: send nothing new, wait for the rest
+        return acked
 
 
 def _by_name(reply: packet.Packet) -> dict[str, list]:

@@ -157,7 +157,7 @@ def _radius(port: int, tmp_path: Path) -> Radius:
     secret.write_text(SECRET.decode() + "\n")
     return Radius(
         servers=(RadiusServer(ipaddress.IPv4Address("127.0.0.1"), port, port + 1),),
-        secret_file=secret, nas_identifier="lab", nas_ip=None, timeout=0.3, retries=1,
+        secret_file=secret, nas_identifier="lab", nas_ip=None, timeout=0.3, retries=2,
         interim_interval=60, device_id="hash", dynauth_listen="", dynauth_clients=(),
     )  # fmt: skip
 
@@ -181,3 +181,55 @@ def test_a_bad_or_spoofed_reply_is_never_believed(mode, tmp_path):
     finally:
         hq.close()
     assert time.monotonic() - started < 2  # gives up within its bound (0.3 s here), nothing let in
+
+
+class FakeAcctHQ:
+    """Answers Accounting-Requests on loopback: signed with the right or a wrong secret; the
+    first try of every third request is ignored (a lost datagram, so the client retries)."""
+
+    def __init__(self, secret: bytes):
+        self.secret = secret
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.seen: dict[bytes, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        d = load_dictionary()
+        while not self.stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            request = packet.AcctPacket(packet=data, secret=self.secret, dict=d)
+            key = request["Acct-Session-Id"][0].encode()
+            self.seen[key] = self.seen.get(key, 0) + 1
+            if int(key.decode().rsplit("-", 1)[1]) % 3 == 0 and self.seen[key] == 1:
+                continue
+            self.sock.sendto(request.CreateReply().ReplyPacket(), addr)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize(("server_secret", "acked"), [(SECRET, 100), (b"a-wrong-secret", 0)])
+def test_windowed_accounting_is_acked_only_by_verified_replies(server_secret, acked, tmp_path):
+    hq = FakeAcctHQ(server_secret)
+    radius = _radius(hq.port - 1, tmp_path)  # acct port = auth port + 1
+    items = [(f"id-{i}", {"Acct-Status-Type": "Start", "Acct-Session-Id": f"s-{i}"}) for i in range(100)]
+    try:
+        client = RadiusClient(radius)
+        if acked:
+            done = client.account_many(items, window=16)
+            assert sorted(done) == sorted(key for key, _ in items)  # the lost ones were retried
+        else:
+            with pytest.raises(RadiusUnavailable):
+                client.account_many(items, window=16)
+    finally:
+        hq.close()
