@@ -24,13 +24,13 @@ prefix_option = click.option(
 )
 
 
-def _lab(prefix: str, clients: int | None = None, hq: bool = False) -> Lab:
+def _lab(prefix: str, clients: int | None = None, hq: bool = False, join: str = "", site: int = 0) -> Lab:
     try:
         if clients is None:
             existing = spec_from_existing(prefix)
             spec = existing or LabSpec(prefix=prefix)
         else:
-            spec = LabSpec(prefix=prefix, clients=clients, hq=hq)
+            spec = LabSpec(prefix=prefix, clients=clients, hq=hq, hq_of=join, site=site)
     except ValueError as err:
         fail(str(err), 2)
     return Lab(spec)
@@ -46,10 +46,14 @@ def lab_group() -> None:
 @click.option(
     "--hq", is_flag=True, help="Also run the program's headquarters (FreeRADIUS + PostgreSQL) in <prefix>hq."
 )
+@click.option("--join", default="", metavar="PREFIX", help="Join the HQ of the lab with this prefix.")
+@click.option(
+    "--site", default=1, show_default=True, type=click.IntRange(1, 50), help="With --join: link number."
+)
 @prefix_option
-def lab_up(clients: int, hq: bool, prefix: str) -> None:
+def lab_up(clients: int, hq: bool, join: str, site: int, prefix: str) -> None:
     """Bring the lab up (idempotent: repairs what is missing, keeps what runs)."""
-    lab = _lab(prefix, clients, hq)
+    lab = _lab(prefix, clients, hq, join, site if join else 0)
     try:
         lab.up(say=lambda line: click.echo(f"  {line}"))
     except LabError as err:

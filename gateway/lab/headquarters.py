@@ -80,21 +80,42 @@ class Headquarters:
             ]
         )
 
+    def register_site(self, site: int, library_id: str, address: str, secret: str) -> None:
+        """Record another lab's library (its link ``site``) as a client of this HQ."""
+        folder = self.dir / "sites"
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        (folder / f"{site}.client").write_text(f"{library_id} {address} {secret}\n")
+
+    def joined_sites(self) -> list[tuple[str, str, str]]:
+        """Return (library id, address as HQ sees it, secret) of the libraries that joined this HQ."""
+        folder = self.dir / "sites"
+        found = []
+        for path in sorted(folder.glob("*.client")) if folder.is_dir() else []:
+            parts = path.read_text().split()
+            if len(parts) == 3:
+                found.append((parts[0], parts[1], parts[2]))
+        return found
+
     def write_config(self, library_id: str) -> None:
         """Write the FreeRADIUS config dir and prepare the PostgreSQL cluster (idempotent)."""
         for sub in (self.dir, self.raddb, self.dir / "run", self.dir / "log", self.pg_socket_dir):
             sub.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)
+        entries = [(library_id, WAN_ROUTER, self.secret()), *self.joined_sites()]
         clients = "\n".join(
-            [
-                f"client {library_id} {{",
-                f"\tipaddr = {WAN_ROUTER}",
-                f'\tsecret = "{self.secret()}"',
-                "\trequire_message_authenticator = no",
-                f"\tshortname = {library_id}",
-                "\tnas_type = other",
-                "}",
-            ]
+            "\n".join(
+                [
+                    f"client {name} {{",
+                    f"\tipaddr = {address}",
+                    f'\tsecret = "{secret}"',
+                    "\trequire_message_authenticator = no",
+                    f"\tshortname = {name}",
+                    "\tnas_type = other",
+                    "}",
+                ]
+            )
+            for name, address, secret in entries
         )
         template = resources.files("gateway.lab").joinpath("hq/radiusd.conf.in").read_text()
         text = HqTemplate(template).substitute(

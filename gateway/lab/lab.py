@@ -27,13 +27,16 @@ from gateway.lab import netns
 from gateway.lab.headquarters import Headquarters
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
+    HQ_IP,
     IPERF_PORTS,
     LAN_ROUTER,
     UPSTREAM_IP,
     UPSTREAM_WALLED_IP,
+    WAN_ROUTER,
     LabSpec,
     client_mac,
     plan_lab,
+    site_link,
 )
 from gateway.ops.dnsmasq import render_dnsmasq_conf
 
@@ -97,6 +100,8 @@ class Lab:
         self._prune_stale_pidfiles(config)  # e.g. phones beyond a smaller --clients
         changes += netns.apply_plan(plan_lab(self.spec))
         self._ensure_nat()
+        if self.spec.hq_of:
+            self._join_hq(config)
         say(f"namespaces: {', '.join(self.spec.namespaces)}")
         self._write_dnsmasq_confs(config)
         for proc in self.processes(config):
@@ -333,6 +338,9 @@ class Lab:
         )
         if self.hq is not None:
             text += self.hq.router_config_section()
+        if self.spec.hq_of:
+            text = text.replace('\nid = "lab"\n', f'\nid = "lab-{self.spec.site}"\n', 1)
+            text += self._joined_radius_section()
         if not self.config_path.exists() or self.config_path.read_text() != text:
             self.config_path.write_text(text)
         self.config_path.chmod(0o644)
@@ -362,6 +370,56 @@ class Lab:
             ]) + "\n"
         )  # fmt: skip
         return config
+
+    # -- a library joining another lab's HQ ----------------------------------------------
+
+    @property
+    def joined_secret_file(self) -> Path:
+        return self.dir / "radius.secret"
+
+    def _joined_radius_section(self) -> str:
+        secret = self.joined_secret_file
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(24) + "\n")
+        secret.chmod(0o644)  # lab only: the portal runs as nobody
+        _near, far = site_link(self.spec.site)
+        return "\n".join(
+            [
+                "",
+                f"# joins the HQ of the lab {self.spec.hq_of} as site {self.spec.site}: docs/fleet.md",
+                "[radius]",
+                f'servers = ["{HQ_IP}"]',
+                f'secret_file = "{secret}"',
+                "timeout = 0.5",
+                "retries = 2",
+                'interim_interval = "10s"',
+                f'dynauth_listen = "{WAN_ROUTER}:3799"',
+                f'dynauth_clients = ["{far}"]',
+                "",
+            ]
+        )
+
+    def _join_hq(self, config: config_mod.Config) -> None:
+        """NAT this library's internet towards the HQ link and tell the HQ lab about it."""
+        near, far = site_link(self.spec.site)
+        nat = (
+            "table ip lab_hq_link\ndelete table ip lab_hq_link\n"
+            "table ip lab_hq_link {\n"
+            "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+            '    oifname "hq0" masquerade comment "HQ knows this library by its link address"\n  }\n'
+            "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+            f'    iifname "hq0" ip daddr {near} udp dport 3799 dnat to {WAN_ROUTER}:3799'
+            " comment \"HQ's Disconnect/CoA to this library's router\"\n  }\n}\n"
+        )
+        self.exec(self.spec.up, "nft", "-f", "-", input=nat, check=True)
+        hq_lab = Lab(LabSpec(prefix=self.spec.hq_of, hq=True), default_lab_dir(self.spec.hq_of))
+        assert hq_lab.hq is not None  # noqa: S101 (hq=True above)
+        secret = self.joined_secret_file.read_text().strip()
+        known = (config.library.id, near, secret) in hq_lab.hq.joined_sites()
+        if not known:
+            hq_lab.hq.register_site(self.spec.site, config.library.id, near, secret)
+            hq_lab.hq.write_config(hq_lab.config().library.id)
+            hq_lab.restart("freeradius")
 
     def _write_dnsmasq_confs(self, config: config_mod.Config) -> None:
         lab_extra = ("no-ping", "user=root", "pid-file=", "log-facility=-", "log-dhcp")

@@ -13,6 +13,11 @@ namespace::
                                                                                eth0 198.51.100.10/24 hs-hq
     (FreeRADIUS + PostgreSQL); the router reaches it through its default route, the
     phones never do (the router forwards only logged-in phones, and never to HQ).
+
+    A second library joins that HQ with ``hq_of="<the HQ lab's prefix>"`` and a ``site``
+    number n (1..50): its "internet" gets a link of its own to the HQ namespace,
+    198.51.(100+n).1 <-> 198.51.(100+n).10, masquerades the library towards HQ (HQ knows it
+    as 198.51.(100+n).1) and forwards HQ's Disconnect/CoA on that address to its router.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "client_ip6",
     "client_mac",
     "plan_lab",
+    "site_link",
 ]
 
 LAN_ROUTER = "10.42.0.1"
@@ -71,12 +77,19 @@ class LabSpec:
     clients: int = 2
     uplink: str = "10mbit"
     hq: bool = False
+    hq_of: str = ""  # the prefix of the lab whose HQ this library joins ("" = none)
+    site: int = 0  # this library's link number at that HQ (1..50)
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
             raise ValueError(f'lab prefix "{self.prefix}" must look like "hs-" or "hs-t-"')
         if not 1 <= self.clients <= MAX_CLIENTS:
             raise ValueError(f"clients must be 1 to {MAX_CLIENTS}, got {self.clients}")
+        if self.hq_of:
+            if not _PREFIX.match(self.hq_of) or self.hq_of == self.prefix or self.hq:
+                raise ValueError(f'hq_of "{self.hq_of}" must be another lab\'s prefix, and no HQ of its own')
+            if not 1 <= self.site <= 50:
+                raise ValueError(f"site must be 1 to 50 for a library joining an HQ, got {self.site}")
 
     @property
     def gw(self) -> str:
@@ -141,6 +154,13 @@ class LabPlan:
     frame_sized: tuple[tuple[str, str], ...] = ()
 
 
+def site_link(site: int) -> tuple[str, str]:
+    """Return (the library's internet side, HQ's side) of site ``site``'s link to HQ (0: the HQ lab's own)."""
+    if site == 0:
+        return HQ_GATEWAY, HQ_IP
+    return f"198.51.{100 + site}.1", f"198.51.{100 + site}.10"
+
+
 def client_mac(index: int) -> str:
     """Return the fixed MAC of phone ``index`` (locally administered, unicast)."""
     return f"02:00:00:00:01:{index:02x}"
@@ -189,6 +209,16 @@ def plan_lab(spec: LabSpec) -> LabPlan:
             (spec.up, "net.ipv4.ip_forward", "1"),
             (spec.hq_ns, "net.ipv6.conf.all.disable_ipv6", "1"),
         )
+    if spec.hq_of:
+        near, far = site_link(spec.site)
+        hq_ns = f"{spec.hq_of}hq"  # the other lab's: this plan links to it, never creates it
+        veths.append(Veth(spec.up, "hq0", hq_ns, f"site{spec.site}"))
+        addresses += (
+            Address(spec.up, "hq0", f"{near}/24"),
+            Address(hq_ns, f"site{spec.site}", f"{far}/24"),
+        )
+        routes += ((spec.up, HQ_IP, far),)
+        hq_sysctls = ((spec.up, "net.ipv4.ip_forward", "1"),)
     sysctls = (
         (spec.gw, "net.ipv4.ip_forward", "1"),
         (spec.gw, "net.ipv6.conf.all.forwarding", "1"),
