@@ -58,7 +58,9 @@ class Headquarters:
     def secret(self) -> str:
         """Return the shared secret of the lab's router and HQ, creating it on first use."""
         if not self.secret_file.exists():
-            self.secret_file.write_text(secrets.token_urlsafe(24) + "\n")
+            self.secret_file.write_text(
+                secrets.token_hex(20) + "\n"
+            )  # hex: a leading "-" reads as a radclient option
         self.secret_file.chmod(0o644)  # lab only: the portal runs as nobody; a router has 0640 root:hotspot
         return self.secret_file.read_text().strip()
 

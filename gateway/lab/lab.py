@@ -380,7 +380,7 @@ class Lab:
     def _joined_radius_section(self) -> str:
         secret = self.joined_secret_file
         if not secret.exists():
-            secret.write_text(secrets.token_urlsafe(24) + "\n")
+            secret.write_text(secrets.token_hex(20) + "\n")  # hex: a leading "-" reads as a radclient option
         secret.chmod(0o644)  # lab only: the portal runs as nobody
         _near, far = site_link(self.spec.site)
         return "\n".join(
