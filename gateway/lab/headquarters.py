@@ -209,7 +209,13 @@ class Headquarters:
             "province = EXCLUDED.province"
         )
 
-    def add_user(self, name: str, password: str, reply: dict[str, str] | None = None) -> None:
+    def add_user(
+        self,
+        name: str,
+        password: str,
+        reply: dict[str, str] | None = None,
+        check: dict[str, str] | None = None,
+    ) -> None:
         """Add (or replace) a central account: a ``radcheck`` password and ``radreply`` attributes."""
         quote = _sql_literal
         statements = [
@@ -218,6 +224,11 @@ class Headquarters:
             "INSERT INTO radcheck (username, attribute, op, value) "
             f"VALUES ({quote(name)}, 'Cleartext-Password', ':=', {quote(password)})",
         ]
+        for attribute, value in (check or {}).items():
+            statements.append(
+                "INSERT INTO radcheck (username, attribute, op, value) "
+                f"VALUES ({quote(name)}, {quote(attribute)}, ':=', {quote(value)})"
+            )
         for attribute, value in (reply or {}).items():
             statements.append(
                 "INSERT INTO radreply (username, attribute, op, value) "

@@ -90,6 +90,8 @@ def test_hq_down_local_vouchers_work_central_codes_get_a_clear_message(hq_lab, g
         waited = time.monotonic() - started
         assert status == 503
         assert "kantor pusat program" in page  # Indonesian by default
+        status, page = _login(hq_lab, ns, "PUSAT-0002", lang="en")
+        assert status == 503 and "program's central office" in page.replace("&#39;", "'")
         assert session_for_mac(gw, hq_lab.client_mac(4)) is None
         # the stated bound (timeout x retries x servers), plus the page loads around it
         assert waited < config.radius.auth_bound + 3, waited
@@ -98,3 +100,21 @@ def test_hq_down_local_vouchers_work_central_codes_get_a_clear_message(hq_lab, g
         assert session_for_mac(gw, hq_lab.client_mac(4)).kind == "voucher"
     finally:
         hq_lab.start("freeradius")
+
+
+def test_hq_limits_a_central_code_to_one_device_at_a_time(hq_lab, gw):
+    hq_lab.hq.add_user("PUSAT-SATU", "PUSAT-SATU", check={"Simultaneous-Use": "1"})
+    first, other = hq_lab.spec.client(1), hq_lab.spec.client(2)
+    assert _login(hq_lab, first, "PUSAT-SATU")[0] == 303
+    session = session_for_mac(gw, hq_lab.client_mac(1))
+
+    def open_at_hq() -> bool:
+        out = hq_lab.hq.sql(
+            f"SELECT count(*) FROM radacct WHERE acctsessionid = '{session.sid}' AND acctstoptime IS NULL"
+        )
+        return out.strip() == "1"
+
+    wait_for(open_at_hq, 15, "the Start at HQ")
+    status, _ = _login(hq_lab, other, "PUSAT-SATU")
+    assert status == 400
+    assert session_for_mac(gw, hq_lab.client_mac(2)) is None
