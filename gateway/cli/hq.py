@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import sys
 from datetime import date, timedelta
@@ -49,9 +48,9 @@ def hq_group() -> None:
 @hq_group.command("report")
 @click.option(
     "--db",
-    default=lambda: os.environ.get("HOTSPOT_HQ_DB", "dbname=radius"),
-    show_default="$HOTSPOT_HQ_DB or dbname=radius",
-    help="HQ's database (libpq conninfo).",
+    envvar="HOTSPOT_HQ_DB",
+    required=True,
+    help='HQ\'s database, a libpq conninfo such as "host=/run/postgresql dbname=radius" ($HOTSPOT_HQ_DB).',
 )
 @click.option("--month", help="A month, YYYY-MM (default: this month).")
 @click.option("--day", help="A single day, YYYY-MM-DD.")
