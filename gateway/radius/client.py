@@ -4,9 +4,11 @@ Servers are tried in ``radius.servers`` order; each gets ``radius.retries`` trie
 ``radius.timeout`` seconds, so a request gives up after at most ``Radius.auth_bound``
 seconds (checked at config load to be at most 10 s). pyrad checks every reply's Response
 Authenticator and Message-Authenticator against the shared secret and ignores anything
-else (a spoofed or garbled reply is dropped as if lost); we also require the
-Message-Authenticator on Access-Accept/Reject (BlastRADIUS, CVE-2024-3596) and only
-read replies from the server's own address and port (a connected UDP socket).
+else (a spoofed or garbled reply is dropped as if lost), and we only read replies from the
+server's own address and port (a connected UDP socket). Every Access-Request carries a
+Message-Authenticator, and one in a reply is always checked; it is not *required* in
+replies because FreeRADIUS before 3.2.5 (Debian 12 has 3.2.1) does not send one
+(BlastRADIUS, CVE-2024-3596: with a newer HQ, set ``enforce_ma`` in :meth:`_client`).
 """
 
 from __future__ import annotations
