@@ -67,8 +67,10 @@ class DynAuthServer:
             raise ValueError("the config has no [radius] section")
         self.radius = config.radius
         self.redis = r
-        self.secret = secret if secret is not None else read_secret(self.radius)
-        self.key = device_key(config)
+        self.config = config
+        # read in start() when not given: a missing file must not stop the daemon (enforcement)
+        self.secret = secret if secret is not None else b""
+        self.key = b""
         self.dictionary = load_dictionary()
         self.on_change = on_change
         self.clock = clock
@@ -81,6 +83,8 @@ class DynAuthServer:
 
     def handle(self, data: bytes, source: str) -> bytes | None:
         """Return the answer to one datagram from ``source`` (an IP), or None to drop it."""
+        if not self.secret:
+            return None  # not started (no secret): believe nothing
         if source not in self.allowed:
             log.warning("dynauth_refused", source=source, reason="not_a_configured_client")
             return None
@@ -191,6 +195,13 @@ class DynAuthServer:
     def start(self) -> None:
         """Bind ``radius.dynauth_listen`` and serve in a thread (a pass hook: never raises)."""
         host, _, port = self.radius.dynauth_listen.rpartition(":")
+        try:
+            if not self.secret:
+                self.secret = read_secret(self.radius)
+            self.key = device_key(self.config)
+        except (OSError, ValueError) as err:
+            log.error("dynauth_not_listening", listen=self.radius.dynauth_listen, error=str(err))
+            return
         try:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((host.strip("[]"), int(port)))
