@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_UNAVAILABLE, EXIT_USAGE, fail, print_json
-from gateway.hq.reach import COLUMNS, GROUPS, PERIODS, ReportError, run_report
+from gateway.hq.reach import COLUMNS, GROUPS, PERIODS, SURVEY_COLUMNS, ReportError, run_report
 from gateway.units import format_size
 
 __all__ = ["COMMANDS"]
@@ -57,24 +57,36 @@ def hq_group() -> None:
 @click.option("--by", type=click.Choice(list(GROUPS)), default="library", show_default=True)
 @click.option("--per", type=click.Choice(list(PERIODS)), default="month", show_default=True)
 @click.option("--timezone", default="Asia/Jakarta", show_default=True, help="Where days begin.")
+@click.option("--survey", is_flag=True, help="The survey's answers instead (anonymous day counts).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 def hq_report(
-    db: str, month: str | None, day: str | None, by: str, per: str, timezone: str, as_csv: bool, as_json: bool
-) -> None:
-    """Sessions, unique devices, hours online, data and central accounts per library, district or province."""
+    db: str, month: str | None, day: str | None, by: str, per: str, timezone: str, survey: bool,
+    as_csv: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Sessions, unique devices, hours online, data and central accounts per library, district or
+    province (or with --survey: the survey's answers)."""
     since, until = _period(month, day)
+    kind = "survey" if survey else "reach"
     try:
-        rows = run_report(db, since, until, by=by, per=per, tz=timezone)
+        rows = run_report(db, since, until, by=by, per=per, tz=timezone, kind=kind)
     except ReportError as err:
         fail(f"cannot make the report: {err}", EXIT_UNAVAILABLE)
+    if survey and not (as_json or as_csv):
+        table = Table("period", by, "question", "answer", "count")
+        for row in rows:
+            table.add_row(row["period"], row["group"], row["question"], row["answer"], str(row["count"]))
+        Console().print(table)
+        return
     if as_json:
         print_json(
             {"since": since.isoformat(), "until": until.isoformat(), "by": by, "per": per, "rows": rows}
         )
         return
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(SURVEY_COLUMNS if survey else COLUMNS), lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
         return

@@ -11,3 +11,14 @@ CREATE TABLE IF NOT EXISTS library (
 
 -- Reach reports read radacct by start time and library.
 CREATE INDEX IF NOT EXISTS radacct_realm_start_idx ON radacct (realm, acctstarttime);
+
+-- Anonymous survey counts per library, day, question and answer: each library sends the day's
+-- count (a snapshot, so a record sent twice changes nothing). No session, device or time of day.
+CREATE TABLE IF NOT EXISTS survey_count (
+	library  text NOT NULL,
+	day      date NOT NULL,
+	question text NOT NULL,
+	answer   text NOT NULL,
+	n        integer NOT NULL,
+	PRIMARY KEY (library, day, question, answer)
+);

@@ -15,7 +15,17 @@ import io
 import subprocess
 from datetime import date
 
-__all__ = ["COLUMNS", "GROUPS", "PERIODS", "ReportError", "parse_rows", "reach_sql", "run_report"]
+__all__ = [
+    "COLUMNS",
+    "GROUPS",
+    "PERIODS",
+    "SURVEY_COLUMNS",
+    "ReportError",
+    "parse_rows",
+    "reach_sql",
+    "run_report",
+    "survey_sql",
+]
 
 GROUPS = {
     "library": "r.realm",
@@ -60,6 +70,33 @@ ORDER BY 1, 2;
 """
 
 
+SURVEY_COLUMNS = ("period", "group", "question", "answer", "count")
+
+
+def survey_sql(by: str, per: str) -> str:
+    """Return the survey query: answers counted per period, group, question and answer.
+
+    The counts are the libraries' anonymous day totals (``survey_count``); the same psql
+    variables as :func:`reach_sql` (``tz`` is not needed: a count's day is the library's).
+    """
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if per not in PERIODS:
+        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
+    group = "s.library" if by == "library" else GROUPS[by]
+    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    return f"""
+SELECT to_char(date_trunc('{per}', s.day), '{fmt}') AS period,
+       COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
+       s.question, s.answer, sum(s.n) AS count
+FROM survey_count s
+LEFT JOIN library l ON l.id = s.library
+WHERE s.day >= :'since'::date AND s.day < :'until'::date
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4;
+"""
+
+
 def parse_rows(text: str) -> list[dict]:
     """Return psql's CSV output as rows with numbers as numbers."""
     rows = []
@@ -74,10 +111,11 @@ def parse_rows(text: str) -> list[dict]:
 
 def run_report(
     conninfo: str, since: date, until: date, *, by: str = "library", per: str = "month",
-    tz: str = "Asia/Jakarta", psql: str = "psql", timeout: float = 120,
+    tz: str = "Asia/Jakarta", psql: str = "psql", timeout: float = 120, kind: str = "reach",
 ) -> list[dict]:  # fmt: skip
-    """Run the report against HQ's database (``conninfo``, libpq syntax) and return its rows."""
-    sql = reach_sql(by, per)
+    """Run the report (``kind`` "reach" or "survey") against HQ's database (``conninfo``,
+    libpq syntax) and return its rows."""
+    sql = survey_sql(by, per) if kind == "survey" else reach_sql(by, per)
     argv = [
         psql, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1",
         "-v", f"since={since.isoformat()}", "-v", f"until={until.isoformat()}", "-v", f"tz={tz}",
@@ -91,4 +129,7 @@ def run_report(
         raise ReportError(f"the report took longer than {timeout:.0f}s") from None
     if result.returncode != 0:
         raise ReportError(result.stderr.strip() or f"psql exited with {result.returncode}")
+    if kind == "survey":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        return [{**row, "count": int(row["count"] or 0)} for row in rows]
     return parse_rows(result.stdout)

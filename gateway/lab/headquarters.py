@@ -125,8 +125,14 @@ class Headquarters:
         )
         conf = self.raddb / "radiusd.conf"
         conf.write_text(text)
+        dictionary = self.raddb / "dictionary"
+        dictionary.write_text(
+            HqTemplate(resources.files("gateway.lab").joinpath("hq/dictionary.in").read_text()).substitute(
+                hq_dir=self.dir
+            )
+        )
         # FreeRADIUS drops to freerad: it reads its config (with the secret) and writes its pid
-        for path in (self.raddb, conf, self.dir / "run", self.dir / "log"):
+        for path in (self.raddb, conf, dictionary, self.dir / "run", self.dir / "log"):
             shutil.chown(path, "root", RADIUS_USER)
         self.raddb.chmod(0o750)
         conf.chmod(0o640)

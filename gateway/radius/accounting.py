@@ -29,16 +29,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import redis
 
 from gateway.config import Config
 from gateway.logs import get_logger
-from gateway.model import keys
+from gateway.model import keys, survey
 from gateway.model.sessions import get_session, online_sessions
 from gateway.model.store import connect
-from gateway.radius.attributes import acct_attributes, device_id
+from gateway.radius.attributes import acct_attributes, device_id, survey_attributes
 from gateway.radius.client import RadiusClient, RadiusUnavailable
 from gateway.radius.login import device_key
 
@@ -51,11 +52,14 @@ __all__ = [
     "Sender",
     "outbox_record",
     "spool",
+    "spool_survey",
 ]
 
 OUTBOX = "hs:radius:outbox"
 SPOOLED = "hs:radius:spooled"  # the last hs:events id turned into outbox records
 INTERIMS = "hs:radius:interims"  # sid -> time of its last queued record (started sessions only)
+SURVEY_SENT = "hs:radius:survey"  # "<day>:<answer>" -> the count last queued for HQ
+SURVEY_EVERY = 60.0  # seconds between looks at the survey counts
 MAX_BACKLOG = 200_000
 BATCH = 500
 WINDOW = 32  # requests in flight to HQ at once
@@ -146,6 +150,34 @@ def _queue_interims(r: redis.Redis, now: float, interval: int) -> int:
     return queued
 
 
+def spool_survey(r: redis.Redis, now: float, *, timezone: str) -> int:
+    """Queue today's and yesterday's survey counts that changed since last queued; return how many.
+
+    A count is a snapshot (HQ upserts it), so the record of a (day, answer) always carries
+    the latest number and a resend changes nothing; nothing ties it to a session or device.
+    """
+    today = survey.day_of(now, timezone)
+    counts = survey.counts(r, today - timedelta(days=1), today)
+    sent = r.hgetall(SURVEY_SENT)
+    pipe = r.pipeline(transaction=True)
+    queued = 0
+    for day, answers in counts.items():
+        for answer, count in answers.items():
+            field = f"{day.isoformat()}:{answer}"
+            if count == 0 or sent.get(field) == str(count):
+                continue
+            pipe.xadd(OUTBOX, {
+                "status": "Survey", "sid": f"survey-{day.isoformat()}-{answer}", "time": repr(now),
+                "day": day.isoformat(), "question": "purpose", "answer": answer, "count": str(count),
+            })  # fmt: skip
+            pipe.hset(SURVEY_SENT, field, str(count))
+            queued += 1
+    if queued:
+        pipe.expire(SURVEY_SENT, 7 * 86400)
+        pipe.execute()
+    return queued
+
+
 class Sender:
     """Sends the outbox to HQ, oldest first; a record is deleted only once HQ answered."""
 
@@ -160,6 +192,8 @@ class Sender:
 
     def attributes(self, record: Mapping[str, str], now: float) -> dict[str, Any]:
         """Return the Accounting-Request attributes of an outbox record, sent at ``now``."""
+        if record.get("status") == "Survey":
+            return survey_attributes(record, nas_identifier=self.radius.nas_identifier)
         mac = record.get("mac", "")
         return acct_attributes(
             record,
@@ -210,6 +244,7 @@ class AccountingHook:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
+        self.survey_at = 0.0  # when the survey counts were last looked at
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="radius-accounting", daemon=True)
@@ -218,6 +253,9 @@ class AccountingHook:
     def after_pass(self, now: float, *, duration: float, drift: dict[str, int], failed: bool) -> object:
         try:
             queued = spool(self.redis, now, interim_interval=self.config.radius.interim_interval)
+            if now - self.survey_at >= min(SURVEY_EVERY, self.config.radius.interim_interval):
+                self.survey_at = now
+                queued += spool_survey(self.redis, now, timezone=self.config.library.timezone)
         except redis.RedisError as err:
             log.warning("radius_spool_failed", error=str(err))
             return None

@@ -29,6 +29,7 @@ __all__ = [
     "dictionary_path",
     "grant_from_reply",
     "split_octets",
+    "survey_attributes",
 ]
 
 # What a central account gets when HQ's reply does not say (HQ normally does).
@@ -142,6 +143,20 @@ def split_octets(total: int) -> tuple[int, int]:
     """Return ``(octets, gigawords)``: the low 32 bits and the 2^32 multiples (RFC 2869 5.1)."""
     total = max(0, int(total))
     return total & 0xFFFFFFFF, total >> 32
+
+
+def survey_attributes(record: Mapping[str, str], *, nas_identifier: str) -> dict[str, Any]:
+    """Return the Accounting-Request of a queued survey count (a day's snapshot, no session)."""
+    return {
+        "Acct-Status-Type": "Interim-Update",
+        "Acct-Session-Id": record["sid"],
+        "NAS-Identifier": nas_identifier,
+        "Event-Timestamp": int(float(record["time"])),
+        "PerpuSeru-Survey-Day": record["day"],
+        "PerpuSeru-Survey-Question": record["question"],
+        "PerpuSeru-Survey-Answer": record["answer"],
+        "PerpuSeru-Survey-Count": max(0, min(int(record["count"]), 0x7FFFFFFF)),
+    }
 
 
 def acct_attributes(

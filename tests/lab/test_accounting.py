@@ -10,7 +10,7 @@ import pytest
 
 from gateway.daemon.sessionlog import SessionLog
 from gateway.lab.probe import admit, wait_for
-from gateway.model import keys
+from gateway.model import keys, survey
 from gateway.model.sessions import end_session, new_session, start_session
 from gateway.radius.accounting import OUTBOX
 
@@ -146,3 +146,35 @@ def test_restarts_mid_replay_lose_and_double_nothing(hq_lab, gw):
     for i, sid in enumerate(sids):
         up, down, seconds, cause, *_ = rows[sid]
         assert (int(up), int(down), int(seconds), cause) == (7 * i, 1_000_003 * i, 15, "User-Request"), sid
+
+
+def test_survey_counts_reach_hq_through_an_outage_and_a_power_cut(hq_lab, gw):
+    r, hq = gw, hq_lab.hq
+    tz = hq_lab.config().library.timezone
+    now = time.time()
+    today = survey.day_of(now, tz)
+    for i, purpose in enumerate(("study", "study", "work")):
+        survey.record(r, purpose, sid=f"survey-test-{now}-{i}", now=now, timezone=tz, ttl=600)
+    hq_lab.stop("freeradius")
+    try:
+        hq_lab.restart("gateway", signal.SIGKILL)  # the restarted gateway queues the counts at once
+        wait_for(
+            lambda: any(f.get("status") == "Survey" for _, f in r.xrange(OUTBOX)), 20, "survey counts queued"
+        )
+        hq_lab.stop("gateway", signal.SIGKILL)
+        survey.record(r, "study", sid=f"survey-test-{now}-x", now=now, timezone=tz, ttl=600)
+        hq_lab.start("gateway")
+    finally:
+        hq_lab.start("freeradius")
+    wanted = {k: v for k, v in survey.counts(r, today, today)[today].items() if v}
+
+    def at_hq() -> dict[str, int]:
+        out = hq.sql(
+            f"SELECT answer, n FROM survey_count WHERE library = 'lab' AND day = '{today.isoformat()}'"
+        )
+        return {a: int(n) for a, n in (line.split("|") for line in out.splitlines() if line)}
+
+    wait_for(lambda: r.xlen(OUTBOX) == 0 and at_hq() == wanted, 60, f"HQ's counts to be {wanted}")
+    assert wanted["study"] >= 3 and wanted["work"] >= 1
+    # and the survey never made a session at HQ
+    assert hq.sql("SELECT count(*) FROM radacct WHERE acctsessionid LIKE 'survey-%'").strip() == "0"

@@ -119,3 +119,26 @@ def test_reach_report_from_hq_database(hq_lab):
         "period,group,sessions,devices,hours,bytes,central_accounts",
         "2025-03-15,lab,3,2,1.5,7000,0",
     ]
+    # the survey's anonymous day counts, as a router sends them (radclient with HQ's dictionary)
+    counts = {"study": 4, "work": 2}
+    for answer, n in counts.items():
+        survey = (
+            'Acct-Status-Type = Interim-Update\nNAS-Identifier = "lab"\n'
+            f'Acct-Session-Id = "survey-2025-03-15-{answer}"\nPerpuSeru-Survey-Day = "2025-03-15"\n'
+            f'PerpuSeru-Survey-Question = "purpose"\nPerpuSeru-Survey-Answer = "{answer}"\n'
+            f"PerpuSeru-Survey-Count = {n}\n"
+        )
+        out = hq_lab.exec(
+            hq_lab.spec.gw, "radclient", "-d", str(hq.raddb), "-r", "2", "-t", "2", f"{HQ_IP}:1813", "acct",
+            hq.secret(), input=survey, timeout=30,
+        )  # fmt: skip
+        assert "Received Accounting-Response" in out.stdout, out.stdout + out.stderr
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--by", "district", "--survey", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == [
+        {"period": "2025-03", "group": "Kota Lab", "question": "purpose", "answer": answer, "count": n}
+        for answer, n in sorted(counts.items())
+    ]

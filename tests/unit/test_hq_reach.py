@@ -24,3 +24,12 @@ def test_rows_are_typed():
         {"period": "2026-12", "group": "lab", "sessions": 24, "devices": 24, "hours": 4.07,
          "bytes": 21474836480, "central_accounts": 0},
     ]  # fmt: skip
+
+
+def test_survey_query():
+    from gateway.hq.reach import survey_sql
+
+    sql = survey_sql("library", "month")
+    assert "FROM survey_count s" in sql and "s.library" in sql and "'YYYY-MM'" in sql
+    with pytest.raises(ValueError):
+        survey_sql("district; --", "month")

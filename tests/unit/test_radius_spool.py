@@ -38,3 +38,19 @@ def test_switching_radius_on_accounts_from_now_not_the_whole_history(r):
     start_session(r, old, 1.0)
     assert spool(r, 2.0, interim_interval=60) == 0
     assert r.xlen(OUTBOX) == 0
+
+
+def test_survey_counts_are_queued_as_snapshots_only_when_they_change(r):
+    from gateway.model import survey
+    from gateway.radius.accounting import spool_survey
+
+    now = 1_764_000_000.0  # a fixed moment; days in Asia/Jakarta
+    for i, purpose in enumerate(("study", "study", "work")):
+        survey.record(r, purpose, sid=f"s{i}", now=now, timezone="Asia/Jakarta", ttl=600)
+    assert spool_survey(r, now, timezone="Asia/Jakarta") == 2
+    assert spool_survey(r, now + 60, timezone="Asia/Jakarta") == 0  # nothing changed, nothing queued
+    survey.record(r, "study", sid="s9", now=now, timezone="Asia/Jakarta", ttl=600)
+    assert spool_survey(r, now + 120, timezone="Asia/Jakarta") == 1
+    records = [f for _, f in r.xrange(OUTBOX)]
+    assert [(f["answer"], f["count"]) for f in records] == [("study", "2"), ("work", "1"), ("study", "3")]
+    assert all(set(f) == {"status", "sid", "time", "day", "question", "answer", "count"} for f in records)
