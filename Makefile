@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 # Debian's python3 (not a per-user one) so the unprivileged portal can run the venv too
 SYSTEM_PYTHON ?= /usr/bin/python3
 APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybox udhcpc \
-	curl python3-venv chromium chromium-driver zbar-tools
+	curl python3-venv chromium chromium-driver zbar-tools freeradius freeradius-postgresql freeradius-utils \
+	postgresql-15
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations \

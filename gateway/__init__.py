@@ -26,8 +26,9 @@ Wings, top to bottom (a wing imports only the ones below it):
 - :mod:`gateway.lab`: the network-namespace lab (development only, not installed on routers)
 - :mod:`gateway.daemon`: the gateway daemon (``python -m gateway.daemon``), privileged
 - :mod:`gateway.firewall` | :mod:`gateway.shaping` | :mod:`gateway.ops` |
-  :mod:`gateway.binding`: nftables, tc, installing on a router, and which addresses a
-  session may use; independent of each other
+  :mod:`gateway.binding` | :mod:`gateway.radius` | :mod:`gateway.hq`: nftables, tc,
+  installing on a router, which addresses a session may use, RADIUS with the program's HQ
+  (the portal may use its login), and HQ's reach reports; independent of each other
 - :mod:`gateway.model`: the domain on Redis, the portal's only wing
 """
 

@@ -17,6 +17,7 @@ __all__ = [
     "ADMIN_SET6",
     "GUARD_MARK",
     "GUARD_PREF",
+    "HQ_SET4",
     "ifb_name",
 ]
 
@@ -35,6 +36,7 @@ ADMIN_SET6 = "admin6"  # network.admin_networks (IPv6)
 # nothing from the LAN without it. They survive `nft flush ruleset` (gateway/firewall/guard.py).
 GUARD_MARK = 0x01000000
 GUARD_PREF = 1000
+HQ_SET4 = "hq4"  # radius.servers and dynauth_clients: the program's HQ, closed to visitors
 
 
 def ifb_name(lan_interface: str) -> str:

@@ -3,7 +3,9 @@
 Each view follows the same steps: find the device (its MAC; no MAC, no login),
 check the form's device-bound token (:mod:`portal.visitor`; Flask-WTF's cookie-bound
 CSRF is switched off here because mini-browsers drop cookies), check the rate limit,
-call domain code (``gateway.model.vouchers``, ``gateway.model.free``, ``gateway.model.survey``), then
+call domain code (``gateway.model.vouchers``, ``gateway.model.free``, ``gateway.model.survey``;
+a code that is no local voucher goes to HQ through ``gateway.radius.login`` when the
+config has ``[radius]``), then
 ask the gateway to apply the change and redirect (303) to a GET page, so the
 mini-browser makes the full navigation after which the OS re-probes and sees it is
 online. Failures re-render the splash with a message in the visitor's language.
@@ -28,6 +30,7 @@ from gateway.model.vouchers import (
     VoucherRevoked,
     redeem,
 )
+from gateway.radius.login import CentralRefused, CentralUnavailable, central_login
 from portal.authorize import confirm_online, count, release
 from portal.splash import MAX_CODE, lang_args, render_splash, render_wait
 from portal.visitor import client_ip, client_mac, current_session, mac_session, next_url, now, token_ok
@@ -178,14 +181,33 @@ def login():
     try:
         if len(code) > MAX_CODE:
             raise VoucherNotFound("(too long)")
-        session = redeem(
-            r, code, mac=mac, ip=ip, plans=config.plans, now=at, timezone=config.library.timezone
+        try:
+            session = redeem(
+                r, code, mac=mac, ip=ip, plans=config.plans, now=at, timezone=config.library.timezone
+            )
+        except VoucherNotFound:
+            if config.radius is None:
+                raise
+            session = central_login(r, config, code, mac=mac, ip=ip, now=now())
+    except CentralUnavailable:
+        # HQ is unreachable: not the visitor's mistake, so this attempt is given back, not a failure
+        ratelimit.settle(r, limit, whos, at, ok=True)
+        count(r, "logins_central_unavailable")
+        message = gettext(
+            "We cannot check this code with the program's central office right now. "
+            "Library vouchers still work. Please try again later or ask at the desk."
         )
-    except VoucherError as err:
+        return render_splash(code=code[:MAX_CODE], message=message, status=503)
+    except (VoucherError, CentralRefused) as err:
         wait = ratelimit.settle(r, limit, whos, at, ok=False)
         count(r, "logins_failed")
         log.info("login_failed", mac=mac, ip=ip, reason=type(err).__name__, locked_for=wait)
-        message = _wait_message(wait) if wait else voucher_message(err)
+        if wait:
+            message = _wait_message(wait)
+        elif isinstance(err, CentralRefused):
+            message = err.message or voucher_message(VoucherNotFound(""))
+        else:
+            message = voucher_message(err)
         return render_splash(code=code[:MAX_CODE], message=message, status=429 if wait else 400)
     # gives back this attempt only: a right code never clears earlier wrong ones
     ratelimit.settle(r, limit, whos, at, ok=True)

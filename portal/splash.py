@@ -163,7 +163,7 @@ def session_facts(session: Session) -> dict[str, str | None]:
     left = session.seconds_left(at)
     bytes_left = session.bytes_left()
     return {
-        "plan": plan.label_for(str(get_locale())) if plan else session.plan,
+        "plan": plan.label_for(str(get_locale())) if plan else _other_plan(session),
         "now": fmt.clock(at),
         "time_left": _duration_text(left),
         "until": fmt.clock(ends) if left < 20 * 3600 else fmt.day_and_clock(ends),
@@ -171,7 +171,15 @@ def session_facts(session: Session) -> dict[str, str | None]:
         "used": fmt.size(session.bytes_up + session.bytes_down),
         "down": fmt.rate(session.down),
         "up": fmt.rate(session.up),
+        "message": session.message or None,
     }
+
+
+def _other_plan(session: Session) -> str:
+    """Return the label of a session without a local plan (a central account's)."""
+    if session.kind == "central":
+        return gettext("Program account")
+    return session.plan
 
 
 @bp.get("/")

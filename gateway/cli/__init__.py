@@ -138,9 +138,9 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
 
 def _register() -> None:
     # deliberate: the command modules import this package (Context, fail), so they load after it
-    from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, shaping, vouchers
+    from gateway.cli import access, accounts, admin, hq, lab, ops, report, sessionlog, shaping, vouchers
 
-    for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops):
+    for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops, hq):
         for command in module.COMMANDS:
             cli.add_command(command)
 

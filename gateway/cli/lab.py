@@ -45,7 +45,7 @@ def _lab_package() -> tuple[Any, Any, Any]:
     return lab, netns, topology
 
 
-def _lab(prefix: str, clients: int | None = None) -> Any:
+def _lab(prefix: str, clients: int | None = None, hq: bool = False, join: str = "", site: int = 0) -> Any:
     """Return the :class:`gateway.lab.lab.Lab` with ``prefix`` (the existing one, if it is up)."""
     lab_mod, netns, topology = _lab_package()
     try:
@@ -53,7 +53,7 @@ def _lab(prefix: str, clients: int | None = None) -> Any:
             existing = netns.spec_from_existing(prefix)
             spec = existing or topology.LabSpec(prefix=prefix)
         else:
-            spec = topology.LabSpec(prefix=prefix, clients=clients)
+            spec = topology.LabSpec(prefix=prefix, clients=clients, hq=hq, hq_of=join, site=site)
     except ValueError as err:
         fail(str(err), 2)
     return lab_mod.Lab(spec)
@@ -70,10 +70,17 @@ def lab_group() -> None:
 
 @lab_group.command("up")
 @click.option("--clients", default=2, show_default=True, type=click.IntRange(1, 60), help="How many phones.")
+@click.option(
+    "--hq", is_flag=True, help="Also run the program's headquarters (FreeRADIUS + PostgreSQL) in <prefix>hq."
+)
+@click.option("--join", default="", metavar="PREFIX", help="Join the HQ of the lab with this prefix.")
+@click.option(
+    "--site", default=1, show_default=True, type=click.IntRange(1, 50), help="With --join: link number."
+)
 @prefix_option
-def lab_up(clients: int, prefix: str) -> None:
+def lab_up(clients: int, hq: bool, join: str, site: int, prefix: str) -> None:
     """Bring the lab up (idempotent: repairs what is missing, keeps what runs)."""
-    lab = _lab(prefix, clients)
+    lab = _lab(prefix, clients, hq, join, site if join else 0)
     try:
         lab.up(say=lambda line: click.echo(f"  {line}"))
     except _lab_error() as err:
@@ -127,7 +134,7 @@ def lab_status(as_json: bool, prefix: str) -> None:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, required=True)
 @prefix_option
 def lab_exec(host: str, argv: tuple[str, ...], prefix: str) -> None:
-    """Run a command on a lab host: gw, up, ap or c1..cN (e.g. `lab exec c1 curl -sI example.com`)."""
+    """Run a command on a lab host: gw, up, ap, hq or c1..cN (e.g. `lab exec c1 curl -sI example.com`)."""
     ns = host if host.startswith(prefix) else f"{prefix}{host}"
     os.execvp("ip", ["ip", "netns", "exec", ns, *argv])
 

@@ -27,6 +27,8 @@ __all__ = [
     "Paths",
     "Plan",
     "Portal",
+    "Radius",
+    "RadiusServer",
     "SessionLog",
     "Uplink",
     "WalledGarden",
@@ -218,6 +220,38 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class RadiusServer:
+    host: ipaddress.IPv4Address
+    auth_port: int
+    acct_port: int
+
+
+# the longest a visitor may wait for HQ on the splash: timeout x retries x servers
+MAX_AUTH_WAIT = 10.0
+
+
+@dataclass(frozen=True)
+class Radius:
+    """The program's headquarters (``[radius]``): central logins, accounting, RFC 5176."""
+
+    servers: tuple[RadiusServer, ...]  # tried in order: the first that answers wins (failover)
+    secret_file: Path  # the shared secret, one line; read when used (it is not in the config)
+    nas_identifier: str  # NAS-Identifier; the library id unless set
+    nas_ip: ipaddress.IPv4Address | None  # NAS-IP-Address to send; None = not sent
+    timeout: float  # seconds to wait after each try
+    retries: int  # tries per server
+    interim_interval: int  # seconds between Interim-Updates of an online session
+    device_id: str  # Calling-Station-Id: "hash" (per-library keyed hash) or "mac" (the raw MAC)
+    dynauth_listen: str  # "ip:port" for Disconnect/CoA requests from HQ; "" = off
+    dynauth_clients: tuple[ipaddress.IPv4Address, ...]  # who may send them (default: the servers)
+
+    @property
+    def auth_bound(self) -> float:
+        """The longest a central login waits for HQ before it gives up (every server, every try)."""
+        return self.timeout * self.retries * len(self.servers)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     library: Library
@@ -233,3 +267,4 @@ class Config:
     desk: Desk
     metrics: Metrics
     plans: Mapping[str, Plan] = field(default_factory=dict)
+    radius: Radius | None = None  # None: no [radius] section, the library stands alone

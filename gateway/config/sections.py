@@ -36,6 +36,7 @@ from gateway.config.reader import (
     _url,
 )
 from gateway.config.records import (
+    MAX_AUTH_WAIT,
     SUPPORTED_LANGUAGES,
     Config,
     ConfigError,
@@ -48,6 +49,8 @@ from gateway.config.records import (
     Paths,
     Plan,
     Portal,
+    Radius,
+    RadiusServer,
     SessionLog,
     Uplink,
     WalledGarden,
@@ -264,11 +267,69 @@ def _plans(r: _Reader) -> dict[str, Plan]:
     return plans
 
 
+def _radius_server(value: Any) -> RadiusServer:
+    if not isinstance(value, str):
+        raise ValueError(f'expected "address" or "address:port", got {value!r}')
+    host, _, port_text = value.partition(":")
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f'"{value}": "{host}" is not an IPv4 address') from None
+    port = 1812
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65534:
+            raise ValueError(f'"{value}": "{port_text}" is not a port')
+        port = int(port_text)
+    return RadiusServer(host=address, auth_port=port, acct_port=port + 1)
+
+
+def _radius(r: _Reader, library: Library) -> Radius | None:
+    if "radius" not in r.data:
+        return None
+    t = r.table(
+        "radius",
+        {
+            "servers", "secret_file", "nas_identifier", "nas_ip", "timeout", "retries",
+            "interim_interval", "device_id", "dynauth_listen", "dynauth_clients",
+        },
+    )  # fmt: skip
+    servers = r.get(t, "radius.servers", _list_of(_radius_server))
+    if servers is not _BAD and not servers:
+        r.problem("radius.servers", "needs at least one server")
+    device_id = r.get(t, "radius.device_id", _str, "hash")
+    if device_id not in ("hash", "mac", _BAD):
+        r.problem("radius.device_id", f'"{device_id}" must be "hash" or "mac"')
+    dynauth = r.get(t, "radius.dynauth_listen", _listen, "")
+    default_clients = tuple(s.host for s in servers) if servers is not _BAD else ()
+    radius = Radius(
+        servers=servers,
+        secret_file=r.resolve(r.get(t, "radius.secret_file", _nonempty)),
+        nas_identifier=r.get(t, "radius.nas_identifier", _nonempty, library.id),
+        nas_ip=r.get(t, "radius.nas_ip", _ipv4, None),
+        timeout=r.get(t, "radius.timeout", _float(0.1, 10.0), 1.0),
+        retries=r.get(t, "radius.retries", _int(1, 10), 2),
+        interim_interval=r.get(t, "radius.interim_interval", parse_duration, 300),
+        device_id=device_id,
+        dynauth_listen=dynauth,
+        dynauth_clients=r.get(t, "radius.dynauth_clients", _list_of(_ipv4), default_clients),
+    )
+    if radius.interim_interval is not _BAD and not 1 <= radius.interim_interval <= 86400:
+        r.problem("radius.interim_interval", "must be between 1s and 1d")
+    if _BAD not in (radius.servers, radius.timeout, radius.retries) and radius.servers:
+        if radius.auth_bound > MAX_AUTH_WAIT:
+            r.problem(
+                "radius.timeout",
+                f"timeout x retries x servers = {radius.auth_bound:g}s; a visitor must get an answer "
+                f"within {MAX_AUTH_WAIT:g}s (lower the timeout or the retries)",
+            )
+    return radius
+
+
 def build(path: Path, data: dict[str, Any]) -> Config:
     r = _Reader(path, data)
     sections = {
         "library", "network", "dhcp", "uplink", "portal", "gateway", "redis", "paths",
-        "session_log", "walled_garden", "desk", "metrics", "plans",
+        "session_log", "walled_garden", "desk", "metrics", "plans", "radius",
     }  # fmt: skip
     for extra in sorted(set(data) - sections):
         close = _closest(extra, sections)
@@ -321,6 +382,7 @@ def build(path: Path, data: dict[str, Any]) -> Config:
                 f"{host} is the LAN side, where visitors are; use 127.0.0.1, or the WAN or VPN address",
             )
     plans = _plans(r)
+    radius = _radius(r, library)
 
     if isinstance(portal.free_plan, str) and portal.free_plan and portal.free_plan not in plans:
         r.problem("portal.free_plan", f'no plan named "{portal.free_plan}" in [plans]')
@@ -342,4 +404,5 @@ def build(path: Path, data: dict[str, Any]) -> Config:
         desk=desk,
         metrics=metrics,
         plans=plans,
+        radius=radius,
     )

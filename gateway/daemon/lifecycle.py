@@ -74,6 +74,8 @@ def plan_ends(sessions: Sequence[Session], now: float, idle_timeout: float) -> l
             ends.append((session, "expired"))
         elif session.quota and session.bytes_up + session.bytes_down >= session.quota:
             ends.append((session, "quota"))
-        elif idle_timeout and now - active >= idle_timeout:
+        elif (session.idle_timeout or idle_timeout) and now - active >= (
+            session.idle_timeout or idle_timeout
+        ):
             ends.append((session, "idle"))
     return ends

@@ -36,6 +36,8 @@ from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
 from gateway.model.sessions import END_REASONS, Session, get_session, normalize_mac, online_sessions
 from gateway.model.store import connect
+from gateway.radius.accounting import AccountingHook
+from gateway.radius.dynauth import DynAuthServer
 
 __all__ = ["Daemon", "main"]
 
@@ -61,6 +63,10 @@ class Daemon:
         # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md
         self.upkeep = Upkeep(config, self.redis)  # session log, /metrics, reloads (docs/operations.md)
         self.hooks: list[PassHook] = [self.upkeep]
+        if config.radius is not None:  # accounting to HQ, queued while it is away (docs/fleet.md)
+            self.hooks.append(AccountingHook(config, self.redis))
+            if config.radius.dynauth_listen:  # Disconnect/CoA from HQ (RFC 5176)
+                self.hooks.append(DynAuthServer(config, self.redis, on_change=self.wake))
         self.reload_requested = False  # SIGHUP
         self.handlers: dict[str, Handler] = {
             "authorize": self.authorize,
@@ -88,6 +94,10 @@ class Daemon:
         if result.ok:
             self.apply_config(result.config)
         return result.reply()
+
+    def wake(self) -> None:
+        """Run a pass at once (another thread changed sessions, e.g. HQ's Disconnect-Request)."""
+        self.next_pass = 0.0
 
     def request_reload(self, _signum: int, _frame: FrameType | None) -> None:
         self.reload_requested = True

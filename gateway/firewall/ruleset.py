@@ -3,7 +3,7 @@
 Pure: no kernel, no Redis. :func:`render_ruleset` fills ``gateway/firewall/rules/hotspot.nft``
 with the config's few, already validated values (``string.Template.substitute`` raises on
 a missing one). :func:`config_statements` adds the config's fixed set elements (admin
-networks, walled-garden networks). :func:`shape_fingerprint` reduces the kernel's terse
+networks, walled-garden networks, HQ's addresses). :func:`shape_fingerprint` reduces the kernel's terse
 JSON listing of the table (chains, rules, set declarations, no elements) to a digest,
 so a pass notices in one cheap read when someone flushed, edited or deleted the table.
 """
@@ -22,6 +22,7 @@ from gateway.names import (
     ADMIN_SET6,
     GUARD_MARK,
     GUARD_PREF,
+    HQ_SET4,
     NFT_FAMILY,
     NFT_TABLE,
     WALLED_NETS4,
@@ -99,8 +100,13 @@ def config_statements(config: Config) -> list[str]:
     admin4 = [str(n) for n in config.network.admin_networks if n.version == 4]
     admin6 = [str(n) for n in config.network.admin_networks if n.version == 6]
     walled = [str(n) for n in config.walled_garden.networks]
+    hq: list[str] = []
+    if config.radius is not None:
+        hq = sorted(
+            {str(s.host) for s in config.radius.servers} | {str(a) for a in config.radius.dynauth_clients}
+        )
     out = []
-    for name, items in ((ADMIN_SET4, admin4), (ADMIN_SET6, admin6), (WALLED_NETS4, walled)):
+    for name, items in ((ADMIN_SET4, admin4), (ADMIN_SET6, admin6), (WALLED_NETS4, walled), (HQ_SET4, hq)):
         if items:
             out.append(f"add element {TABLE} {name} {{ {', '.join(items)} }}")
     return out

@@ -26,18 +26,22 @@ import redis
 
 from gateway import config as config_mod
 from gateway.lab import netns
+from gateway.lab.headquarters import Headquarters
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
     DESK_PC_IP,
+    HQ_IP,
     IPERF_PORTS,
     LAN_ROUTER,
     TUNNEL_DOMAIN,
     TUNNEL_PORT,
     UPSTREAM_IP,
     UPSTREAM_WALLED_IP,
+    WAN_ROUTER,
     LabSpec,
     client_mac,
     plan_lab,
+    site_link,
 )
 from gateway.model import keys
 from gateway.ops.dnsmasq import render_dnsmasq_conf
@@ -71,6 +75,7 @@ class Proc:
     env: dict[str, str] = field(default_factory=dict)
     ready: Callable[[], bool] | None = None
     ready_timeout: float = 15.0
+    after: Callable[[], None] | None = None  # run once it is ready (e.g. load a schema)
 
 
 class Lab:
@@ -83,6 +88,7 @@ class Lab:
         self.log_dir = self.dir / "log"
         self.config_path = self.dir / "hotspot.toml"
         self.python = sys.executable
+        self.hq = Headquarters(self.spec, self.dir) if self.spec.hq else None
 
     # -- public API -------------------------------------------------------------------
 
@@ -92,12 +98,16 @@ class Lab:
         for tool in ("ip", "nft", "redis-server", "dnsmasq", "iperf3", "udhcpc", "setpriv"):
             if shutil.which(tool) is None:
                 raise LabError(f"{tool} is not installed; run `make deps` (or see README)")
+        if self.hq is not None:
+            self.hq.check_tools()
         changes: list[str] = []
         config = self._write_config()
         say(f"config: {self.config_path}")
         self._prune_stale_pidfiles(config)  # e.g. phones beyond a smaller --clients
         changes += netns.apply_plan(plan_lab(self.spec))
         self._ensure_nat()
+        if self.spec.hq_of:
+            self._join_hq(config)
         say(f"namespaces: {', '.join(self.spec.namespaces)}")
         self._write_dnsmasq_confs(config)
         for proc in self.processes(config):
@@ -209,6 +219,13 @@ class Lab:
         ]
         for port in IPERF_PORTS:
             procs.append(Proc(f"iperf3-{port}", s.up, ["iperf3", "-s", "-p", str(port)]))
+        if self.hq is not None:
+            hq = self.hq
+            procs += [
+                Proc("postgres", s.hq_ns, hq.postgres_argv(), ready=hq.postgres_ready, ready_timeout=60,
+                     after=hq.bootstrap_database),
+                Proc("freeradius", s.hq_ns, hq.freeradius_argv(), ready=hq.freeradius_ready),
+            ]  # fmt: skip
         procs += [
             Proc(
                 "gateway", s.gw,
@@ -260,6 +277,8 @@ class Lab:
             if time.monotonic() > deadline:
                 raise LabError(f"{proc.name} not ready after {proc.ready_timeout:.0f}s; {log_hint}")
             time.sleep(0.05)
+        if proc.after is not None:
+            proc.after()
         return pid
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
@@ -326,10 +345,19 @@ class Lab:
             '[uplink]\ndown = "10mbit"\nup = "10mbit"',
             f'[uplink]\ndown = "{self.spec.uplink}"\nup = "{self.spec.uplink}"',
         )
+        if self.hq is not None:
+            text += self.hq.router_config_section()
+        if self.spec.hq_of:
+            text = text.replace('\nid = "lab"\n', f'\nid = "lab-{self.spec.site}"\n', 1)
+            text += self._joined_radius_section()
         if not self.config_path.exists() or self.config_path.read_text() != text:
             self.config_path.write_text(text)
         self.config_path.chmod(0o644)
+        if self.hq is not None:
+            self.hq.secret()  # the router's [radius] section names this file
         config = config_mod.load(self.config_path)
+        if self.hq is not None:
+            self.hq.write_config(config.library.id)
         secret = config.portal.secret_key_file
         if not secret.exists():
             secret.write_text(secrets.token_hex(32) + "\n")
@@ -351,6 +379,56 @@ class Lab:
             ]) + "\n"
         )  # fmt: skip
         return config
+
+    # -- a library joining another lab's HQ ----------------------------------------------
+
+    @property
+    def joined_secret_file(self) -> Path:
+        return self.dir / "radius.secret"
+
+    def _joined_radius_section(self) -> str:
+        secret = self.joined_secret_file
+        if not secret.exists():
+            secret.write_text(secrets.token_hex(20) + "\n")  # hex: a leading "-" reads as a radclient option
+        secret.chmod(0o644)  # lab only: the portal runs as nobody
+        _near, far = site_link(self.spec.site)
+        return "\n".join(
+            [
+                "",
+                f"# joins the HQ of the lab {self.spec.hq_of} as site {self.spec.site}: docs/fleet.md",
+                "[radius]",
+                f'servers = ["{HQ_IP}"]',
+                f'secret_file = "{secret}"',
+                "timeout = 0.5",
+                "retries = 2",
+                'interim_interval = "10s"',
+                f'dynauth_listen = "{WAN_ROUTER}:3799"',
+                f'dynauth_clients = ["{far}"]',
+                "",
+            ]
+        )
+
+    def _join_hq(self, config: config_mod.Config) -> None:
+        """NAT this library's internet towards the HQ link and tell the HQ lab about it."""
+        near, far = site_link(self.spec.site)
+        nat = (
+            "table ip lab_hq_link\ndelete table ip lab_hq_link\n"
+            "table ip lab_hq_link {\n"
+            "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+            '    oifname "hq0" masquerade comment "HQ knows this library by its link address"\n  }\n'
+            "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+            f'    iifname "hq0" ip daddr {near} udp dport 3799 dnat to {WAN_ROUTER}:3799'
+            " comment \"HQ's Disconnect/CoA to this library's router\"\n  }\n}\n"
+        )
+        self.exec(self.spec.up, "nft", "-f", "-", input=nat, check=True)
+        hq_lab = Lab(LabSpec(prefix=self.spec.hq_of, hq=True), default_lab_dir(self.spec.hq_of))
+        assert hq_lab.hq is not None  # noqa: S101 (hq=True above)
+        secret = self.joined_secret_file.read_text().strip()
+        known = (config.library.id, near, secret) in hq_lab.hq.joined_sites()
+        if not known:
+            hq_lab.hq.register_site(self.spec.site, config.library.id, near, secret)
+            hq_lab.hq.write_config(hq_lab.config().library.id)
+            hq_lab.restart("freeradius")
 
     def _write_dnsmasq_confs(self, config: config_mod.Config) -> None:
         lab_extra = (

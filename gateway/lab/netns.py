@@ -48,7 +48,7 @@ def lab_namespaces(prefix: str) -> list[str]:
     names = []
     for entry in sorted(os.listdir(NETNS_DIR)):
         rest = entry[len(prefix) :] if entry.startswith(prefix) else None
-        if rest in ("gw", "up", "ap") or (rest and rest[0] == "c" and rest[1:].isdigit()):
+        if rest in ("gw", "up", "ap", "hq") or (rest and rest[0] == "c" and rest[1:].isdigit()):
             names.append(entry)
     return names
 
@@ -83,7 +83,12 @@ def apply_plan(plan: LabPlan) -> list[str]:
         if ns in spec.client_namespaces:
             _ensure_resolv_conf(ns)
 
-    links = {ns: _links(ns) for ns in plan.namespaces}
+    # a library joining another lab's HQ links into that lab's namespace too (never creates it)
+    touched = list(dict.fromkeys([*plan.namespaces, *(v.ns_b for v in plan.veths)]))
+    for ns in touched:
+        if not netns_exists(ns):
+            raise LabError(f"namespace {ns} does not exist (bring that lab up first, with --hq)")
+    links = {ns: _links(ns) for ns in touched}
     for veth in plan.veths:
         if veth.name_a in links[veth.ns_a] and veth.name_b in links[veth.ns_b]:
             continue
@@ -115,6 +120,9 @@ def apply_plan(plan: LabPlan) -> list[str]:
     for ns in plan.namespaces:
         for name in _links(ns):
             run("ip", "-n", ns, "link", "set", name, "up")
+    for veth in plan.veths:
+        if veth.ns_b not in plan.namespaces:
+            run("ip", "-n", veth.ns_b, "link", "set", veth.name_b, "up")
 
     for addr in plan.addresses:
         if addr.cidr not in _addresses(addr.ns, addr.ifname):
@@ -156,4 +164,4 @@ def spec_from_existing(prefix: str) -> LabSpec | None:
     if not names:
         return None
     clients = [n for n in names if n[len(prefix) :].startswith("c")]
-    return LabSpec(prefix=prefix, clients=max(1, len(clients)))
+    return LabSpec(prefix=prefix, clients=max(1, len(clients)), hq=f"{prefix}hq" in names)

@@ -8,6 +8,16 @@ namespace::
     hs-c1 eth0 --\\
     hs-c2 eth0 ---+-- hs-ap br0 (the Wi-Fi access point) -- gw | lan0 hs-gw wan0 -- eth0 hs-up
     hs-cN eth0 --/                                         10.42.0.1/24   192.0.2.2/24   192.0.2.1/24
+                                                                                            |
+    with ``hq=True``, the program's headquarters sits behind the "internet":   hq0 198.51.100.1/24
+                                                                               eth0 198.51.100.10/24 hs-hq
+    (FreeRADIUS + PostgreSQL); the router reaches it through its default route, the
+    phones never do (the router forwards only logged-in phones, and never to HQ).
+
+    A second library joins that HQ with ``hq_of="<the HQ lab's prefix>"`` and a ``site``
+    number n (1..50): its "internet" gets a link of its own to the HQ namespace,
+    198.51.(100+n).1 <-> 198.51.(100+n).10, masquerades the library towards HQ (HQ knows it
+    as 198.51.(100+n).1) and forwards HQ's Disconnect/CoA on that address to its router.
 """
 
 from __future__ import annotations
@@ -20,6 +30,9 @@ __all__ = [
     "UPSTREAM_IP",
     "UPSTREAM_IP6",
     "UPSTREAM_WALLED_IP",
+    "HQ_IP",
+    "HQ_NET",
+    "WAN_ROUTER",
     "IPERF_PORTS",
     "Address",
     "LabPlan",
@@ -28,6 +41,7 @@ __all__ = [
     "client_ip6",
     "client_mac",
     "plan_lab",
+    "site_link",
 ]
 
 LAN_ROUTER = "10.42.0.1"
@@ -38,6 +52,10 @@ UPSTREAM_IP = "192.0.2.1"
 UPSTREAM_WALLED_IP = "192.0.2.7"
 # IPv6 exists in the lab so tests can prove it does not escape: the router forwards
 # v6 and has a route upstream, clients configure static addresses when a test needs them.
+# the program's headquarters (RADIUS + database), one hop beyond the lab's internet
+HQ_NET = "198.51.100.0/24"
+HQ_GATEWAY = "198.51.100.1"
+HQ_IP = "198.51.100.10"
 LAN_ROUTER6 = "2001:db8:42::1"
 WAN_ROUTER6 = "2001:db8:2::2"
 UPSTREAM_IP6 = "2001:db8:2::1"
@@ -63,12 +81,20 @@ class LabSpec:
     prefix: str = "hs-"
     clients: int = 2
     uplink: str = "10mbit"
+    hq: bool = False
+    hq_of: str = ""  # the prefix of the lab whose HQ this library joins ("" = none)
+    site: int = 0  # this library's link number at that HQ (1..50)
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
             raise ValueError(f'lab prefix "{self.prefix}" must look like "hs-" or "hs-t-"')
         if not 1 <= self.clients <= MAX_CLIENTS:
             raise ValueError(f"clients must be 1 to {MAX_CLIENTS}, got {self.clients}")
+        if self.hq_of:
+            if not _PREFIX.match(self.hq_of) or self.hq_of == self.prefix or self.hq:
+                raise ValueError(f'hq_of "{self.hq_of}" must be another lab\'s prefix, and no HQ of its own')
+            if not 1 <= self.site <= 50:
+                raise ValueError(f"site must be 1 to 50 for a library joining an HQ, got {self.site}")
 
     @property
     def gw(self) -> str:
@@ -82,6 +108,11 @@ class LabSpec:
     def ap(self) -> str:
         return f"{self.prefix}ap"
 
+    @property
+    def hq_ns(self) -> str:
+        """The namespace of the program's headquarters (exists only with ``hq=True``)."""
+        return f"{self.prefix}hq"
+
     def client(self, index: int) -> str:
         """Return the namespace of phone number ``index`` (1-based)."""
         return f"{self.prefix}c{index}"
@@ -92,7 +123,7 @@ class LabSpec:
 
     @property
     def namespaces(self) -> list[str]:
-        return [self.gw, self.up, self.ap, *self.client_namespaces]
+        return [self.gw, self.up, self.ap, *self.client_namespaces, *([self.hq_ns] if self.hq else [])]
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,13 @@ class LabPlan:
     # across the internet never deliver the 64 KB TSO super-frames a veth passes on as is,
     # and a queue counted in packets (the shaper's) would hold far more than it should
     frame_sized: tuple[tuple[str, str], ...] = ()
+
+
+def site_link(site: int) -> tuple[str, str]:
+    """Return (the library's internet side, HQ's side) of site ``site``'s link to HQ (0: the HQ lab's own)."""
+    if site == 0:
+        return HQ_GATEWAY, HQ_IP
+    return f"198.51.{100 + site}.1", f"198.51.{100 + site}.10"
 
 
 def client_mac(index: int) -> str:
@@ -163,6 +201,29 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         # the upstream routes the lab's v6 LAN back (v4 is masqueraded, v6 is not)
         (spec.up, "2001:db8:42::/64", WAN_ROUTER6),
     )
+    hq_sysctls: tuple[tuple[str, str, str], ...] = ()
+    if spec.hq:
+        veths.append(Veth(spec.up, "hq0", spec.hq_ns, "eth0"))
+        addresses += (
+            Address(spec.up, "hq0", f"{HQ_GATEWAY}/24"),
+            Address(spec.hq_ns, "eth0", f"{HQ_IP}/24"),
+        )
+        # HQ answers the router's (masqueraded) WAN address only; no route to any LAN
+        routes += ((spec.hq_ns, "default", HQ_GATEWAY),)
+        hq_sysctls = (
+            (spec.up, "net.ipv4.ip_forward", "1"),
+            (spec.hq_ns, "net.ipv6.conf.all.disable_ipv6", "1"),
+        )
+    if spec.hq_of:
+        near, far = site_link(spec.site)
+        hq_ns = f"{spec.hq_of}hq"  # the other lab's: this plan links to it, never creates it
+        veths.append(Veth(spec.up, "hq0", hq_ns, f"site{spec.site}"))
+        addresses += (
+            Address(spec.up, "hq0", f"{near}/24"),
+            Address(hq_ns, f"site{spec.site}", f"{far}/24"),
+        )
+        routes += ((spec.up, HQ_IP, far),)
+        hq_sysctls = ((spec.up, "net.ipv4.ip_forward", "1"),)
     sysctls = (
         (spec.gw, "net.ipv4.ip_forward", "1"),
         (spec.gw, "net.ipv6.conf.all.forwarding", "1"),
@@ -170,6 +231,7 @@ def plan_lab(spec: LabSpec) -> LabPlan:
         *((ns, "net.ipv6.conf.eth0.accept_ra", "0") for ns in spec.client_namespaces),
         # the bridge must not run IPv6 of its own
         (spec.ap, "net.ipv6.conf.all.disable_ipv6", "1"),
+        *hq_sysctls,
     )
     return LabPlan(
         spec=spec,

@@ -25,6 +25,7 @@ END_REASONS = (
     "kicked",   # a librarian or admin ended it
     "revoked",  # its voucher was revoked
     "replaced", # the same device logged in again with another voucher
+    "admin",    # the program's headquarters ended it (RADIUS Disconnect-Request)
 )  # fmt: skip
 
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
@@ -62,6 +63,9 @@ class Session:
     ended_at: float = 0.0
     end_reason: str = ""
     slot: int = 0  # the gateway's tc class number, 0 = not assigned yet
+    idle_timeout: int = 0  # seconds; 0 = gateway.idle_timeout (HQ's Idle-Timeout sets it)
+    message: str = ""  # shown to the visitor once online (HQ's Reply-Message)
+    user: str = ""  # a central session's RADIUS User-Name, for its accounting (not in the session log)
 
     def seconds_left(self, now: float) -> float:
         return max(0.0, self.expires_at - now)

@@ -229,3 +229,48 @@ def test_bad_local_names(name, expected):
 def test_bad_wifi_name():
     text = _with_library_keys(f'wifi_name = "{"x" * 33}"')
     check_config_failure(text, "library.wifi_name: ", "at most 32 bytes")
+
+
+def test_no_radius_section_means_a_standalone_library():
+    assert check_config_success(MINIMAL).radius is None
+
+
+def test_radius_section_defaults():
+    config = check_config_success(
+        MINIMAL
+        + '[radius]\nservers = ["198.51.100.10", "198.51.100.11:11812"]\nsecret_file = "radius.secret"\n'
+    )
+    radius = config.radius
+    assert [(str(s.host), s.auth_port, s.acct_port) for s in radius.servers] == [
+        ("198.51.100.10", 1812, 1813),
+        ("198.51.100.11", 11812, 11813),
+    ]
+    assert radius.nas_identifier == "sukabumi"  # the library id
+    assert radius.device_id == "hash"  # raw MACs stay on the router unless asked
+    assert (radius.timeout, radius.retries, radius.auth_bound) == (1.0, 2, 4.0)
+    assert radius.interim_interval == 300
+    assert [str(a) for a in radius.dynauth_clients] == ["198.51.100.10", "198.51.100.11"]
+    assert radius.secret_file.name == "radius.secret"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('servers = []\nsecret_file = "s"', "radius.servers: needs at least one server"),
+        ('servers = ["hq.example"]\nsecret_file = "s"', "radius.servers"),
+        ('servers = ["198.51.100.10:99999"]\nsecret_file = "s"', "is not a port"),
+        ('servers = ["198.51.100.10"]', "radius.secret_file: is required"),
+        ('servers = ["198.51.100.10"]\nsecret_file = "s"\ndevice_id = "imei"', "radius.device_id"),
+        ('servers = ["198.51.100.10"]\nsecret_file = "s"\nsecert = "x"', "radius.secert: unknown key"),
+        (
+            'servers = ["198.51.100.10", "198.51.100.11"]\nsecret_file = "s"\ntimeout = 3.0\nretries = 3',
+            "radius.timeout: timeout x retries x servers = 18s",
+        ),
+        (
+            'servers = ["198.51.100.10"]\nsecret_file = "s"\ninterim_interval = "2d"',
+            "radius.interim_interval",
+        ),
+    ],
+)
+def test_bad_radius_values_name_the_key(body, expected):
+    check_config_failure(MINIMAL + "[radius]\n" + body + "\n", expected)

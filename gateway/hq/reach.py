@@ -1,0 +1,135 @@
+"""Central reach reports: sessions, devices, hours and data from ``radacct``, per library,
+district or province, per day or month.
+
+:func:`reach_sql` builds the query (pure; the grouping and period come from fixed tables,
+the dates and time zone travel as psql variables, never spliced into the text) and
+:func:`run_report` runs it with ``psql --csv`` against HQ's database. Devices are counted
+by Calling-Station-Id, which routers send as a per-library keyed hash by default, so HQ
+counts devices without ever holding a MAC (see docs/fleet.md, Privacy).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+from datetime import date
+
+__all__ = [
+    "COLUMNS",
+    "GROUPS",
+    "PERIODS",
+    "SURVEY_COLUMNS",
+    "ReportError",
+    "parse_rows",
+    "reach_sql",
+    "run_report",
+    "survey_sql",
+]
+
+GROUPS = {
+    "library": "r.realm",
+    "district": "l.district",
+    "province": "l.province",
+}
+PERIODS = ("day", "month")
+COLUMNS = ("period", "group", "sessions", "devices", "hours", "bytes", "central_accounts")
+_INTS = ("sessions", "devices", "bytes", "central_accounts")
+
+
+class ReportError(Exception):
+    """The report could not be made (psql missing, database unreachable, bad query)."""
+
+
+def reach_sql(by: str, per: str) -> str:
+    """Return the report query grouped ``by`` library/district/province ``per`` day/month.
+
+    psql variables: ``since`` and ``until`` (dates, until exclusive) and ``tz`` (the
+    program's time zone, for day and month boundaries).
+    """
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if per not in PERIODS:
+        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
+    group = GROUPS[by]
+    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    return f"""
+SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}') AS period,
+       COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
+       count(*) AS sessions,
+       count(DISTINCT NULLIF(r.callingstationid, '')) AS devices,
+       round(COALESCE(sum(r.acctsessiontime), 0) / 3600.0, 2) AS hours,
+       COALESCE(sum(r.acctinputoctets + r.acctoutputoctets), 0) AS bytes,
+       count(DISTINCT r.username) FILTER (WHERE r.acctauthentic = 'RADIUS') AS central_accounts
+FROM radacct r
+LEFT JOIN library l ON l.id = r.realm
+WHERE r.acctstarttime >= (:'since'::date)::timestamp AT TIME ZONE :'tz'
+  AND r.acctstarttime < (:'until'::date)::timestamp AT TIME ZONE :'tz'
+GROUP BY 1, 2
+ORDER BY 1, 2;
+"""
+
+
+SURVEY_COLUMNS = ("period", "group", "question", "answer", "count")
+
+
+def survey_sql(by: str, per: str) -> str:
+    """Return the survey query: answers counted per period, group, question and answer.
+
+    The counts are the libraries' anonymous day totals (``survey_count``); the same psql
+    variables as :func:`reach_sql` (``tz`` is not needed: a count's day is the library's).
+    """
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if per not in PERIODS:
+        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
+    group = "s.library" if by == "library" else GROUPS[by]
+    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    return f"""
+SELECT to_char(date_trunc('{per}', s.day), '{fmt}') AS period,
+       COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
+       s.question, s.answer, sum(s.n) AS count
+FROM survey_count s
+LEFT JOIN library l ON l.id = s.library
+WHERE s.day >= :'since'::date AND s.day < :'until'::date
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4;
+"""
+
+
+def parse_rows(text: str) -> list[dict]:
+    """Return psql's CSV output as rows with numbers as numbers."""
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        row: dict = {key: raw.get(key, "") for key in COLUMNS}
+        for key in _INTS:
+            row[key] = int(row[key] or 0)
+        row["hours"] = float(row["hours"] or 0)
+        rows.append(row)
+    return rows
+
+
+def run_report(
+    conninfo: str, since: date, until: date, *, by: str = "library", per: str = "month",
+    tz: str = "Asia/Jakarta", psql: str = "psql", timeout: float = 120, kind: str = "reach",
+) -> list[dict]:  # fmt: skip
+    """Run the report (``kind`` "reach" or "survey") against HQ's database (``conninfo``,
+    libpq syntax) and return its rows."""
+    sql = survey_sql(by, per) if kind == "survey" else reach_sql(by, per)
+    argv = [
+        psql, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1",
+        "-v", f"since={since.isoformat()}", "-v", f"until={until.isoformat()}", "-v", f"tz={tz}",
+        "-d", conninfo, "-f", "-",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise ReportError(f"{psql}: not installed (Debian: postgresql-client)") from None
+    except subprocess.TimeoutExpired:
+        raise ReportError(f"the report took longer than {timeout:.0f}s") from None
+    if result.returncode != 0:
+        raise ReportError(result.stderr.strip() or f"psql exited with {result.returncode}")
+    if kind == "survey":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        return [{**row, "count": int(row["count"] or 0)} for row in rows]
+    return parse_rows(result.stdout)

@@ -1,0 +1,144 @@
+"""The program's headquarters in the lab: real FreeRADIUS 3.2 + PostgreSQL 15 in ``<prefix>hq``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.lab.probe import admit, online_from
+from gateway.lab.topology import HQ_IP
+
+pytestmark = pytest.mark.lab
+
+
+def _radclient(lab, ns: str, secret: str, attributes: str, *, kind: str = "auth", port: int = 1812):
+    return lab.exec(
+        ns,
+        "radclient",
+        "-x",
+        "-r",
+        "1",
+        "-t",
+        "2",
+        f"{HQ_IP}:{port}",
+        kind,
+        secret,
+        input=attributes,
+        timeout=15,
+    )
+
+
+def test_router_gets_access_accept_for_a_radcheck_user(hq_lab):
+    hq = hq_lab.hq
+    hq.add_user("ANGGOTA-T1", "rahasia-1", {"Session-Timeout": "3600", "WISPr-Bandwidth-Max-Down": "2000000"})
+    ok = _radclient(
+        hq_lab, hq_lab.spec.gw, hq.secret(), 'User-Name = "ANGGOTA-T1"\nUser-Password = "rahasia-1"\n'
+    )
+    assert "Received Access-Accept" in ok.stdout, ok.stdout + ok.stderr
+    assert "Session-Timeout = 3600" in ok.stdout
+    bad = _radclient(
+        hq_lab, hq_lab.spec.gw, hq.secret(), 'User-Name = "ANGGOTA-T1"\nUser-Password = "salah"\n'
+    )
+    assert "Received Access-Reject" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_hq_listens_on_its_lab_address_only(hq_lab):
+    out = hq_lab.exec(hq_lab.spec.hq_ns, "ss", "-Htuln", check=True).stdout
+    listeners = sorted(line.split()[4] for line in out.splitlines())
+    # FreeRADIUS on the HQ address, PostgreSQL on no TCP address at all (unix socket only)
+    assert listeners == [f"{HQ_IP}:1812", f"{HQ_IP}:1813"], out
+
+
+def test_wrong_secret_gets_no_answer(hq_lab):
+    hq_lab.hq.add_user("ANGGOTA-T2", "rahasia-2")
+    out = _radclient(
+        hq_lab, hq_lab.spec.gw, "not-the-secret", 'User-Name = "ANGGOTA-T2"\nUser-Password = "rahasia-2"\n'
+    )
+    assert "Access-Accept" not in out.stdout, out.stdout
+
+
+def test_phones_never_reach_hq_logged_in_or_not(hq_lab, gw):
+    # phone 2 is logged in (the internet works for it), phone 1 is not
+    _, ack = admit(gw, hq_lab, 2)
+    assert ack and ack["ok"]
+    assert online_from(hq_lab, 2)
+    for index in (1, 2):
+        phone = hq_lab.spec.client(index)
+        # with the secret, even: the packet would leave as the router's address, which HQ trusts
+        # (without the router's hq4 rule, phone 2 gets an Access-Accept here)
+        out = _radclient(
+            hq_lab, phone, hq_lab.hq.secret(), 'User-Name = "ANGGOTA-T1"\nUser-Password = "rahasia-1"\n'
+        )
+        assert "Received" not in out.stdout, out.stdout
+
+
+def test_reach_report_from_hq_database(hq_lab):
+    """Accounting through the real FreeRADIUS, then `hotspotctl hq report` over radacct at HQ."""
+    hq = hq_lab.hq
+    hq.add_library("lab", "Perpustakaan Lab", district="Kota Lab", province="Jawa Lab")
+    base = 1741996800  # 2025-03-15 00:00 UTC: a month no other test writes to
+    packets = []
+    for i, (device, octets) in enumerate((("dev-a", 1000), ("dev-a", 2000), ("dev-b", 4000))):
+        for status in ("Start", "Stop"):
+            lines = [
+                f'Acct-Status-Type = {status}', f'Acct-Session-Id = "reach-{i}"', f'User-Name = "local:v{i}"',
+                f'Calling-Station-Id = "{device}"', 'NAS-Identifier = "lab"', "Acct-Authentic = Local",
+                f"Event-Timestamp = {base + i * 3600 + (1800 if status == 'Stop' else 0)}",
+            ]  # fmt: skip
+            if status == "Stop":
+                lines += [
+                    "Acct-Session-Time = 1800",
+                    f"Acct-Output-Octets = {octets}",
+                    "Acct-Input-Octets = 0",
+                ]
+            packets.append("\n".join(lines) + "\n")
+    out = hq_lab.exec(
+        hq_lab.spec.gw, "radclient", "-r", "2", "-t", "2", f"{HQ_IP}:1813", "acct", hq.secret(),
+        input="\n".join(packets), timeout=30,
+    )  # fmt: skip
+    assert out.stdout.count("Received Accounting-Response") == 6, out.stdout + out.stderr
+    hotspotctl = str(Path(sys.executable).parent / "hotspotctl")
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--by", "province", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(result.stdout)["rows"]
+    assert row == {
+        "period": "2025-03", "group": "Jawa Lab", "sessions": 3, "devices": 2, "hours": 1.5,
+        "bytes": 7000, "central_accounts": 0,
+    }  # fmt: skip
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--per", "day", "--csv", timeout=60,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == [
+        "period,group,sessions,devices,hours,bytes,central_accounts",
+        "2025-03-15,lab,3,2,1.5,7000,0",
+    ]
+    # the survey's anonymous day counts, as a router sends them (radclient with HQ's dictionary)
+    counts = {"study": 4, "work": 2}
+    for answer, n in counts.items():
+        survey = (
+            'Acct-Status-Type = Interim-Update\nNAS-Identifier = "lab"\n'
+            f'Acct-Session-Id = "survey-2025-03-15-{answer}"\nPerpuSeru-Survey-Day = "2025-03-15"\n'
+            f'PerpuSeru-Survey-Question = "purpose"\nPerpuSeru-Survey-Answer = "{answer}"\n'
+            f"PerpuSeru-Survey-Count = {n}\n"
+        )
+        out = hq_lab.exec(
+            hq_lab.spec.gw, "radclient", "-d", str(hq.raddb), "-r", "2", "-t", "2", f"{HQ_IP}:1813", "acct",
+            hq.secret(), input=survey, timeout=30,
+        )  # fmt: skip
+        assert "Received Accounting-Response" in out.stdout, out.stdout + out.stderr
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--by", "district", "--survey", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == [
+        {"period": "2025-03", "group": "Kota Lab", "question": "purpose", "answer": answer, "count": n}
+        for answer, n in sorted(counts.items())
+    ]
