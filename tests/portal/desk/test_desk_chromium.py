@@ -347,4 +347,16 @@ def test_axe_on_the_desk(server, browser, desk, r):
                  "/desk/help", "/desk/account"):  # fmt: skip
         browser.get(server + path)
         found[path] = axe_violations(browser)
+    # the admin's pages, signed in as admin
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, "form.who button").click()
+    browser.get(server + "/desk/login")
+    browser.find_element(By.NAME, "name").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("rahasia-admin")
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    for path in ("/desk/accounts", "/desk/plans", "/desk/activity"):
+        browser.get(server + path)
+        assert "/desk/login" not in browser.current_url
+        found[path] = axe_violations(browser)
     assert {path: v for path, v in found.items() if v} == {}
