@@ -331,3 +331,32 @@ def test_reprint_one_card_on_a_receipt_slip(server, browser, desk, r, artifacts)
     ).stdout.splitlines()
     assert sorted(found) == sorted([f"{hotspot_config.portal.url}/?code={format_code(vouchers[1].code)}",
                                     f"WIFI:S:{hotspot_config.library.wifi_name};T:nopass;;"])  # fmt: skip
+
+
+def test_axe_on_the_desk(server, browser, desk, r):
+    """axe-core (vendored from npm in tests/vendor) on every desk page a librarian uses."""
+    from tests.portal.visitor.test_visitor_chromium import axe_violations
+
+    server, hotspot_config = server
+    _seed_today(r, hotspot_config.plans)
+    vouchers = issue_batch(r, hotspot_config.plans["harian"], 2, now=time.time(), issued_by="siti")
+    _sign_in(browser, server)
+    found = {}
+    for path in ("/desk/", "/desk/issue", "/desk/vouchers", f"/desk/vouchers/{vouchers[0].id}",
+                 f"/desk/batches/{vouchers[0].batch}", "/desk/reports/day", "/desk/reports/month",
+                 "/desk/help", "/desk/account"):  # fmt: skip
+        browser.get(server + path)
+        found[path] = axe_violations(browser)
+    # the admin's pages, signed in as admin
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, "form.who button").click()
+    browser.get(server + "/desk/login")
+    browser.find_element(By.NAME, "name").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("rahasia-admin")
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    for path in ("/desk/accounts", "/desk/plans", "/desk/activity"):
+        browser.get(server + path)
+        assert "/desk/login" not in browser.current_url
+        found[path] = axe_violations(browser)
+    assert {path: v for path, v in found.items() if v} == {}

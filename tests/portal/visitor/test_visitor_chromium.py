@@ -6,6 +6,9 @@ the portal on 127.0.0.1, Debian's Chromium through its chromedriver.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 # the desk's Chromium fixtures, shared by name (hence the F811 notes on the tests' arguments)
@@ -49,3 +52,71 @@ def test_marks_fit_at_phone_widths(server, browser, artifacts, width):  # noqa: 
     assert browser.execute_script(_MARK_OVERFLOW) == []
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width
     browser.save_screenshot(str(artifacts / f"visitor-splash-{width}.png"))
+
+
+AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm, tests only
+
+
+def axe_violations(driver) -> list[str]:
+    """Run axe-core on the loaded page as a browser extension would (outside the page's CSP)."""
+    driver.execute_script(AXE.read_text() + "\nreturn true;")
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map("
+        "v => v.impact + ' ' + v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));"
+    )
+    return list(result)
+
+
+def test_axe_finds_nothing_on_the_splash(server, browser):  # noqa: F811
+    base, _config = server
+    _at_width(browser, 360)
+    for lang in ("id", "en"):
+        browser.get(f"{base}/?lang={lang}")
+        assert axe_violations(browser) == [], lang
+
+
+@pytest.fixture
+def phone_server(hotspot_config, r, gateway):
+    """The portal for a browser that is a phone on the LAN: 127.0.0.1 resolves to PHONE_MAC."""
+    import threading
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+
+    from .conftest import PHONE_MAC
+
+    holder: dict = {}
+    httpd = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    config = replace(hotspot_config, portal=replace(hotspot_config.portal, port=httpd.server_port, url=base))
+    holder["app"] = create_app(
+        {"HOTSPOT": config, "TESTING": True, "MAC_LOOKUP": {"127.0.0.1": PHONE_MAC}.get}
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield base, config
+    httpd.shutdown()
+    thread.join(5)
+
+
+def test_axe_finds_nothing_on_the_visitor_path(phone_server, browser, r):  # noqa: F811
+    """Splash, online page (with the survey), status page and a free session's logout question."""
+    from selenium.webdriver.common.by import By
+
+    from gateway.model.vouchers import issue_batch
+
+    base, config = phone_server
+    _at_width(browser, 360)
+    [voucher] = issue_batch(r, config.plans["harian"], 1, now=time.time(), issued_by="test")
+    browser.get(f"{base}/?lang=id")
+    found = {"splash": axe_violations(browser)}
+    browser.find_element(By.ID, "code").send_keys(voucher.code)
+    browser.find_element(By.CSS_SELECTOR, 'form button[type="submit"]').click()
+    assert "/online" in browser.current_url, browser.current_url
+    found["online"] = axe_violations(browser)
+    browser.get(f"{base}/status?lang=id")
+    found["status"] = axe_violations(browser)
+    assert found == {"splash": [], "online": [], "status": []}
