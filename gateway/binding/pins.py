@@ -145,11 +145,13 @@ class NeighbourPins:
             return
         for ip, mac in plan_pins([session]).items():
             family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            try:
-                self.ipr.neigh("get", dst=ip, ifindex=index, family=family)
+            try:  # "change" replaces an existing entry and creates none: one netlink call
+                self.ipr.neigh("change", dst=ip, lladdr=mac, ifindex=index, family=family,
+                               state=NUD_PERMANENT, NDA_PROTOCOL=PROTOCOL)  # fmt: skip
             except NetlinkError:  # no entry: nobody there yet (the pass pins it once there is)
                 continue
-            self._pin(index, ip, mac)
+            if self.pinned is not None:
+                self.pinned[ip] = mac
 
     def logout(self, session: Session, now: float) -> None:
         """Drop the session's pins (its IPv4 one and those of its MAC we know of)."""
