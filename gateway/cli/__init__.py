@@ -7,6 +7,7 @@ Errors are one plain line on stderr. Every listing takes ``--json`` for scripts.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ class Context:
         if self.config_path:
             return Path(self.config_path)
         path = config_mod.config_path()
-        if path == config_mod.DEFAULT_PATH and not path.exists():
+        if path == config_mod.DEFAULT_PATH and not path.exists() and _HAVE_LAB:
             from gateway.lab.lab import default_lab_dir
 
             lab_config = default_lab_dir("hs-") / "hotspot.toml"
@@ -113,10 +114,19 @@ def cli(click_ctx: click.Context, config_path: str | None) -> None:
     click_ctx.call_on_close(lambda: structlog.configure(**previous))
 
 
-def _register() -> None:
-    from gateway.cli import access, accounts, admin, lab, ops, report, sessionlog, shaping, vouchers
+# The lab (gateway/lab) is dev only: the Debian package leaves it out, and so the `lab` commands
+_HAVE_LAB = importlib.util.find_spec("gateway.lab") is not None
 
-    for module in (admin, lab, access, shaping, vouchers, accounts, report, sessionlog, ops):
+
+def _register() -> None:
+    from gateway.cli import access, accounts, admin, ops, report, sessionlog, shaping, vouchers
+
+    modules = [admin, access, shaping, vouchers, accounts, report, sessionlog, ops]
+    if _HAVE_LAB:
+        from gateway.cli import lab
+
+        modules.insert(1, lab)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

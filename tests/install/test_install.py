@@ -73,11 +73,22 @@ def test_install_then_uninstall_round_trip(destdir, tmp_path):
     assert (destdir / "var/lib/hotspot/secret_key").stat().st_mode & 0o777 == 0o640
     assert (destdir / "etc/redis/redis.conf").read_text().endswith("include /etc/redis/hotspot.conf\n")
 
-    # the venv works: its hotspotctl checks the installed config with the daemons' loader
+    # the staged scripts name the router's path, not the staging folder (issue 14)
     ctl = destdir / "opt/perpuseru-hotspot/bin/hotspotctl"
-    check = subprocess.run([ctl, "--config", config, "config", "check"], capture_output=True, text=True)
-    assert check.returncode == 0 and "OK" in check.stdout, check.stderr
+    assert ctl.read_text().splitlines()[0] == "#!/opt/perpuseru-hotspot/bin/python"
+    staged = [p for p in (destdir / "opt/perpuseru-hotspot/bin").iterdir()
+              if p.is_file() and not p.is_symlink() and str(destdir).encode() in p.read_bytes()]  # fmt: skip
+    assert not staged, staged
+    assert str(destdir) not in (destdir / "opt/perpuseru-hotspot/pyvenv.cfg").read_text()
+
+    # the venv works: its hotspotctl checks the installed config with the daemons' loader
+    # (through its python: the script's first line names /opt/perpuseru-hotspot, not here)
     python = destdir / "opt/perpuseru-hotspot/bin/python"
+    check = subprocess.run(
+        [python, "-c", "from gateway.cli import main; main()", "--config", config, "config", "check"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0 and "OK" in check.stdout, check.stderr
     for module in ("gateway.daemon", "portal"):
         helped = subprocess.run([python, "-m", module, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0, helped.stderr
