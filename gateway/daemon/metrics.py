@@ -17,6 +17,9 @@ reconcile_errors_total                     counter  the daemon: passes that fail
 drift_corrections_total{kind}              counter  the daemon: kernel changes no command asked for
 shaping_drops_total{direction}             counter  the root HTB qdiscs' drop counts (read at scrape)
 session_log_records_total, _lag            c / g    the session-log writer
+session_log_write_errors_total             counter  the writer: passes whose write to disk failed
+uplink_rate_bits_per_second{direction}     gauge    the config's uplink line rate (down/up)
+certificate_expiry_timestamp_seconds{cert} gauge    notAfter of the portal's TLS certificate
 config_reloads_total{result=ok|rejected}   counter  ``hotspotctl reload`` / SIGHUP
 gateway_info{version,library_id}           info
 =========================================  =======  ==============================================
@@ -27,9 +30,11 @@ While Redis is down, only ``redis_up 0`` and the daemon's own series are reporte
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -40,7 +45,7 @@ from gateway import __version__
 from gateway.logs import get_logger
 from gateway.model import keys
 
-__all__ = ["GatewayMetrics", "parse_listen", "read_shaping_drops"]
+__all__ = ["GatewayMetrics", "certificate_not_after", "parse_listen", "read_shaping_drops"]
 
 log = get_logger("metrics")
 
@@ -222,6 +227,42 @@ class _RedisCollector:
             yield CounterMetricFamily(f"hotspot_{field}", f"hs:counters {field}", value=_int(value))
 
 
+def certificate_not_after(path: Path) -> float:
+    """Return the notAfter of the first certificate in the PEM file ``path`` (a Unix time)."""
+    # the standard library's own PEM decoder (private, stable since 3.3): no dependency for a date
+    decoded = ssl._ssl._test_decode_cert(str(path))
+    return ssl.cert_time_to_seconds(decoded["notAfter"])
+
+
+class _CertificateCollector:
+    """``hotspot_certificate_expiry_timestamp_seconds{cert}``, read at scrape (cached by mtime)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+        self.cache: dict[str, tuple[float, float]] = {}
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator:
+        family = GaugeMetricFamily(
+            "hotspot_certificate_expiry_timestamp_seconds",
+            "When a certificate the router serves expires (Unix time)",
+            labels=["cert"],
+        )
+        for name, path in sorted(self.paths.items()):
+            try:
+                mtime = Path(path).stat().st_mtime
+                cached = self.cache.get(str(path))
+                if cached is None or cached[0] != mtime:
+                    cached = (mtime, certificate_not_after(Path(path)))
+                    self.cache[str(path)] = cached
+            except (OSError, ssl.SSLError, ValueError, KeyError):
+                continue  # unreadable: no series, the portal's own start reports it
+            family.add_metric([name], cached[1])
+        yield family
+
+
 class GatewayMetrics:
     """The gateway's registry: Redis-fed series read at scrape, and what the daemon reports."""
 
@@ -249,6 +290,19 @@ class GatewayMetrics:
         self.session_log_lag = Gauge(
             "hotspot_session_log_lag", "Session records in Redis not on disk yet", registry=reg
         )
+        self.session_log_write_errors = Counter(
+            "hotspot_session_log_write_errors",
+            "Passes whose session-log write to disk failed (disk full, unwritable)",
+            registry=reg,
+        )
+        self.uplink_rate = Gauge(
+            "hotspot_uplink_rate_bits_per_second",
+            "The uplink's line rate from the config (uplink.down / uplink.up)",
+            ["direction"],
+            registry=reg,
+        )
+        self.certificates = _CertificateCollector()
+        reg.register(self.certificates)
         self.config_reloads = Counter(
             "hotspot_config_reloads", "Config reloads by result", ["result"], registry=reg
         )
@@ -270,6 +324,12 @@ class GatewayMetrics:
         for kind, count in (drift or {}).items():
             if count > 0:
                 self.drift.labels(kind).inc(count)
+
+    def set_config(self, config) -> None:
+        """Report what the config says that alerts compare against: the uplink, the certificates."""
+        self.uplink_rate.labels("down").set(config.uplink.down)
+        self.uplink_rate.labels("up").set(config.uplink.up)
+        self.certificates.paths = {"portal": config.portal.tls_cert} if config.portal.tls_cert else {}
 
     def set_shaping_drops(self, direction: str, kernel_total: int) -> None:
         """Report the shaper's drop total now (from whoever read it); only increases are counted.
