@@ -77,9 +77,12 @@ def test_contents(built):
     for path in (
         "usr/share/bash-completion/completions/hotspotctl", "usr/sbin/hotspotctl",
         "usr/share/perpuseru-hotspot/hotspot.example.toml", f"{PREFIX}/bin/hotspotctl",
-        "usr/share/doc/perpuseru-hotspot/fleet-ops.md",
     ):  # fmt: skip
         assert path in paths, path
+    assert {
+        "usr/share/doc/perpuseru-hotspot/fleet-ops.md",
+        "usr/share/doc/perpuseru-hotspot/fleet-ops.md.gz",
+    } & paths
     # the lab is for development only; no .pyc (postinst compiles them), no pip on a router
     assert not [p for p in paths if "/gateway/lab" in p]
     assert not [p for p in paths if "__pycache__" in p or p.endswith(".pyc")]
@@ -178,3 +181,14 @@ def test_installed_hotspotctl_runs_without_the_lab(built, tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert commands.returncode == 0 and " lab " not in commands.stdout and "prune-logs" in commands.stdout
+    # Babel keeps only the portal's languages: dates and numbers still format in both
+    babel = subprocess.run(
+        [python, "-c", "from babel.dates import format_date; from datetime import date; "
+         "print(format_date(date(2026, 12, 1), 'full', locale='id'), '|', "
+         "format_date(date(2026, 12, 1), 'full', locale='en_US'))"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert babel.returncode == 0, babel.stderr
+    assert "Desember" in babel.stdout and "December" in babel.stdout, babel.stdout
+    locale_data = next((built["root"] / PREFIX / "lib").glob("python3*/site-packages/babel/locale-data"))
+    assert not (locale_data / "fr.dat").exists() and (locale_data / "id.dat").exists()
