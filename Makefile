@@ -9,7 +9,7 @@ SYSTEM_PYTHON ?= /usr/bin/python3
 APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybox udhcpc \
 	curl python3-venv chromium chromium-driver zbar-tools \
 	debhelper dpkg-dev fakeroot lintian groff-base prometheus prometheus-alertmanager \
-	prometheus-node-exporter openssh-server openssh-client
+	prometheus-node-exporter openssh-server openssh-client mmdebstrap
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations \
