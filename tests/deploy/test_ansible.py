@@ -44,8 +44,9 @@ def run(argv: list[str], *, env: dict | None = None, timeout: int = 300) -> subp
 
 
 def test_syntax_check():
-    result = run([str(PLAYBOOK), "--syntax-check", "site.yml"])
-    assert result.returncode == 0, result.stdout + result.stderr
+    for playbook in ("site.yml", "hq.yml"):
+        result = run([str(PLAYBOOK), "--syntax-check", playbook])
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_inventory_lists_every_library_with_what_the_template_needs():
@@ -202,3 +203,26 @@ def _recap(stdout: str) -> dict[str, dict[str, int]]:
         host, _, counts = line.partition(":")
         recap[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counts.split())}
     return recap
+
+
+def test_hq_prometheus_targets_from_the_inventory(tmp_path):
+    result = run([str(PLAYBOOK), "hq.yml", "-e", f"prometheus_targets_dir={tmp_path / 'targets'}"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = {}
+    for path in sorted((tmp_path / "targets").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text()):
+            for target in group["targets"]:
+                found[(path.name.split("-", 1)[0], group["labels"]["library"])] = (target, group["labels"])
+    target, labels = found[("hotspot", "sukabumi")]
+    assert target == "10.8.0.23:9110" and labels["province"] == "Jawa Barat" and labels["district"]
+    assert found[("node", "tbm-pelita")][0] == "10.8.2.3:9100"
+    assert len({lib for _job, lib in found}) >= 4 and {job for job, _lib in found} == {"hotspot", "node"}
+    promtool = shutil.which("promtool")
+    if promtool:  # Prometheus itself accepts the files
+        config = tmp_path / "prometheus.yml"
+        config.write_text(yaml.safe_dump({"scrape_configs": [
+            {"job_name": job, "file_sd_configs": [{"files": [str(tmp_path / "targets" / f"{job}-*.yml")]}]}
+            for job in ("hotspot", "node")
+        ]}))  # fmt: skip
+        check = subprocess.run([promtool, "check", "config", config], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
