@@ -8,11 +8,13 @@ PY := $(VENV)/bin/python
 SYSTEM_PYTHON ?= /usr/bin/python3
 APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybox udhcpc \
 	curl python3-venv chromium chromium-driver zbar-tools freeradius freeradius-postgresql freeradius-utils \
-	postgresql-15
+	postgresql-15 \
+	debhelper dpkg-dev fakeroot lintian groff-base prometheus prometheus-alertmanager \
+	prometheus-node-exporter openssh-server openssh-client mmdebstrap
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations \
-	install uninstall
+	install uninstall deb
 
 help:
 	@echo "make demo      bring the lab up and walk a phone through a visit (root)"
@@ -21,6 +23,7 @@ help:
 	@echo "make deps      install the Debian packages the lab needs"
 	@echo "make install   install on this router (root; DESTDIR=/tmp/x to stage it elsewhere)"
 	@echo "make uninstall remove it again (keeps config, state and the session logs)"
+	@echo "make deb       build dist/perpuseru-hotspot_<version>_<arch>.deb (docs/fleet-ops.md)"
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -88,6 +91,19 @@ install:
 
 uninstall:
 	$(SYSTEM_PYTHON) -m gateway.ops.install uninstall $(if $(DESTDIR),--destdir "$(DESTDIR)") $(if $(PURGE),--purge)
+
+# The Debian package, built with debhelper in a copy of the tree (build/deb) so the checkout
+# stays clean; the .deb, .buildinfo and .changes land in dist/. See docs/fleet-ops.md.
+DEB_BUILD ?= build/deb
+DIST ?= dist
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "dpkg-buildpackage missing: make deps"; exit 1; }
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src $(DIST)
+	git ls-files -z --cached --others --exclude-standard -- . ':!tests' ':!bench' \
+		| tar --null --ignore-failed-read -cf - -T - | tar -xf - -C $(DEB_BUILD)/src
+	cd $(DEB_BUILD)/src && env -u PYTHONPATH dpkg-buildpackage -b -us -uc -rfakeroot
+	mv $(DEB_BUILD)/*.deb $(DEB_BUILD)/*.buildinfo $(DEB_BUILD)/*.changes $(DIST)/
+	@ls -l $(DIST)/*.deb
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info tests/artifacts

@@ -25,6 +25,7 @@ May import: every wing (the top layer). Imported by: nothing (the ``hotspotctl``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path

@@ -246,4 +246,17 @@ def _short(iso: str) -> str:
     return iso[:19].replace("T", " ") if iso else ""
 
 
-COMMANDS = [sessions, logs]
+@click.command("prune-logs")
+@pass_ctx
+def prune_logs(ctx: Context) -> None:
+    """Delete session-log files older than session_log.retention_days (the daily timer runs this).
+
+    The gateway prunes once a day while it runs; this covers a router whose gateway is stopped.
+    """
+    session_log = SessionLog.from_config(ctx.config)
+    today = datetime.now(ZoneInfo(ctx.config.library.timezone)).date()
+    removed = session_log.prune(today)
+    click.echo(f"{len(removed)} session-log files older than {session_log.retention_days} days removed")
+
+
+COMMANDS = [sessions, logs, prune_logs]

@@ -17,6 +17,9 @@ reconcile_errors_total                     counter  the daemon: passes that fail
 drift_corrections_total{kind}              counter  the daemon: kernel changes no command asked for
 shaping_drops_total{direction}             counter  the root HTB qdiscs' drop counts (read at scrape)
 session_log_records_total, _lag            c / g    the session-log writer
+session_log_write_errors_total             counter  the writer: passes whose write to disk failed
+uplink_rate_bits_per_second{direction}     gauge    the config's uplink line rate (down/up)
+certificate_expiry_timestamp_seconds{cert} gauge    notAfter of the portal's TLS certificate
 config_reloads_total{result=ok|rejected}   counter  ``hotspotctl reload`` / SIGHUP
 dhcp_leases, dhcp_pool_size                gauge    dnsmasq's lease file (read every 30 s); alert when
                                                     leases > (1 - dhcp.pool_low) x pool_size (DHCP starvation)
@@ -29,9 +32,11 @@ While Redis is down, only ``redis_up 0`` and the daemon's own series are reporte
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -41,8 +46,9 @@ from prometheus_client.exposition import start_http_server
 from gateway import __version__
 from gateway.logs import get_logger
 from gateway.model import keys
+from gateway.radius.accounting import OUTBOX
 
-__all__ = ["GatewayMetrics", "parse_listen"]
+__all__ = ["GatewayMetrics", "certificate_not_after", "parse_listen"]
 
 log = get_logger("metrics")
 
@@ -186,6 +192,11 @@ class _RedisCollector:
         traffic.add_metric(["up"], self.bytes.totals[1])
         yield traffic
 
+        # accounting records waiting for HQ (store and forward): grows while HQ is unreachable
+        yield GaugeMetricFamily(
+            "hotspot_radius_queue_length", "RADIUS accounting records waiting for HQ", value=r.xlen(OUTBOX)
+        )
+
         counters = r.hgetall(keys.COUNTERS)
         logins = CounterMetricFamily("hotspot_logins", "Portal logins by result", labels=["result"])
         for field, result in LOGIN_RESULTS.items():
@@ -195,6 +206,42 @@ class _RedisCollector:
             if field in LOGIN_RESULTS or not re.match(r"^[a-z_][a-z0-9_]*$", field):
                 continue
             yield CounterMetricFamily(f"hotspot_{field}", f"hs:counters {field}", value=_int(value))
+
+
+def certificate_not_after(path: Path) -> float:
+    """Return the notAfter of the first certificate in the PEM file ``path`` (a Unix time)."""
+    # the standard library's own PEM decoder (private, stable since 3.3): no dependency for a date
+    decoded = ssl._ssl._test_decode_cert(str(path))
+    return ssl.cert_time_to_seconds(decoded["notAfter"])
+
+
+class _CertificateCollector:
+    """``hotspot_certificate_expiry_timestamp_seconds{cert}``, read at scrape (cached by mtime)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+        self.cache: dict[str, tuple[float, float]] = {}
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator:
+        family = GaugeMetricFamily(
+            "hotspot_certificate_expiry_timestamp_seconds",
+            "When a certificate the router serves expires (Unix time)",
+            labels=["cert"],
+        )
+        for name, path in sorted(self.paths.items()):
+            try:
+                mtime = Path(path).stat().st_mtime
+                cached = self.cache.get(str(path))
+                if cached is None or cached[0] != mtime:
+                    cached = (mtime, certificate_not_after(Path(path)))
+                    self.cache[str(path)] = cached
+            except (OSError, ssl.SSLError, ValueError, KeyError):
+                continue  # unreadable: no series, the portal's own start reports it
+            family.add_metric([name], cached[1])
+        yield family
 
 
 class GatewayMetrics:
@@ -228,6 +275,19 @@ class GatewayMetrics:
         self.session_log_lag = Gauge(
             "hotspot_session_log_lag", "Session records in Redis not on disk yet", registry=reg
         )
+        self.session_log_write_errors = Counter(
+            "hotspot_session_log_write_errors",
+            "Passes whose session-log write to disk failed (disk full, unwritable)",
+            registry=reg,
+        )
+        self.uplink_rate = Gauge(
+            "hotspot_uplink_rate_bits_per_second",
+            "The uplink's line rate from the config (uplink.down / uplink.up)",
+            ["direction"],
+            registry=reg,
+        )
+        self.certificates = _CertificateCollector()
+        reg.register(self.certificates)
         self.config_reloads = Counter(
             "hotspot_config_reloads", "Config reloads by result", ["result"], registry=reg
         )
@@ -249,6 +309,12 @@ class GatewayMetrics:
         for kind, count in (drift or {}).items():
             if count > 0:
                 self.drift.labels(kind).inc(count)
+
+    def set_config(self, config) -> None:
+        """Report what the config says that alerts compare against: the uplink, the certificates."""
+        self.uplink_rate.labels("down").set(config.uplink.down)
+        self.uplink_rate.labels("up").set(config.uplink.up)
+        self.certificates.paths = {"portal": config.portal.tls_cert} if config.portal.tls_cert else {}
 
     def set_shaping_drops(self, direction: str, kernel_total: int) -> None:
         """Report the shaper's drop total now (from whoever read it); only increases are counted.

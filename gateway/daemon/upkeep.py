@@ -42,6 +42,7 @@ class Upkeep:
                 self.config.network.netns, self.config.network.lan_interface
             ),
         )
+        self.metrics.set_config(config)
         self.log_failing = False
         self.pool_checked = 0.0
         self.pool_low = False
@@ -77,6 +78,7 @@ class Upkeep:
             return 0  # the daemon reports Redis being down; the records wait in the stream
         except OSError as err:
             # disk full or unwritable: records wait in Redis, the lag metric grows, enforcement goes on
+            self.metrics.session_log_write_errors.inc()
             if not self.log_failing:
                 log.error(
                     "session_log_write_failed", error=str(err), directory=str(self.writer.log.directory)
@@ -100,6 +102,7 @@ class Upkeep:
             path=str(current.path),
         )  # fmt: skip
         self.config = result.config
+        self.metrics.set_config(result.config)
         fresh = SessionLog.from_config(result.config)
         self.writer.log = replace(self.writer.log, library=fresh.library, timezone=fresh.timezone,
                                   retention_days=fresh.retention_days)  # fmt: skip

@@ -48,6 +48,7 @@ from pathlib import Path
 from gateway import config as config_mod
 from gateway.names import GUARD_PREF
 from gateway.ops.dnsmasq import render_dnsmasq_conf
+from gateway.ops.venv import relocate
 
 __all__ = ["Layout", "Installer", "main"]
 
@@ -116,9 +117,12 @@ class Installer:
         *,
         python: str = sys.executable,
         say: Callable[[str], None] = print,
+        example: Path | None = None,
     ):
         self.L = layout
         self.source = source
+        self.example = example or source / "docs" / "hotspot.example.toml"
+        self.rerun = "make install"  # what re-renders the drop-ins (the package: dpkg-reconfigure)
         self.python = python
         self.say = say
         self.live = layout.root == Path("/")  # change the running system, not just files
@@ -184,6 +188,10 @@ class Installer:
         shutil.rmtree(self.source / "build", ignore_errors=True)
         _run([str(prefix / "bin" / "python"), "-m", "pip", "install", "-q",
               "--disable-pip-version-check", "--upgrade", str(self.source)])  # fmt: skip
+        if not self.live:
+            # staged (--destdir): the scripts' first lines name the staging folder; point them
+            # at the folder they will run from on the router
+            relocate(prefix, self.L.prefix)
         docs = prefix / "share" / "doc"
         docs.mkdir(parents=True, exist_ok=True)
         for name in DOCS:
@@ -192,7 +200,7 @@ class Installer:
 
     def config_file(self) -> tuple[Path, bool]:
         """Write the commented config unless one is there; return its path and whether it is new."""
-        example = (self.source / "docs" / "hotspot.example.toml").read_text()
+        example = self.example.read_text()
         path = self.L(self.L.config)
         path.parent.mkdir(parents=True, exist_ok=True)
         (path.parent / "branding").mkdir(exist_ok=True)
@@ -260,9 +268,12 @@ class Installer:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(f"{self.L.prefix}/bin/hotspotctl")
-        ctl = self.L(self.L.prefix) / "bin" / "hotspotctl"
+        # through the venv's python, not bin/hotspotctl: staged (--destdir), its first line
+        # already names the router's path, which does not exist here
+        python = self.L(self.L.prefix) / "bin" / "python"
         result = subprocess.run(
-            [str(ctl)], env={**os.environ, "_HOTSPOTCTL_COMPLETE": "bash_source"},
+            [str(python), "-c", "from gateway.cli import main; main()"],
+            env={**os.environ, "_HOTSPOTCTL_COMPLETE": "bash_source"},
             capture_output=True, text=True,
         )  # fmt: skip
         if result.returncode == 0 and result.stdout:
@@ -279,12 +290,12 @@ class Installer:
             steps.append(f"Review {self.L.config} (the current example is hotspot.toml.example beside it).")
         steps += [
             "Check it: hotspotctl config check",
-            "After editing, run `make install` again: it re-renders the dnsmasq drop-in from the config.",
+            f"After editing, run `{self.rerun}` again: it re-renders the dnsmasq drop-in from the config.",
         ]
         if not lan_present:
             steps.append(
                 f"The LAN interface {config.network.lan_interface!r} does not exist here yet: set "
-                "network.lan_interface (e.g. the bridge br-lan), then `make install` again."
+                f"network.lan_interface (e.g. the bridge br-lan), then `{self.rerun}` again."
             )
         steps += [
             "Start: systemctl enable --now hotspot-gateway hotspot-portal",
@@ -294,6 +305,39 @@ class Installer:
             "Wi-Fi: plug the access point into the LAN port (docs/install.md, 'The Wi-Fi side').",
         ]
         return steps
+
+    # -- the Debian package's maintainer scripts -------------------------------------
+
+    def configure(self) -> list[str]:
+        """``postinst configure``: what ``install`` does that the package's files do not.
+
+        dpkg has put the venv, the units, the completion and the command in place and
+        installs the Debian packages it depends on; this creates the users, the config
+        (kept if present), the state and log folders, and the dnsmasq, Redis and sysctl
+        drop-ins rendered from the config.
+        """
+        self.rerun = "dpkg-reconfigure perpuseru-hotspot"
+        self.users()
+        config_path, fresh = self.config_file()
+        config = self.load_config(config_path)
+        self.directories(config)
+        self.dnsmasq(config)
+        self.redis()
+        self.write(self.L.sysctl, SYSCTL, 0o644)
+        self.system("sysctl", "-q", "-p", self.L.sysctl)
+        self.system("systemctl", "try-restart", "redis-server.service")
+        lan_present = Path("/sys/class/net", config.network.lan_interface).exists()
+        if lan_present:
+            self.system("systemctl", "try-restart", "dnsmasq.service")
+        return self.next_steps(config, fresh, lan_present)
+
+    def unconfigure(self) -> None:
+        """``prerm remove``: undo the drop-ins; config, state and logs stay (``postrm purge``)."""
+        self.remove(self.L.dnsmasq_dropin)
+        self.system("systemctl", "try-restart", "dnsmasq.service")
+        self.unredis()
+        self.remove(self.L.sysctl)
+        self.remove(self.L.config + ".example")
 
     # -- uninstall ----------------------------------------------------------------
 
@@ -419,18 +463,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m gateway.ops.install", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("action", choices=("install", "uninstall"))
+    parser.add_argument("action", choices=("install", "uninstall", "configure", "unconfigure"))
     parser.add_argument(
         "--destdir", default="", help="install under this folder instead of / (packaging, tests)"
     )
     parser.add_argument("--purge", action="store_true", help="uninstall: also remove the config and state")
+    parser.add_argument(
+        "--example", type=Path, help="configure: the commented example config (the package's copy)"
+    )
     args = parser.parse_args(argv)
     source = Path(__file__).resolve().parents[2]
     root = Path(args.destdir).resolve() if args.destdir else Path("/")
-    installer = Installer(Layout(root=root), source)
+    installer = Installer(Layout(root=root), source, example=args.example)
     try:
         if args.action == "install":
             steps = installer.install()
+        elif args.action == "configure":
+            steps = installer.configure()
+            for line in installer.skipped:
+                print(f"  skipped: {line}")
+            print("\nPerpuSeru Hotspot is configured. Next steps:")
+            for i, step in enumerate(steps, start=1):
+                print(f"  {i}. {step}")
+            return 0
+        elif args.action == "unconfigure":
+            installer.unconfigure()
+            return 0
         else:
             kept = installer.uninstall(purge=args.purge)
     except InstallError as err:

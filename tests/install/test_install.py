@@ -73,11 +73,22 @@ def test_install_then_uninstall_round_trip(destdir, tmp_path):
     assert (destdir / "var/lib/hotspot/secret_key").stat().st_mode & 0o777 == 0o640
     assert (destdir / "etc/redis/redis.conf").read_text().endswith("include /etc/redis/hotspot.conf\n")
 
-    # the venv works: its hotspotctl checks the installed config with the daemons' loader
+    # the staged scripts name the router's path, not the staging folder (issue 14)
     ctl = destdir / "opt/perpuseru-hotspot/bin/hotspotctl"
-    check = subprocess.run([ctl, "--config", config, "config", "check"], capture_output=True, text=True)
-    assert check.returncode == 0 and "OK" in check.stdout, check.stderr
+    assert ctl.read_text().splitlines()[0] == "#!/opt/perpuseru-hotspot/bin/python"
+    staged = [p for p in (destdir / "opt/perpuseru-hotspot/bin").iterdir()
+              if p.is_file() and not p.is_symlink() and str(destdir).encode() in p.read_bytes()]  # fmt: skip
+    assert not staged, staged
+    assert str(destdir) not in (destdir / "opt/perpuseru-hotspot/pyvenv.cfg").read_text()
+
+    # the venv works: its hotspotctl checks the installed config with the daemons' loader
+    # (through its python: the script's first line names /opt/perpuseru-hotspot, not here)
     python = destdir / "opt/perpuseru-hotspot/bin/python"
+    check = subprocess.run(
+        [python, "-c", "from gateway.cli import main; main()", "--config", config, "config", "check"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0 and "OK" in check.stdout, check.stderr
     for module in ("gateway.daemon", "portal"):
         helped = subprocess.run([python, "-m", module, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0, helped.stderr
@@ -163,3 +174,38 @@ def test_redis_dropin_gives_a_socket_and_aof(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_package_configure_and_unconfigure(destdir):
+    """What the Debian package's postinst (configure) and prerm (unconfigure) run, staged."""
+    import sys
+
+    def action(*argv: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.ops.install", *argv, "--destdir", str(destdir)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    example = ROOT / "docs" / "hotspot.example.toml"
+    out = action("configure", "--example", str(example)).stdout
+    assert "dpkg-reconfigure perpuseru-hotspot" in out and "make install" not in out
+    installed = tree(destdir)
+    for path in (
+        "etc/hotspot/hotspot.toml", "etc/hotspot/hotspot.toml.example", "etc/dnsmasq.d/hotspot.conf",
+        "etc/redis/hotspot.conf", "etc/sysctl.d/60-hotspot.conf", "var/lib/hotspot/secret_key",
+    ):  # fmt: skip
+        assert path in installed, path
+    # the package ships the units, the command and the completion: configure writes none of them
+    assert not [p for p in installed if p.startswith(("etc/systemd", "usr/", "etc/bash_completion"))]
+    assert not (destdir / "opt").exists()
+    config = destdir / "etc/hotspot/hotspot.toml"
+    config.write_text(config.read_text().replace('id = "sukabumi"', 'id = "garut"'))
+    action("configure", "--example", str(example))  # an upgrade keeps the config
+    assert 'id = "garut"' in config.read_text()
+
+    action("unconfigure")
+    left = tree(destdir)
+    assert left == KEPT | {"etc/redis/redis.conf"}, left
+    assert "include /etc/redis/hotspot.conf" not in (destdir / "etc/redis/redis.conf").read_text()
