@@ -15,6 +15,8 @@ One module per group of commands, each listing its click commands in ``COMMANDS`
 - :mod:`~gateway.cli.sessionlog`: ``sessions``, ``logs``
 - :mod:`~gateway.cli.ops`: ``reload``
 - :mod:`~gateway.cli.admin`: ``config check``, ``version``
+- :mod:`~gateway.cli.manpages`: hotspotctl(8) and hotspot.toml(5) generated from this command
+  tree and the config example (run by ``make deb``)
 - :mod:`~gateway.cli.tables`: tables that fit 80 columns without cutting an identifier
 - :mod:`~gateway.cli.lab`: ``lab`` (imports the lab only when run; absent on routers)
 
@@ -25,7 +27,6 @@ May import: every wing (the top layer). Imported by: nothing (the ``hotspotctl``
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path

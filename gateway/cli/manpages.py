@@ -7,7 +7,7 @@ option with its help text), so a new option is documented the day it is added.
 accepts with every key at its default: each ``[section]``, each key, its default and
 the comment above it. ``debian/rules`` runs it with the package's venv::
 
-    python -m gateway.ops.manpages --example docs/hotspot.example.toml --out DIR
+    python -m gateway.cli.manpages --example docs/hotspot.example.toml --out DIR
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def config_page(example: str, when: date) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write ``hotspotctl.8`` and ``hotspot.toml.5`` into ``--out``."""
     parser = argparse.ArgumentParser(
-        prog="python -m gateway.ops.manpages", description=__doc__.splitlines()[0]
+        prog="python -m gateway.cli.manpages", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--example", type=Path, required=True, help="docs/hotspot.example.toml")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the pages into")
