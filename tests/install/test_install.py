@@ -101,13 +101,14 @@ def test_install_then_uninstall_round_trip(destdir, tmp_path):
     ).stdout.strip()  # fmt: skip
     assert site.startswith(str(destdir)) and (Path(site) / "firewall/rules/hotspot.nft").exists()
     assert not (Path(site) / "lab").exists()
-    lab = subprocess.run([ctl, "lab", "status"], capture_output=True, text=True, cwd=tmp_path)
+    # staged, the script's first line names the router's venv: run it with the staged python
+    lab = subprocess.run([python, ctl, "lab", "status"], capture_output=True, text=True, cwd=tmp_path)
     assert lab.returncode == 2 and "the lab is a development tool" in lab.stderr, lab.stderr
     assert "Traceback" not in lab.stderr
     env = {"PATH": "/usr/bin:/bin"}  # no $HOTSPOT_CONFIG
     if Path("/etc/hotspot/hotspot.toml").exists():  # a machine with a real install: use a missing path
         env["HOTSPOT_CONFIG"] = str(tmp_path / "missing.toml")
-    missing = subprocess.run([ctl, "status"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    missing = subprocess.run([python, ctl, "status"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert missing.returncode == 2 and "no config at" in missing.stderr, missing.stderr
     assert "Traceback" not in missing.stderr and "lab" not in missing.stderr.split(";")[0]
 
