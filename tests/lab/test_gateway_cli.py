@@ -39,6 +39,7 @@ def test_auth_clients_kick_by_ip_and_mac(lab, ctl):
     assert "already online" in ctl("auth", ip, "--minutes", "5", code=1), "no silent replacement"
     [row] = json.loads(ctl("clients", "--json"))
     assert (row["mac"], row["ip"], row["kind"]) == (lab.client_mac(5), ip, "admin")
+    assert row["host"] == "phone5", "the name the phone gave the router's dnsmasq (its lease file)"
     assert 1790 <= row["seconds_left"] <= 1800
     assert lab.client_mac(5) in ctl("clients")
     assert json.loads(ctl("status", "--json"))["clients_online"] == 1
