@@ -86,6 +86,20 @@ def test_install_upgrade_interrupt_remove_purge(chroot):
     ok(inside(root, "dpkg", "-i", deb))
     assert 'id = "garut"' in config.read_text() and record.exists()
 
+    # -- a post-install check that fails (a broken config on the router): a clear message, dpkg
+    # leaves the package half-configured (the running services are not restarted), the config is
+    # not touched; once fixed, `dpkg --configure -a` finishes
+    good = config.read_text()
+    config.write_text(good.replace('down = "10mbit"', 'down = "fast"', 1))
+    failed = inside(root, "dpkg", "-i", deb)
+    assert failed.returncode != 0
+    assert 'uplink.down: "fast" is not a rate' in failed.stderr, failed.stderr[-2000:]
+    assert "fix the config (hotspotctl config check)" in failed.stderr
+    assert "half-configured" in inside(root, "dpkg-query", "-W", "-f=${Status}", "perpuseru-hotspot").stdout
+    assert 'down = "fast"' in config.read_text() and record.exists()
+    config.write_text(good)
+    ok(inside(root, "dpkg", "--configure", "-a"))
+
     # -- an install killed half-way is recovered by dpkg, the router keeps its config
     proc = subprocess.Popen(["chroot", str(root), "dpkg", "-i", deb], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
