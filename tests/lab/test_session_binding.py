@@ -179,6 +179,10 @@ def test_a_mac_clone_with_its_own_address_does_not_take_the_session_over(lab, gw
         lab.exec(clone, "ip", "link", "set", "eth0", "address", clone_mac)
         lab.exec(clone, "ip", "-4", "addr", "flush", "dev", "eth0")
         lab.start("dhcp-c5")
+        # the router heard the clone's addresses at the victim's MAC: let it hear phone 5 again
+        for ip in {clone_ip, lab.client_ip(clone)}:
+            lab.exec(lab.spec.gw, "ip", "neigh", "flush", "to", ip, "dev", "lan0")
+        lab.exec(clone, "busybox", "ping", "-c", "1", "-W", "1", LAN_ROUTER)
 
 
 def test_a_renewed_lease_moves_the_session_once_the_old_address_is_gone(lab, gw):
