@@ -162,8 +162,8 @@ def test_installed_hotspotctl_runs_without_the_lab(built, tmp_path):
     )  # fmt: skip
     assert commands.returncode == 0 and "prune-logs" in commands.stdout
     lab = subprocess.run(
-        [python, "-c", "from gateway.cli import main; main()", "lab", "status"], capture_output=True, text=True,
-        cwd=tmp_path,
+        [python, "-c", "from gateway.cli import main; main()", "lab", "status"],
+        capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert lab.returncode == 2 and "the lab is a development tool" in lab.stderr, lab.stderr
     # Babel keeps only the portal's languages: dates and numbers still format in both

@@ -98,6 +98,8 @@ def _seed_today(r, plans):
                    now=now - 1800 + i * 400)  # fmt: skip
         update_usage(r, {s.sid: (1_500_000 * (i + 1), 28_000_000 * (i + 2), now)})
         r.hset(keys.session(s.sid), mapping={"rate_down": 1_200_000 * (i + 1), "rate_up": 180_000 * (i + 1)})
+    # a running gateway (its heartbeat), so the pictures show a normal day, not the outage banner
+    r.set(keys.GATEWAY_HEARTBEAT, "{}", ex=600)
 
 
 def _sign_in(browser, server: str) -> None:
