@@ -88,7 +88,12 @@ def test_logs_follow_prints_new_records_as_they_happen(r, config_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.0)  # it is waiting on the stream
+        # it reads new records only (from "$"): wait until it blocks on the stream, however slow
+        # the machine is to start it, before writing one
+        deadline = time.monotonic() + 60
+        while not any(c.get("cmd", "").startswith("xread") for c in r.client_list()):
+            assert proc.poll() is None and time.monotonic() < deadline, "logs -f never waited on the stream"
+            time.sleep(0.05)
         s = visit(r, 4, time.time())
         line = proc.stdout.readline()
         record = json.loads(line)
