@@ -153,7 +153,7 @@ def test_no_ack_shows_almost_there_then_online(phone, r, gateway, voucher):
     response = login(phone, voucher.code)
     assert response.status_code == 202
     page = response.get_data(as_text=True)
-    assert 'http-equiv="refresh" content="2;url=/online?lang=id"' in page
+    assert 'http-equiv="refresh" content="0;url=/online?lang=id"' in page
     assert "terhubung" not in page.split("<main>")[1].split("</header>")[1].lower().replace("tersambung", "")
     assert r.hget(keys.COUNTERS, "gateway_ack_timeouts") == "1"
     assert session_for_mac(r, PHONE_MAC) is not None, "the session waits in Redis for the gateway"
