@@ -15,7 +15,11 @@ their master after fork, libpython) once per process; PSS (``/proc/PID/smaps_rol
 each shared page among the processes sharing it, so the PSS total is what the router's memory
 actually holds for them. Both are printed, per process and in total.
 
-Run: ``sudo .venv/bin/python -m bench.rss [--prefix hs-bp-] [--phones 50] [--settle 10] [--keep]``.
+``--tls`` also starts a second portal with its TLS listener on (a self-signed certificate, ports
+18081/18444, served a few pages from the router itself) and prints the totals with it in place
+of the plain one: with TLS, ``python -m portal`` runs a second gunicorn server as its child.
+
+Run: ``sudo .venv/bin/python -m bench.rss [--prefix hs-bp-] [--phones 50] [--settle 10] [--tls] [--keep]``.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench._common import Unmeasurable, budget, guarded, redis_for, target
-from gateway.lab.lab import Lab
+from gateway.lab.lab import NOBODY, Lab, Proc
 from gateway.lab.probe import admit, fetch, online_from
-from gateway.lab.topology import LabSpec
+from gateway.lab.topology import LAN_ROUTER, LabSpec
 
 ROUTER_PROCESSES = ("gateway", "portal", "redis", "dnsmasq")  # the lab's names for the router's own
 TARGET_MB = 200
@@ -75,11 +80,11 @@ def _memory_kib(pid: int) -> dict:
     return {"pid": pid, "name": fields["Name"].strip(), "cmd": cmd[:90], "rss_kib": rss, "pss_kib": pss}
 
 
-def router_memory(lab: Lab) -> list[dict]:
+def router_memory(lab: Lab, names: tuple[str, ...] = ROUTER_PROCESSES) -> list[dict]:
     """Return one row per process of the router's hotspot (recorded PIDs and their descendants)."""
     parents = _ppid_map()
     rows = []
-    for name in ROUTER_PROCESSES:
+    for name in names:
         pid = lab.pid(name)
         if pid is None or not lab.is_running(name):
             raise Unmeasurable(f"the lab's {name} is not running")
@@ -89,6 +94,50 @@ def router_memory(lab: Lab) -> list[dict]:
             except (OSError, KeyError):
                 continue  # exited between the scan and the read (a worker recycled)
     return rows
+
+
+def start_tls_portal(lab: Lab) -> None:
+    """Start a second portal with TLS on (self-signed certificate; HTTP 18081, TLS 18444), as the lab
+    process "portal-tls", and have both its listeners serve a few pages (from the router itself)."""
+    folder = lab.dir / "tls-bench"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
+    cert, key = folder / "portal.pem", folder / "portal.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "2", "-subj", f"/CN={LAN_ROUTER}", "-addext", f"subjectAltName=IP:{LAN_ROUTER}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    key.chmod(0o644)  # lab only: the portal runs as nobody
+    https = f"https://{LAN_ROUTER}:18444"
+    text = lab.config_path.read_text().replace(
+        f'url = "http://{LAN_ROUTER}:8080"',
+        f'url = "{https}"\nport = 18081\ntls_port = 18444\ntls_cert = "{cert}"\ntls_key = "{key}"',
+    )
+    config_path = folder / "hotspot.toml"
+    config_path.write_text(text)
+    config_path.chmod(0o644)
+    lab.start(
+        Proc(
+            "portal-tls", lab.spec.gw,
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--",
+             lab.python, "-m", "portal", "--config", str(config_path)],
+            env={"PYTHONUNBUFFERED": "1"},
+            ready=lambda: lab._http_ok(lab.spec.gw, f"http://{LAN_ROUTER}:18081/healthz"),
+            ready_timeout=budget(2),
+        )
+    )  # fmt: skip
+    deadline = time.monotonic() + budget(2)
+    served = 0
+    while served < 8:  # a few pages on each listener, so every worker has likely served one
+        if time.monotonic() > deadline:
+            raise Unmeasurable(f"the TLS portal served {served} of 8 pages within {budget(2):.0f} s")
+        url = f"{https}/" if served % 2 else f"http://{LAN_ROUTER}:18081/"
+        got = lab.exec(lab.spec.gw, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5",
+                       "--cacert", str(cert), url, timeout=15).stdout  # fmt: skip
+        served += got.strip() in ("200", "302", "308")
+        time.sleep(0.1)
 
 
 def log_everyone_in(lab: Lab, phones: int) -> dict:
@@ -118,7 +167,7 @@ def report(rows: list[dict]) -> dict:
     rss = sum(row["rss_kib"] for row in rows) / 1024
     pss = sum(row["pss_kib"] for row in rows) / 1024 if has_pss else None
     per_role = {}
-    for role in ROUTER_PROCESSES:
+    for role in dict.fromkeys(row["role"] for row in rows):
         mine = [row for row in rows if row["role"] == role]
         per_role[role] = {
             "processes": len(mine),
@@ -138,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phones", type=int, default=50)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds idle before reading memory")
     parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also measure a portal with its TLS listener on, in place of the plain one",
+    )
     args = parser.parse_args(argv)
     lab = Lab(LabSpec(prefix=args.prefix, clients=args.phones))
     results: dict = {}
@@ -151,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
             results["phones"] = log_everyone_in(lab, args.phones)
         if results["phones"]["online"] < args.phones:
             raise Unmeasurable(f"only {results['phones']['online']} of {args.phones} phones online")
+        if args.tls:
+            with target("starting a portal with TLS"):
+                start_tls_portal(lab)
         time.sleep(args.settle)  # idle: the gateway's periodic passes run, no traffic
         results["rows"] = router_memory(lab)
+        if args.tls:
+            results["tls_rows"] = router_memory(lab, ("gateway", "portal-tls", "redis", "dnsmasq"))
 
     lab.down(wipe=True)
     try:
@@ -165,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rss: lab up in {results['lab_up_s']} s; phones {json.dumps(results['phones'])}")
     totals = report(results["rows"])
     print(json.dumps(totals, indent=2))
+    if args.tls:
+        print("rss: the same router with the portal's TLS listener on (portal-tls in place of portal):")
+        print(json.dumps(report(results["tls_rows"]), indent=2))
     return 0
 
 
