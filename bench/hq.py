@@ -1,7 +1,7 @@
 """HQ at fleet scale: the central month report over a synthetic year, and the accounting drain
 from several routers at once.
 
-``sudo .venv/bin/python -m bench.hq [--prefix hs-bq-] [--rows 5000000] [--senders 6]``
+``sudo .venv/bin/python -m bench.hq [--prefix hs-bq-] [--rows 5000000] [--senders 1,4,8]``
 builds its own lab with HQ (``hotspotctl lab up --hq``), measures, and removes it.
 
 1. Report: ``radacct`` is filled inside HQ's PostgreSQL with ``INSERT ... SELECT`` from
@@ -10,12 +10,13 @@ builds its own lab with HQ (``hotspotctl lab up --hq``), measures, and removes i
    chunks and within ``--budget`` seconds; at each size in ``--sizes`` reached, the reach
    report of one month is timed by library, district and province through
    :func:`gateway.hq.reach.run_report` (psql, the CLI's path), ``--runs`` times, median.
-2. Drain: ``--senders`` router-like processes in the router's namespace, each with its own
-   outbox of 50 sessions (Start, ``--interims`` Interim-Updates, Stop, queued in time order
-   as an outage leaves them) and the gateway's own Sender (32 in flight, one per session),
-   start together; HQ's records/s is all records over the wall time from the first start to
-   the last end, and ``radacct`` must hold every session once. The full outage (110 routers
-   x 50 sessions x (1440 interims + 2)) is extrapolated from that rate, not measured.
+2. Drain: ``--senders`` (a list, each count in turn) router-like processes in the router's
+   namespace, each with its own outbox of 50 sessions (Start, ``--interims`` Interim-Updates,
+   Stop, queued in time order as an outage leaves them) and the gateway's own Sender (32 in
+   flight, one per session), start together; HQ's records/s is all records over the wall
+   time from the first start to the last end, and ``radacct`` must hold every session once.
+   The full outage (110 routers x 50 sessions x (1440 interims + 2)) is extrapolated from
+   that rate, not measured.
 
 One line per figure; a ``NOT MEASURED: reason`` line for what could not be measured.
 """
@@ -90,10 +91,11 @@ pipe.execute(); r.incr("hs:bench:ready")
 deadline = time.monotonic() + 300
 while not r.exists("hs:bench:go") and time.monotonic() < deadline:
     time.sleep(0.01)
-sender = acc.Sender(r, config); started = time.time()
+sender = acc.Sender(r, config); started = time.time(); cpu = time.process_time()
 while r.xlen(acc.OUTBOX) and time.monotonic() < deadline:
     sender.send_pending()
-print(json.dumps({"records": n, "sent": sender.sent, "start": started, "end": time.time(), "tag": tag}))
+print(json.dumps({"records": n, "sent": sender.sent, "start": started, "end": time.time(), "tag": tag,
+                  "cpu": time.process_time() - cpu}))
 """
 
 
@@ -144,7 +146,8 @@ def report(lab: Lab, rows: int, sizes: list[int], runs: int, budget: float) -> d
             print(f"filled {filled:,} rows ({step / (time.monotonic() - t0):,.0f} rows/s)", flush=True)
         _psql(lab, "ANALYZE radacct", timeout=300)
         plan = _psql(lab, "EXPLAIN (COSTS OFF) " + _plain_month_sql(), timeout=60)
-        print(f"plan at {size:,} rows: {' / '.join(line.strip() for line in plan.splitlines()[:6])}")
+        scans = [line.strip(" ->") for line in plan.splitlines() if "Scan" in line or "Workers" in line]
+        print(f"plan at {size:,} rows: {' / '.join(scans)}", flush=True)
         try:
             result[size] = _time_reports(lab, runs)
         except ReportError as err:
@@ -209,6 +212,7 @@ def drain(lab: Lab, senders: int, interims: int) -> dict:
         "seconds": seconds,
         "rate": records / seconds,
         "per_router_rate": statistics.median(per_router),
+        "sender_cpu": sum(x["cpu"] for x in results),
         "rows": int(counts[0]),
         "distinct": int(counts[1]),
         "stopped": int(counts[2]),
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000000,5000000", help="sizes at which the report is timed")
     parser.add_argument("--budget", type=float, default=900, help="seconds at most for filling radacct")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--senders", type=int, default=6)
+    parser.add_argument("--senders", default="1,4,8", help="router counts to drain from at once, in turn")
     parser.add_argument("--interims", type=int, default=40, help="Interim-Updates per session in the outbox")
     parser.add_argument("--skip", choices=("report", "drain"), action="append", default=[])
     args = parser.parse_args(argv)
@@ -232,20 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     lab.down(wipe=True)
     try:
         lab.up()
-        if "drain" not in args.skip:
+        for senders in [int(n) for n in args.senders.split(",") if n] if "drain" not in args.skip else []:
             try:
-                d = drain(lab, args.senders, args.interims)
+                d = drain(lab, senders, args.interims)
             except (LabError, OSError, ValueError) as err:
-                print(f"NOT MEASURED: drain: {err}")
+                print(f"NOT MEASURED: drain with {senders} routers: {err}")
                 missing += 1
-            else:
-                print(f"drain {d['senders']} routers x {SESSIONS} sessions x {args.interims + 2} records: "
-                      f"{d['records']:,} records in {d['seconds']:.2f} s = {d['rate']:,.0f} records/s at HQ "
-                      f"(median per router {d['per_router_rate']:,.0f}/s)")  # fmt: skip
-                print(f"drain radacct: {d['rows']} rows, {d['distinct']} sessions, {d['stopped']} stopped, "
-                      f"expected {d['expected']} (sent {d['sent']:,} of {d['records']:,})")  # fmt: skip
-                print(f"drain extrapolated (not measured): 110 x 50 x 1442 = {FULL_OUTAGE:,} records "
-                      f"at {d['rate']:,.0f}/s = {FULL_OUTAGE / d['rate'] / 60:.0f} min")  # fmt: skip
+                continue
+            print(f"drain {d['senders']} routers x {SESSIONS} sessions x {args.interims + 2} records: "
+                  f"{d['records']:,} records in {d['seconds']:.2f} s = {d['rate']:,.0f} records/s at HQ "
+                  f"(median per router {d['per_router_rate']:,.0f}/s; the senders' own CPU "
+                  f"{d['sender_cpu']:.2f} s of {2 * d['seconds']:.2f} core-s)", flush=True)  # fmt: skip
+            print(f"drain radacct: {d['rows']} rows, {d['distinct']} sessions, {d['stopped']} stopped, "
+                  f"expected {d['expected']} (sent {d['sent']:,} of {d['records']:,})")  # fmt: skip
+            print(f"drain extrapolated (not measured): 110 x 50 x 1442 = {FULL_OUTAGE:,} records "
+                  f"at {d['rate']:,.0f}/s = {FULL_OUTAGE / d['rate'] / 60:.0f} min", flush=True)  # fmt: skip
         if "report" not in args.skip:
             sizes = [int(s) for s in args.sizes.split(",") if s]
             done = report(lab, args.rows, sizes, args.runs, args.budget)
