@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -165,6 +166,21 @@ def _plain_month_sql() -> str:
     return sql.strip().rstrip(";")
 
 
+def _hq_cpu(lab: Lab) -> float:
+    """Return the CPU seconds used so far by the processes in HQ's namespace (FreeRADIUS, PostgreSQL)."""
+    hq = lab.hq
+    assert hq is not None  # the lab is built with hq=True
+    pids = subprocess.run(["ip", "netns", "pids", hq.ns], capture_output=True, text=True, timeout=10).stdout
+    total = 0
+    for pid in pids.split():
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def drain(lab: Lab, senders: int, interims: int) -> dict:
     """Drain ``senders`` routers' outboxes at once; return records/s at HQ and the radacct check."""
     config = lab.config()
@@ -187,8 +203,10 @@ def drain(lab: Lab, senders: int, interims: int) -> dict:
             if any(p.poll() is not None for p in procs):
                 break
             time.sleep(0.05)
+        hq_cpu = _hq_cpu(lab)
         r.set("hs:bench:go", "1")
         outs = [p.communicate(timeout=400) for p in procs]
+        hq_cpu = _hq_cpu(lab) - hq_cpu
     finally:
         for p in procs:
             if p.poll() is None:
@@ -213,6 +231,7 @@ def drain(lab: Lab, senders: int, interims: int) -> dict:
         "rate": records / seconds,
         "per_router_rate": statistics.median(per_router),
         "sender_cpu": sum(x["cpu"] for x in results),
+        "hq_cpu": hq_cpu,
         "rows": int(counts[0]),
         "distinct": int(counts[1]),
         "stopped": int(counts[2]),
@@ -249,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{d['sender_cpu']:.2f} s of {2 * d['seconds']:.2f} core-s)", flush=True)  # fmt: skip
             print(f"drain radacct: {d['rows']} rows, {d['distinct']} sessions, {d['stopped']} stopped, "
                   f"expected {d['expected']} (sent {d['sent']:,} of {d['records']:,})")  # fmt: skip
+            print(f"drain HQ CPU (FreeRADIUS + PostgreSQL) {d['hq_cpu']:.2f} s, "
+                  f"{d['records']:,} records = "
+                  f"{d['records'] / max(d['hq_cpu'], 0.01):,.0f} records per HQ CPU-second")  # fmt: skip
             print(f"drain extrapolated (not measured): 110 x 50 x 1442 = {FULL_OUTAGE:,} records "
                   f"at {d['rate']:,.0f}/s = {FULL_OUTAGE / d['rate'] / 60:.0f} min", flush=True)  # fmt: skip
         if "report" not in args.skip:
