@@ -64,7 +64,7 @@ SELECT 'syn-' || g, md5('syn-' || g), u.username, 'lib-' || lpad((g % {libs})::t
        s.secs, u.auth, (random() * 5e7)::bigint, (random() * 3e8)::bigint,
        left(md5((g % {libs}) || '-' || (hashint4(g) % 3000)), 16), 'User-Request'
 FROM generate_series({first}, {last}) g,
-LATERAL (SELECT (timestamp '{start}' + ((g / {libs}) % 365) * interval '1 day'
+LATERAL (SELECT (timestamp '{start}' + ({day}) * interval '1 day'
                  + (8 * 3600 + random() * 9 * 3600) * interval '1 second') AT TIME ZONE 'Asia/Jakarta' AS t,
                 (60 + random() * 7140)::bigint AS secs) s,
 LATERAL (SELECT CASE WHEN g % 5 = 0 THEN 'M' || (hashint4(g) % 20000) ELSE 'local:v' || g END AS username,
@@ -100,8 +100,15 @@ print(json.dumps({"records": n, "sent": sender.sent, "start": started, "end": ti
 """
 
 
-def _fill(lab: Lab, first: int, last: int) -> None:
-    sql = _FILL_SQL.format(libs=LIBRARIES, first=first, last=last, start=YEAR_START)
+# the day of row g: "cycled" goes round the year every 110 x 365 rows, so a month's rows lie on
+# every page of the table (the worst case); "ordered" fills the year in time order, as a real
+# radacct grows (a month's rows sit together), and is complete only at the last size
+_DAYS = {"cycled": "(g / {libs}) % 365", "ordered": "least(364, g * 365 / {rows})"}
+
+
+def _fill(lab: Lab, first: int, last: int, layout: str, rows: int) -> None:
+    day = _DAYS[layout].format(libs=LIBRARIES, rows=rows)
+    sql = _FILL_SQL.format(libs=LIBRARIES, first=first, last=last, start=YEAR_START, day=day)
     _psql(lab, sql, timeout=900)
 
 
@@ -129,7 +136,7 @@ def _time_reports(lab: Lab, runs: int) -> dict[str, float]:
     return medians
 
 
-def report(lab: Lab, rows: int, sizes: list[int], runs: int, budget: float) -> dict:
+def report(lab: Lab, rows: int, sizes: list[int], runs: int, budget: float, layout: str = "cycled") -> dict:
     """Fill ``radacct`` up to ``rows`` (within ``budget`` s) and time the month report at each size."""
     _psql(lab, _LIBRARIES_SQL, timeout=60)
     result: dict = {}
@@ -142,7 +149,7 @@ def report(lab: Lab, rows: int, sizes: list[int], runs: int, budget: float) -> d
                 return result
             step = min(CHUNK, size - filled)
             t0 = time.monotonic()
-            _fill(lab, filled, filled + step - 1)
+            _fill(lab, filled, filled + step - 1, layout, rows)
             filled += step
             print(f"filled {filled:,} rows ({step / (time.monotonic() - t0):,.0f} rows/s)", flush=True)
         _psql(lab, "ANALYZE radacct", timeout=300)
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000000,5000000", help="sizes at which the report is timed")
     parser.add_argument("--budget", type=float, default=900, help="seconds at most for filling radacct")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--layout", choices=sorted(_DAYS), default="cycled",
+                        help="where a month's rows lie in the table (see _DAYS)")  # fmt: skip
     parser.add_argument("--senders", default="1,4,8", help="router counts to drain from at once, in turn")
     parser.add_argument("--interims", type=int, default=40, help="Interim-Updates per session in the outbox")
     parser.add_argument("--skip", choices=("report", "drain"), action="append", default=[])
@@ -275,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"at {d['rate']:,.0f}/s = {FULL_OUTAGE / d['rate'] / 60:.0f} min", flush=True)  # fmt: skip
         if "report" not in args.skip:
             sizes = [int(s) for s in args.sizes.split(",") if s]
-            done = report(lab, args.rows, sizes, args.runs, args.budget)
+            if args.layout == "ordered":
+                sizes = [args.rows]  # the year is complete only at the end
+            print(f"report layout: {args.layout}", flush=True)
+            done = report(lab, args.rows, sizes, args.runs, args.budget, args.layout)
             missing += sum(1 for s in sizes if s <= args.rows and s not in done)
             for size, medians in done.items():
                 worst = max(medians.values())
