@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from gateway.model.record import normalize_mac
 
-__all__ = ["NeighbourTable", "USABLE_STATES", "parse_arp_table", "usable"]
+__all__ = ["NeighbourTable", "USABLE_STATES", "parse_arp_table", "usable", "usable_ip6"]
 
 # neighbour states (linux/neighbour.h) whose link-layer address a device is at:
 # NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_PERMANENT (not NUD_NOARP, see above)
@@ -101,3 +101,18 @@ class NeighbourTable:
         """Return the IPv4 addresses ``mac`` is seen at, most recently heard first."""
         found = self.ip4_by_mac.get(mac, ())
         return sorted(found, key=lambda ip: (self.heard.get(ip, 0.0), ipaddress.IPv4Address(ip)))
+
+
+def usable_ip6(text: str) -> str | None:
+    """Return ``text`` compressed if it is an IPv6 address a device may be authorized for.
+
+    Global and unique-local unicast only: never link-local, multicast, unspecified, loopback
+    or IPv4-mapped. The firewall's planner and the session binder share this one rule.
+    """
+    try:
+        ip = ipaddress.IPv6Address(text)
+    except ValueError:
+        return None
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.ipv4_mapped:
+        return None
+    return str(ip)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.model.record import Session
+from gateway.neighbours import usable_ip6
 
 __all__ = [
     "MAX_IP6",
@@ -23,24 +24,12 @@ __all__ = [
     "leased_to_others",
     "plan_ip6",
     "plan_move_candidates",
-    "usable_ip6",
 ]
 
 MAX_IP6 = 4  # IPv6 addresses authorized per device (phones use one or two privacy addresses)
 MAX_PROBES = 32  # probes sent per pass at most: a flood of forged entries cannot stall the loop
 VERIFIED_FOR = 600.0  # seconds an answered probe counts before the address is probed again
 RETRY_AFTER = 30.0  # seconds before an unanswered address (or a refused move) is tried again
-
-
-def usable_ip6(text: str) -> str | None:
-    """Return ``text`` compressed if it is an IPv6 address a device may be authorized for."""
-    try:
-        ip = ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.ipv4_mapped:
-        return None
-    return str(ip)
 
 
 def plan_move_candidates(

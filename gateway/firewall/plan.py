@@ -31,6 +31,7 @@ from typing import Any
 from gateway.firewall.ruleset import TABLE, shape_fingerprint
 from gateway.model.record import Session, normalize_mac
 from gateway.names import AUTH_SET4, AUTH_SET6, DOWN_SET4, DOWN_SET6, WALLED_SET4
+from gateway.neighbours import usable_ip6
 
 __all__ = [
     "ACCOUNTED_SETS",
@@ -52,7 +53,6 @@ __all__ = [
     "plan_elements",
     "rebuild_batch",
     "session_elements",
-    "usable_ip6",
 ]
 
 GRACE = 60.0  # seconds an element outlives its session in the kernel (the daemon ends it first)
@@ -114,17 +114,6 @@ class ElementDiff:
             "removed": len(self.remove),
             "unchanged": self.unchanged,
         }
-
-
-def usable_ip6(text: str) -> str | None:
-    """Return ``text`` as a compressed IPv6 address a client may be authorized for, else None."""
-    try:
-        ip = ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.ipv4_mapped:
-        return None
-    return str(ip)
 
 
 def session_elements(session: Session, ip6: Iterable[str] = ()) -> list[Element]:

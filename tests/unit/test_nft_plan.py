@@ -22,11 +22,11 @@ from gateway.firewall.plan import (
     plan_elements,
     rebuild_batch,
     session_elements,
-    usable_ip6,
 )
 from gateway.firewall.ruleset import config_statements, render_ruleset, ruleset_digest, shape_fingerprint
 from gateway.model.sessions import new_session
 from gateway.names import GUARD_MARK, GUARD_PREF
+from gateway.neighbours import usable_ip6
 
 NOW = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data"
