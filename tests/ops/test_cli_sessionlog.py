@@ -78,6 +78,7 @@ def test_logs_tail_and_json(r, config, config_path):
 
 
 def test_logs_follow_prints_new_records_as_they_happen(r, config_path):
+    import select
     import subprocess
     import sys
     from pathlib import Path
@@ -91,10 +92,15 @@ def test_logs_follow_prints_new_records_as_they_happen(r, config_path):
         # it reads new records only (from "$"): wait until it blocks on the stream, however slow
         # the machine is to start it, before writing one
         deadline = time.monotonic() + 60
-        while not any(c.get("cmd", "").startswith("xread") for c in r.client_list()):
+        # ("b" in flags: blocked right now; "cmd" alone is the last command, also between calls)
+        while not any(
+            c.get("cmd", "").startswith("xread") and "b" in c.get("flags", "") for c in r.client_list()
+        ):
             assert proc.poll() is None and time.monotonic() < deadline, "logs -f never waited on the stream"
             time.sleep(0.05)
         s = visit(r, 4, time.time())
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "logs -f printed nothing within 30 s of the record"
         line = proc.stdout.readline()
         record = json.loads(line)
         assert (record["event"], record["sid"], record["library"]) == ("start", s.sid, "sukabumi")
