@@ -153,11 +153,10 @@ def test_ipv6_does_not_escape_before_login_and_works_after(lab, gw):
 def test_a_new_address_without_a_lease_gets_the_session_only_by_logging_in_again(lab, gw):
     # a session follows its device to a new lease (tests/lab/test_session_binding.py); an
     # address it merely starts using, with no lease, proves nothing (a clone could do that)
-    # phone 5: the last phone is the desk PC, whose address desk.networks names
-    ns = lab.spec.client(5)
+    ns = lab.spec.client(6)
     old, new = lab.client_ip(ns), "10.42.0.230"
-    session, _ = admit(gw, lab, 5)
-    assert online_from(lab, 5)
+    session, _ = admit(gw, lab, 6)
+    assert online_from(lab, 6)
 
     def readdress(ip):
         lab.exec(ns, "ip", "-4", "addr", "flush", "dev", "eth0", check=True)
@@ -169,11 +168,11 @@ def test_a_new_address_without_a_lease_gets_the_session_only_by_logging_in_again
         lab.exec(lab.spec.gw, "ip", "neigh", "flush", "to", old, "dev", "lan0")
         lab.exec(ns, "busybox", "ping", "-c", "1", "-W", "1", LAN_ROUTER)  # the router hears the new one
         time.sleep(5)  # two passes
-        assert get_session(gw, session.sid).ip == old and not online_from(lab, 5), "no lease: no move"
+        assert get_session(gw, session.sid).ip == old and not online_from(lab, 6), "no lease: no move"
         # a new login from the new address (the voucher code proves the right to the session)
         reply = commands.request(gw, "authorize", 5, sid=session.sid, ip=new)
         assert reply["ok"] and reply["ip"] == new and get_session(gw, session.sid).ip == new
-        assert online_from(lab, 5)
+        assert online_from(lab, 6)
         assert udp_arrives(lab, lab.spec.client(1), UPSTREAM_IP, port=9994) == 0, "nobody else got in"
     finally:
         readdress(old)
