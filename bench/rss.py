@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 from bench._common import Unmeasurable, budget, guarded, redis_for, target
 from gateway.lab.lab import NOBODY, Lab, Proc
 from gateway.lab.probe import admit, fetch, online_from
+from gateway.lab.tls import self_signed
 from gateway.lab.topology import LAN_ROUTER, LabSpec
 
 ROUTER_PROCESSES = ("gateway", "portal", "redis", "dnsmasq")  # the lab's names for the router's own
@@ -100,16 +100,7 @@ def start_tls_portal(lab: Lab) -> None:
     """Start a second portal with TLS on (self-signed certificate; HTTP 18081, TLS 18444), as the lab
     process "portal-tls", and have both its listeners serve a few pages (from the router itself)."""
     folder = lab.dir / "tls-bench"
-    folder.mkdir(exist_ok=True)
-    folder.chmod(0o755)
-    cert, key = folder / "portal.pem", folder / "portal.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", f"/CN={LAN_ROUTER}", "-addext", f"subjectAltName=IP:{LAN_ROUTER}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    key.chmod(0o644)  # lab only: the portal runs as nobody
+    cert, key = self_signed(folder)
     https = f"https://{LAN_ROUTER}:18444"
     text = lab.config_path.read_text().replace(
         f'url = "http://{LAN_ROUTER}:8080"',

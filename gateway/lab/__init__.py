@@ -3,6 +3,7 @@
 Development only: left out of the installed package, so it never reaches a router
 (contract ``lab``: only :mod:`gateway.cli.lab` imports it, lazily).
 
+- :mod:`~gateway.lab.tls`: a self-signed certificate for the router's LAN address (TLS tests, benches)
 - :mod:`~gateway.lab.topology`: the lab's shape as data (namespaces, links, addresses)
 - :mod:`~gateway.lab.netns`: make the kernel's namespaces and links match it
 - :mod:`~gateway.lab.lab`: bring the lab up and down, with its processes (Redis, gateway, portal...)

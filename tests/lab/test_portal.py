@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.lab.lab import NOBODY, Proc
+from gateway.lab.tls import self_signed
 from gateway.lab.topology import LAN_ROUTER
 from gateway.model.sessions import end_session, new_session, start_session
 from gateway.model.store import connect
@@ -95,16 +96,7 @@ def test_probe_redirect_closes_the_connection_and_logs_no_codes(lab):
 
 def test_portal_serves_tls_when_a_certificate_is_configured(lab):
     folder = lab.dir / "tls-test"
-    folder.mkdir(exist_ok=True)
-    folder.chmod(0o755)
-    cert, key = folder / "portal.pem", folder / "portal.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", f"/CN={LAN_ROUTER}", "-addext", f"subjectAltName=IP:{LAN_ROUTER}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    key.chmod(0o644)  # lab only: the portal runs as nobody
+    cert, key = self_signed(folder)
     text = lab.config_path.read_text().replace(
         f'url = "{PORTAL}"',
         f'url = "https://{LAN_ROUTER}:18443"\nport = 18080\ntls_port = 18443\n'

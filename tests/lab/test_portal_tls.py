@@ -8,13 +8,13 @@ there is not used); over HTTPS its answers carry HSTS and its sign-in cookie is 
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from gateway.lab.lab import NOBODY, Proc
+from gateway.lab.tls import self_signed
 from gateway.lab.topology import LAN_ROUTER
 from gateway.model.accounts import create_account, remove_account
 
@@ -25,16 +25,7 @@ HTTP, HTTPS = f"http://{LAN_ROUTER}:18081", f"https://{LAN_ROUTER}:18444"
 
 def _tls_config(lab, folder: Path) -> tuple[Path, Path]:
     """Write a certificate and a config with TLS on 18081/18444; return (config, cert)."""
-    folder.mkdir(exist_ok=True)
-    folder.chmod(0o755)
-    cert, key = folder / "portal.pem", folder / "portal.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", f"/CN={LAN_ROUTER}", "-addext", f"subjectAltName=IP:{LAN_ROUTER}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    key.chmod(0o644)  # lab only: the portal runs as nobody
+    cert, key = self_signed(folder)
     text = lab.config_path.read_text().replace(
         f'url = "http://{LAN_ROUTER}:8080"',
         f'url = "{HTTPS}"\nport = 18081\ntls_port = 18444\ntls_cert = "{cert}"\ntls_key = "{key}"',
