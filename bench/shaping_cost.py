@@ -22,17 +22,16 @@ import ipaddress
 import json
 import shutil
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from bench._common import budget, guarded, redis_for, start_redis, target
 from gateway import config as config_mod
+from gateway.lab.topology import lab_config_text
 from gateway.model.sessions import get_session, new_session, online_sessions, start_session
 from gateway.shaping.apply import TcApplier
 from gateway.shaping.model import TcChange
@@ -123,12 +122,12 @@ def throughput(phone: str, seconds: int) -> float:
 
 def _config(router: str, redis_url: str, folder: Path):
     """The lab's config, for the bench's router (a /16 LAN) and a private Redis."""
-    template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=folder, prefix="hs-", desk_pc="10.42.0.10")
+    text = lab_config_text(folder)
     text = text.replace('netns = "hs-gw"', f'netns = "{router}"').replace("10.42.0.1/24", "10.43.0.1/16")
     text = text.replace('range_start = "10.42.0.100"', 'range_start = "10.43.0.100"')
     text = text.replace('range_end = "10.42.0.199"', 'range_end = "10.43.250.199"')
     text = text.replace('admin_networks = ["10.42.0.0/28"]', "admin_networks = []")
+    text = text.replace('ip = "10.42.0.10"', 'ip = "10.43.0.10"')  # the desk PC's reservation
     text = text.replace(f'url = "unix://{folder}/redis.sock"', f'url = "{redis_url}"')
     return config_mod.loads(text, folder / "hotspot.toml")
 

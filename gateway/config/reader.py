@@ -193,6 +193,16 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     return parse
 
 
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _mac(value: Any) -> str:
+    text = _str(value).strip().lower().replace("-", ":")
+    if not _MAC.match(text):
+        raise ValueError(f'"{value}" is not a MAC address (e.g. "02:00:00:00:00:06")')
+    return text
+
+
 def _hostname(value: Any) -> str:
     text = _str(value).strip().lower().rstrip(".")
     if not _HOSTNAME.match(text):

@@ -112,6 +112,9 @@ class Dhcp:
     pool_low: float = 0.1  # warn (log, metric) when fewer than this share of the pool is free
     dns_before_login: int = 2_000  # DNS answer bytes/s per device that is not logged in
     dns_before_login_total: int = 32_000  # the same, all such devices together
+    # fixed addresses by MAC (the desk PC): (mac, ip), served by dnsmasq and kept in the
+    # gateway's online-lease files too, which dnsmasq reads before its own config
+    reservations: tuple[tuple[str, ipaddress.IPv4Address], ...] = ()
 
     @property
     def pool_size(self) -> int:

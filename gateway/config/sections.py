@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.config.reader import (
     _list_of,
     _listen,
     _local_name,
+    _mac,
     _network,
     _nonempty,
     _Reader,
@@ -128,7 +130,8 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
     t = r.table(
         "dhcp",
         {"range_start", "range_end", "lease_time", "dns_upstream", "lease_file", "per_device_per_minute",
-         "pool_low", "dns_before_login", "dns_before_login_total", "online_lease_time", "hosts_dir"},
+         "pool_low", "dns_before_login", "dns_before_login_total", "online_lease_time", "hosts_dir",
+         "reservations"},
     )  # fmt: skip
     lan = network.lan_address if network.lan_address is not _BAD else None
     hosts = list(lan.network.hosts()) if lan else []
@@ -147,6 +150,7 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
         pool_low=r.get(t, "dhcp.pool_low", _float(0.0, 0.9), 0.1),
         dns_before_login=r.get(t, "dhcp.dns_before_login", _byte_rate(400, 1_000_000), 2_000),
         dns_before_login_total=r.get(t, "dhcp.dns_before_login_total", _byte_rate(400, 10_000_000), 32_000),
+        reservations=_reservations(r, t, lan),
     )
     for key in ("lease_time", "online_lease_time"):
         if isinstance(getattr(dhcp, key), int) and getattr(dhcp, key) < 120:
@@ -164,6 +168,33 @@ def _dhcp(r: _Reader, network: Network) -> Dhcp:
         if _BAD not in (dhcp.range_start, dhcp.range_end) and dhcp.range_start > dhcp.range_end:
             r.problem("dhcp.range_end", "must not be before dhcp.range_start")
     return dhcp
+
+
+def _reservations(
+    r: _Reader, t: Mapping, lan: ipaddress.IPv4Interface | None
+) -> tuple[tuple[str, ipaddress.IPv4Address], ...]:
+    """``[[dhcp.reservations]]``: ``mac`` and ``ip`` of each device with a fixed address."""
+    items = t.get("reservations", [])
+    if not isinstance(items, list):
+        r.problem("dhcp.reservations", "expected a list of tables ([[dhcp.reservations]] with mac and ip)")
+        return ()
+    out: list[tuple[str, ipaddress.IPv4Address]] = []
+    for i, item in enumerate(items, 1):
+        key = f"dhcp.reservations[{i}]"
+        item = r.table(key, {"mac", "ip"}, parent={key.rsplit(".", 1)[-1]: item})
+        mac = r.get(item, f"{key}.mac", _mac)
+        ip = r.get(item, f"{key}.ip", _ipv4)
+        if _BAD in (mac, ip):
+            continue
+        if lan and (ip not in lan.network or ip == lan.ip):
+            r.problem(f"{key}.ip", f"{ip} is not in the LAN {lan.network} or is the router's own address")
+        elif mac in (m for m, _ in out):
+            r.problem(f"{key}.mac", f"{mac} is reserved twice")
+        elif ip in (a for _, a in out):
+            r.problem(f"{key}.ip", f"{ip} is reserved twice")
+        else:
+            out.append((mac, ip))
+    return tuple(out)
 
 
 def _uplink(r: _Reader) -> Uplink:

@@ -29,9 +29,11 @@ __all__ = ["DhcpHosts", "host_line"]
 log = get_logger("dhcp")
 
 
-def host_line(mac: str, lease_seconds: int) -> str:
-    """Return the dhcp-hostsdir line that gives ``mac`` a lease of ``lease_seconds``."""
-    return f"{normalize_mac(mac)},{max(2, lease_seconds // 60)}m\n"  # dnsmasq's shortest: 2m
+def host_line(mac: str, lease_seconds: int, ip: str | None = None) -> str:
+    """Return the dhcp-hostsdir line that gives ``mac`` a lease of ``lease_seconds`` (at its
+    fixed address ``ip``, if it has one)."""
+    address = f"{ip}," if ip else ""
+    return f"{normalize_mac(mac)},{address}{max(2, lease_seconds // 60)}m\n"  # dnsmasq's shortest: 2m
 
 
 def _file_name(mac: str) -> str:
@@ -50,6 +52,7 @@ class DhcpHosts:
         """Take a (re)loaded config: the folder and the long lease."""
         self.folder: Path | None = config.dhcp.hosts_dir
         self.lease = config.dhcp.online_lease_time
+        self.reserved = {mac: str(ip) for mac, ip in config.dhcp.reservations}
 
     def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]:
         """Write files for online MACs that have none; drop stale ones; return counts."""
@@ -90,9 +93,10 @@ class DhcpHosts:
     def _write(self, mac: str) -> None:
         assert self.folder is not None  # noqa: S101 - _write runs only when a folder is configured
         target = self.folder / _file_name(mac)
-        if target.exists():
+        line = host_line(mac, self.lease, self.reserved.get(normalize_mac(mac)))
+        if target.exists() and target.read_text() == line:
             return
         tmp = self.folder / f".{target.name}.tmp"
-        tmp.write_text(host_line(mac, self.lease))
+        tmp.write_text(line)
         tmp.chmod(0o644)  # dnsmasq reads it as its own user
         os.replace(tmp, target)

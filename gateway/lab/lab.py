@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import string
 import subprocess
 import sys
 import time
@@ -29,7 +28,6 @@ from gateway.lab import netns
 from gateway.lab.headquarters import Headquarters
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import (
-    DESK_PC_IP,
     HQ_IP,
     IPERF_PORTS,
     LAN_ROUTER,
@@ -40,6 +38,7 @@ from gateway.lab.topology import (
     WAN_ROUTER,
     LabSpec,
     client_mac,
+    lab_config_text,
     plan_lab,
     site_link,
 )
@@ -337,10 +336,7 @@ class Lab:
         # the portal runs as nobody: it must read the config and reach the Redis socket
         for folder in (self.dir, self.dir / "state", self.dir / "branding"):
             folder.chmod(0o755)
-        template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-        text = string.Template(template).substitute(
-            lab_dir=self.dir, prefix=self.spec.prefix, desk_pc=DESK_PC_IP
-        )
+        text = lab_config_text(self.dir, self.spec.prefix, self.spec.clients)
         text = text.replace(
             '[uplink]\ndown = "10mbit"\nup = "10mbit"',
             f'[uplink]\ndown = "{self.spec.uplink}"\nup = "{self.spec.uplink}"',
@@ -433,7 +429,6 @@ class Lab:
     def _write_dnsmasq_confs(self, config: config_mod.Config) -> None:
         lab_extra = (
             "no-ping", "user=root", "pid-file=", "log-facility=-", "log-dhcp",
-            f"dhcp-host={client_mac(self.spec.clients)},{DESK_PC_IP}",  # the desk PC (desk.networks)
         )  # fmt: skip
         (self.dir / "dnsmasq.conf").write_text(
             render_dnsmasq_conf(config, lease_file=config.dhcp.lease_file, extra=lab_extra)

@@ -23,10 +23,13 @@ namespace::
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
+from importlib import resources
 
 __all__ = [
     "LAN_ROUTER",
+    "lab_config_text",
     "UPSTREAM_IP",
     "UPSTREAM_IP6",
     "UPSTREAM_WALLED_IP",
@@ -169,6 +172,15 @@ def site_link(site: int) -> tuple[str, str]:
 def client_mac(index: int) -> str:
     """Return the fixed MAC of phone ``index`` (locally administered, unicast)."""
     return f"02:00:00:00:01:{index:02x}"
+
+
+def lab_config_text(lab_dir: object, prefix: str = "hs-", clients: int = 2) -> str:
+    """Return the lab's hotspot.toml (``gateway/lab/hotspot.toml.in`` filled in) for a lab of
+    ``clients`` phones in ``lab_dir``; the last phone is the desk PC, with its fixed address."""
+    template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
+    return string.Template(template).substitute(
+        lab_dir=lab_dir, prefix=prefix, desk_pc=DESK_PC_IP, desk_pc_mac=client_mac(clients)
+    )
 
 
 def client_ip6(index: int) -> str:

@@ -46,6 +46,8 @@ def render_dnsmasq_conf(
         # it bounds DNS before login for a device with many addresses (docs/security.md)
         "edns-packet-max=1232",
     ]
+    # fixed addresses (the desk PC); the gateway repeats the address in its online-lease file
+    lines += [f"dhcp-host={mac},{ip}" for mac, ip in dhcp.reservations]
     if dhcp.dns_upstream:
         lines.append("no-resolv")
         lines += [f"server={server}" for server in dhcp.dns_upstream]

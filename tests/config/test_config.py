@@ -65,13 +65,9 @@ def test_example_config_loads():
 
 
 def test_lab_template_renders_a_valid_config(tmp_path):
-    import string
-    from importlib import resources
+    from gateway.lab.topology import lab_config_text
 
-    text = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    rendered = string.Template(text).substitute(
-        lab_dir=tmp_path, prefix=LabSpec().prefix, desk_pc="10.42.0.10"
-    )
+    rendered = lab_config_text(tmp_path, LabSpec().prefix)
     config = config_mod.loads(rendered, tmp_path / "hotspot.toml")
     assert config.network.netns == "hs-gw"
     assert config.redis_url == f"unix://{tmp_path}/redis.sock"
@@ -115,6 +111,25 @@ def test_relative_paths_resolve_against_the_file(tmp_path):
         ("[dhcp]\npool_low = 2\n", "dhcp.pool_low: 2 is out of range"),
         ('[dhcp]\ndns_before_login = "1kbit"\n', "dhcp.dns_before_login: must be between 3200 and"),
         ('[dhcp]\ndns_before_login = "512kbit"\n', "dhcp.dns_before_login_total: must not be below"),
+        (
+            '[[dhcp.reservations]]\nmac = "02:00:00:00:01"\nip = "10.42.0.10"\n',
+            'dhcp.reservations[1].mac: "02:00:00:00:01" is not a MAC address',
+        ),
+        (
+            '[[dhcp.reservations]]\nmac = "02:00:00:00:01:06"\nip = "10.43.0.10"\n',
+            "dhcp.reservations[1].ip: 10.43.0.10 is not in the LAN",
+        ),
+        ('[[dhcp.reservations]]\nmac = "02:00:00:00:01:06"\n', "dhcp.reservations[1].ip: is required"),
+        (
+            '[[dhcp.reservations]]\nmac = "02:00:00:00:01:06"\nip = "10.42.0.10"\nname = "pc"\n',
+            "dhcp.reservations[1].name: unknown key",
+        ),
+        (
+            '[[dhcp.reservations]]\nmac = "02:00:00:00:01:06"\nip = "10.42.0.10"\n'
+            '[[dhcp.reservations]]\nmac = "02:00:00:00:01:07"\nip = "10.42.0.10"\n',
+            "dhcp.reservations[2].ip: 10.42.0.10 is reserved twice",
+        ),
+        ("[dhcp]\nreservations = 3\n", "dhcp.reservations: expected a list of tables"),
         ('[walled_garden]\nhosts = ["ok.id", "not a host"]\n', "walled_garden.hosts: item 2"),
         ('[desk]\nnetworks = ["10.42.0.10/32", "pc"]\n', 'desk.networks: item 2: "pc" is not a network'),
         ("[library]\n", "not valid TOML"),  # a table defined twice

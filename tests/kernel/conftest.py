@@ -7,14 +7,13 @@ a few packets through ``lan0``. Created and deleted by the fixture, even on fail
 from __future__ import annotations
 
 import os
-import string
 import subprocess
 import sys
-from importlib import resources
 
 import pytest
 
 from gateway import config as config_mod
+from gateway.lab.topology import lab_config_text
 
 TEST_PREFIX = os.environ.get("HOTSPOT_TEST_PREFIX", "hs-t-")
 
@@ -44,8 +43,7 @@ def router_ns():
 @pytest.fixture
 def router_config(router_ns, tmp_path) -> config_mod.Config:
     """The lab's config, pointed at ``router_ns``."""
-    template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
+    text = lab_config_text(tmp_path)
     text = text.replace('netns = "hs-gw"', f'netns = "{router_ns}"')
     return config_mod.loads(text, tmp_path / "hotspot.toml")
 

@@ -183,3 +183,28 @@ def test_visitor_online_with_live_usage_then_kicked(lab, desk_pc):
     assert int(total["sessions"]) >= 1 and int(total["vouchers_used"]) >= 1
     assert float(total["data_down_mb"]) > 1.0 and mac not in csv_text
     assert r.exists(keys.report_devices(time.strftime("%Y%m%d%H", time.gmtime(session.started_at))))
+
+
+def test_the_desk_pc_keeps_its_reserved_address_when_it_logs_in(lab, desk_pc):
+    """A logged-in device gets an online-lease file that dnsmasq reads before its own config:
+    for the desk PC it must carry the reserved address, or the next lease moves the PC out
+    of ``desk.networks`` (403 at the desk). A new client id makes dnsmasq pick afresh."""
+    index = lab.spec.clients
+    ns, mac = lab.spec.client(index), lab.client_mac(index)
+    reserved = str(dict(lab.config().dhcp.reservations)[mac])
+    config = ["--config", str(lab.config_path)]
+    result = CliRunner().invoke(cli, [*config, "auth", mac, "--minutes", "5", "--replace", "--json"])
+    assert result.exit_code == 0, result.output
+    host_file = lab.config().dhcp.hosts_dir / mac.replace(":", "-")
+    _wait_for(lambda: host_file.exists(), 10, "the desk PC's online-lease file")
+    assert host_file.read_text().startswith(f"{mac},{reserved},")
+    lab.stop(f"dhcp-c{index}")
+    try:
+        lab.exec(ns, "udhcpc", "-n", "-q", "-i", "eth0", "-s", str(lab.dir / "udhcpc.script"), "-t", "3",
+                 "-T", "1", "-x", f"0x3d:ff{index:010x}", check=True, timeout=20)  # fmt: skip
+        assert lab.client_ip(ns) == reserved
+        status, _, page = desk_pc.request("/desk/")
+        assert status == 200 and "/desk/logout" in page, "the desk PC still reaches its desk"
+    finally:
+        CliRunner().invoke(cli, [*config, "kick", mac])
+        lab.start(f"dhcp-c{index}")

@@ -313,10 +313,13 @@ def test_ssh_and_the_desk_are_not_open_to_a_visitor_with_an_admin_looking_addres
         server.stdout.close()
     desk = fetch(lab, ns, f"http://{LAN_ROUTER}:8080/desk/login")
     assert desk.status == 403 and "desk.networks" in desk.body and 'name="password"' not in desk.body
-    # the desk PC's own way in (its reserved address in desk.networks) is checked by
-    # tests/lab/test_desk_lab.py; here, after many lab tests, it is not: a logged-in phone's
-    # online-lease host file can shadow the desk PC's dnsmasq reservation (see the closing
-    # note of issue 16), which says nothing about who may reach the desk
+    # the desk PC (its reserved address in desk.networks) still has its desk, also after
+    # earlier tests logged it in (its online-lease file carries the reservation)
+    pc = fetch(lab, lab.spec.client(lab.spec.clients), f"http://{LAN_ROUTER}:8080/desk/login")
+    assert pc.status == 200 and 'name="password"' in pc.body, (
+        "the desk PC still has its desk",
+        lab.exec(lab.spec.client(lab.spec.clients), "ip", "-4", "-o", "addr").stdout,
+    )
 
 
 def _mac(lab, ns: str, ifname: str) -> str:

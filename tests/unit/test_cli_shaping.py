@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import string
-from importlib import resources
 
 import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.lab.topology import lab_config_text
 from gateway.model import keys
 from gateway.model.sessions import get_session, new_session, start_session
 from gateway.shaping import rates
@@ -19,8 +18,7 @@ NOW = 1_700_000_000.0
 
 @pytest.fixture
 def config_file(tmp_path, redis_url):
-    template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
+    text = lab_config_text(tmp_path)
     text = text.replace(f'url = "unix://{tmp_path}/redis.sock"', f'url = "{redis_url}"')
     text = text.replace("[gateway]\n", "[gateway]\nack_timeout = 0.2\n")
     path = tmp_path / "hotspot.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 from dataclasses import replace
@@ -68,3 +69,21 @@ def test_without_the_folder_it_does_nothing(tmp_path):
     assert hosts.reconcile([session(1)], NOW) == {}
     hosts.login(session(1), NOW)
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_reserved_device_keeps_its_fixed_address_in_its_online_file(tmp_path):
+    # dnsmasq reads dhcp-hostsdir files before its own dhcp-host lines: a file without the
+    # address would shadow the reservation (the desk PC lost its desk.networks address)
+    text = CONFIG + '[[dhcp.reservations]]\nmac = "02-00-00-00-03-0A"\nip = "10.42.0.10"\n'
+    config = config_mod.loads(text, "hotspot.toml")
+    assert config.dhcp.reservations == (("02:00:00:00:03:0a", ipaddress.IPv4Address("10.42.0.10")),)
+    assert "dhcp-host=02:00:00:00:03:0a,10.42.0.10\n" in render_dnsmasq_conf(config, lease_file=tmp_path)
+    hosts = DhcpHosts(replace(config, dhcp=replace(config.dhcp, hosts_dir=tmp_path)))
+    desk, other = session(10), session(11)
+    hosts.reconcile([desk, other], NOW)
+    assert (tmp_path / "02-00-00-00-03-0a").read_text() == "02:00:00:00:03:0a,10.42.0.10,120m\n"
+    assert (tmp_path / "02-00-00-00-03-0b").read_text() == "02:00:00:00:03:0b,120m\n"
+    # a file written before the reservation was configured is rewritten on the next login
+    (tmp_path / "02-00-00-00-03-0a").write_text("02:00:00:00:03:0a,120m\n")
+    hosts.login(desk, NOW)
+    assert (tmp_path / "02-00-00-00-03-0a").read_text() == "02:00:00:00:03:0a,10.42.0.10,120m\n"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import string
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from gateway import config as config_mod
+from gateway.lab.topology import lab_config_text
 from gateway.shaping.model import (
     FREE_CLASS,
     LOCAL_CLASS,
@@ -218,8 +217,7 @@ def test_plan_rejects_an_unknown_leaf():
 
 
 def test_settings_from_the_lab_config(tmp_path):
-    template = resources.files("gateway.lab").joinpath("hotspot.toml.in").read_text()
-    text = string.Template(template).substitute(lab_dir=tmp_path, prefix="hs-", desk_pc="10.42.0.10")
+    text = lab_config_text(tmp_path)
     config = config_mod.loads(text, tmp_path / "hotspot.toml")
     settings = settings_from_config(config, "pfifo")
     assert settings.free_share == 0.25, "the lab offers a free plan: free sessions share one class"
