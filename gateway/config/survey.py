@@ -47,8 +47,9 @@ __all__ = [
 BUILTIN: Mapping[str, tuple[str, ...]] = {
     # why did the visitor come today; one purpose each, no overlap
     "purpose": ("study", "work", "school", "reading", "other"),
-    # age bands: 16_30 is youth as Indonesia's law on youth defines it (UU 40/2009: 16 to 30 years)
-    "age": ("under_16", "16_30", "31_45", "46_60", "over_60"),
+    # age bands: 16_30 is youth as Indonesia's law on youth defines it (UU 40/2009: 16 to 30 years),
+    # 60_plus the elderly as its law on their welfare does (UU 13/1998: 60 and older)
+    "age": ("under_16", "16_30", "31_45", "46_59", "60_plus"),
     "gender": ("female", "male", "unsaid"),
     # "I run a small business" (usaha mikro/kecil): the program's micro-entrepreneurs
     "business": ("yes", "no"),

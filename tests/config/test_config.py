@@ -297,7 +297,7 @@ def test_survey_defaults_to_the_programs_questions():
     assert survey.enabled and [q.id for q in survey.asked] == ["purpose", "age", "gender", "business"]
     assert survey.questions[0].answers == ("study", "work", "school", "reading", "other")
     # age bands: 16_30 is youth as Indonesia's law on youth (UU 40/2009) defines it
-    assert survey.questions[1].answers == ("under_16", "16_30", "31_45", "46_60", "over_60")
+    assert survey.questions[1].answers == ("under_16", "16_30", "31_45", "46_59", "60_plus")
     assert survey.questions[2].answers == ("female", "male", "unsaid")
     assert survey.questions[3].answers == ("yes", "no") and all(q.builtin for q in survey.questions)
 

@@ -106,7 +106,7 @@ def test_month_report_over_a_seeded_month(r, seeded_month):
     assert t.vouchers_issued == 10 and t.vouchers_used == 4
     assert t.survey["purpose"] == {"study": 90, "work": 30, "school": 0, "reading": 15, "other": 0}
     assert t.survey["gender"] == {"female": 60, "male": 0, "unsaid": 0}
-    assert t.survey["age"] == dict.fromkeys(("under_16", "16_30", "31_45", "46_60", "over_60"), 0)
+    assert t.survey["age"] == dict.fromkeys(("under_16", "16_30", "31_45", "46_59", "60_plus"), 0)
     assert list(t.survey) == ["purpose", "age", "gender", "business"]
     assert report.days[0].totals.survey["purpose"]["reading"] == 1
     assert [d.totals.sessions for d in report.days] == [e["per_day"][d] for d in range(1, 31)]

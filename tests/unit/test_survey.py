@@ -33,7 +33,7 @@ def test_counts_per_day_question_and_answer_in_the_librarys_zone(r):
     d16 = date(2027, 1, 16)
     found = survey.counts(r, D15, date(2027, 1, 17), QUESTIONS)
     assert found[D15]["purpose"] == {"study": 2, "work": 0, "school": 0, "reading": 0, "other": 0}
-    assert found[D15]["age"] == {"under_16": 0, "16_30": 1, "31_45": 0, "46_60": 0, "over_60": 0}
+    assert found[D15]["age"] == {"under_16": 0, "16_30": 1, "31_45": 0, "46_59": 0, "60_plus": 0}
     assert found[D15]["gender"] == {"female": 1, "male": 0, "unsaid": 0}
     assert found[D15]["business"] == {"yes": 1, "no": 0}
     assert list(found[D15]) == ["purpose", "age", "gender", "business"], "the config's order"
