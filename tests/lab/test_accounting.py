@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import signal
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -250,6 +253,16 @@ def test_a_phone_answers_the_survey_and_the_desk_and_hq_count_it(hq_lab, gw, des
     wait_for(
         lambda: r_and_hq_agree(gw, hq_lab.hq, today), 90, "HQ's survey_count to match the router's counts"
     )
+    # and HQ's program report groups them by question and answer
+    hotspotctl = str(Path(sys.executable).parent / "hotspotctl")
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq_lab.hq.conninfo, "--day", today.isoformat(),
+        "--per", "day", "--survey", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {(row["question"], row["answer"]): row["count"] for row in rows if row["group"] == "lab"} == here
+    assert all(row["period"] == today.isoformat() for row in rows)
 
 
 def r_and_hq_agree(r, hq, day) -> bool:

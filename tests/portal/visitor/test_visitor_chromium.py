@@ -164,7 +164,13 @@ def test_survey_one_tap_each_at_320px_and_accessible(phone_server, browser, r, a
     boxes = browser.execute_script(_ANSWER_BOXES)
     assert len(boxes) == 5 + 5 + 3 + 2, boxes
     assert all(w >= 44 and h >= 44 and inside for _t, w, h, inside in boxes), boxes
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.execute_cdp_cmd(  # the whole page in one picture, for people to look at
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 320, "height": height, "deviceScaleFactor": 1, "mobile": True},
+    )
     browser.save_screenshot(str(artifacts / "visitor-survey-320.png"))
+    _at_width(browser, 320)
     assert axe_violations(browser) == [], "the online page with the questions"
     for answer in ("Perempuan", "16 sampai 30 tahun", "Ya"):
         browser.find_element(
