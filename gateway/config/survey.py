@@ -40,6 +40,7 @@ __all__ = [
     "MAX_OPTIONS",
     "MAX_QUESTIONS",
     "MAX_TEXT",
+    "default_survey",
     "read_survey",
 ]
 

@@ -25,13 +25,11 @@ from datetime import date, timedelta
 import redis
 
 from gateway.config import SurveyQuestion
-from gateway.config.survey import BUILTIN
 from gateway.days import day_of
 from gateway.model import keys
 
 __all__ = [
     "LEGACY_QUESTION",
-    "PURPOSES",
     "Counts",
     "add",
     "answered",
@@ -44,7 +42,6 @@ __all__ = [
     "totals",
 ]
 
-PURPOSES = BUILTIN["purpose"]  # the one question of the first survey
 LEGACY_QUESTION = "purpose"  # what a field without ":" answers (the first survey's only question)
 KEEP_DAYS = 3 * 366  # counts are tiny; keep three years of program history
 
