@@ -101,15 +101,18 @@ def _stale_form(code: str = "") -> Response:
     return render_splash(code=code, message=message, status=400)
 
 
-def _count_answer(session: Session, purpose: str) -> None:
-    """Count the visitor's optional, anonymous survey answer (an unknown one is ignored)."""
+def _count_answers(session: Session) -> list[str]:
+    """Count the visitor's optional, anonymous survey answers in the form (``q_<question>``
+    fields; unknown questions and answers are ignored); return the questions counted."""
     config = hotspot()
-    if config.portal.survey and purpose in survey.PURPOSES:
-        at = now()
-        survey.record(
-            get_redis(), purpose, sid=session.sid, now=at,
-            timezone=config.library.timezone, ttl=int(session.seconds_left(at)),
-        )  # fmt: skip
+    answers = survey.pick(request.form, config.portal.survey.asked)
+    if not answers:
+        return []
+    at = now()
+    return survey.record(
+        get_redis(), answers, sid=session.sid, now=at,
+        timezone=config.library.timezone, ttl=int(session.seconds_left(at)),
+    )  # fmt: skip
 
 
 def _online(session: Session, *, move: bool = False) -> Response:
@@ -121,9 +124,9 @@ def _online(session: Session, *, move: bool = False) -> Response:
     its session (``docs/security.md``).
     """
     config = hotspot()
-    # the one-tap question on the login form: Android closes its sign-in window too soon
-    # for the online page's survey, so the answer may come with the login (never needed)
-    _count_answer(session, request.form.get("purpose", ""))
+    # the questions on the login form: Android closes its sign-in window too soon for the
+    # online page's survey, so answers may come with the login (never needed)
+    _count_answers(session)
     ip = client_ip() if move else ""
     if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
         return redirect(url_for("splash.online", **lang_args()), 303)
@@ -290,9 +293,12 @@ def logout():
 
 @bp.post("/survey")
 def survey_answer():
-    """Count the visitor's (anonymous) answer, then go on to the page first asked for."""
+    """Count the visitor's (anonymous) answer; back to the questions left, else on to the page
+    first asked for."""
     session = current_session()
-    purpose = request.form.get("purpose", "")
     if session is not None and token_ok(request.form.get("token", "")):
-        _count_answer(session, purpose)
+        counted = _count_answers(session)
+        done = survey.answered(get_redis(), session.sid) if counted else frozenset()
+        if counted and any(q.id not in done for q in hotspot().portal.survey.asked):
+            return redirect(url_for("splash.online", thanks=1, **lang_args()) + "#survey", 303)
     return redirect(next_url() or url_for("splash.status", **lang_args()), 303)

@@ -9,7 +9,9 @@ visitor picks English.
 - ``/``        the splash; a device that is online is sent to ``/status``.
                ``/?code=ABCD-EFGH`` (the QR code on a printed voucher) fills the field in.
 - ``/online``  "you are online", shown only once the gateway has acked the login;
-               the optional survey, and a link on to the page first asked for.
+               the optional survey (each question one tap, each its own little form, so
+               every tap counts at once; the page comes back with the questions left),
+               and a link on to the page first asked for.
 - ``/status``  time and data left, speed cap, log out (a stable URL to come back to; a free
                session's logout asks first, ``?confirm=logout``, as it ends the day's free time); it
                never reloads by itself (WCAG 2.2.1): a refresh button updates it.
@@ -37,6 +39,7 @@ from gateway.model.free import free_left
 from gateway.model.sessions import Session
 from portal import branding, formats
 from portal.authorize import confirm_online
+from portal.survey_text import asked
 from portal.visitor import client_mac, current_session, form_token, next_url, now
 from portal.web import get_redis, hotspot
 
@@ -45,7 +48,6 @@ __all__ = [
     "bp",
     "lang_args",
     "no_store",
-    "purpose_labels",
     "render_splash",
     "render_wait",
     "session_facts",
@@ -71,19 +73,6 @@ def no_store(response: Response) -> Response:
 
 def _text_for(texts: dict[str, str], lang: str) -> str:
     return texts.get(lang) or next((t for t in texts.values() if t), "")
-
-
-def purpose_labels() -> list[tuple[str, str]]:
-    """Return the survey's answers as (purpose, label in the visitor's language)."""
-    labels = {
-        # one purpose each, no overlap (schoolwork is not "studying" on its own)
-        "study": gettext("Self-study (a course, a skill)"),
-        "work": gettext("Work or business"),
-        "school": gettext("School or college assignments"),
-        "reading": gettext("Leisure reading (books, news)"),
-        "other": gettext("Something else"),
-    }
-    return [(purpose, labels[purpose]) for purpose in survey.PURPOSES]
 
 
 def visitor_page(template: str, status: int = 200, **context) -> Response:
@@ -131,8 +120,8 @@ def render_splash(
         token=form_token(),
         free=free,
         terms=_text_for(dict(config.library.terms), lang),
-        survey=config.portal.survey,  # the one-tap question rides along with the login
-        purposes=purpose_labels(),
+        # the questions ride along with the login, folded away (see templates/splash/index.html)
+        questions=asked(config.portal.survey.asked),
         **status_urls(),
     )
 
@@ -217,12 +206,13 @@ def online():
     # no move from here: a GET proves nothing a MAC clone could not (only a voucher login moves)
     if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now()):
         return render_wait()
+    done = survey.answered(r, session.sid) if config.portal.survey.asked else frozenset()
     return visitor_page(
         "splash/online.html",
         facts=session_facts(session),
         next_url=next_url(),
-        survey=config.portal.survey and not survey.answered(r, session.sid),
-        purposes=purpose_labels(),
+        questions=asked(config.portal.survey.asked, done),
+        thanks=bool(done) and request.args.get("thanks") == "1",
         token=form_token(),
         **status_urls(),
     )

@@ -2,6 +2,7 @@
 
 ``hotspotctl report --month 2026-11 --csv > sukabumi-2026-11.csv`` writes what the desk's
 "download CSV" gives: one row per day, then the month. Days are the library's local days.
+``--json`` gives the survey's answers as ``{"survey": {question: {answer: count}}}``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 def _totals_dict(t: Totals) -> dict:
     out = {k: v for k, v in asdict(t).items() if k != "survey"}
     out["hours"] = round(t.hours, 2)
-    out["survey"] = dict(t.survey)
+    out["survey"] = {question: dict(answers) for question, answers in t.survey.items()}
     return out
 
 
@@ -65,15 +66,16 @@ def report(ctx: Context, month: str | None, day: str | None, as_csv: bool, as_js
     tz = ZoneInfo(config.library.timezone)
     now = time.time()
     online = online_sessions(r)
+    questions = config.portal.survey.questions  # listed even when switched off: older answers count
     if day:
-        result = day_report(r, _parse_day(day), tz, now=now, online=online)
+        result = day_report(r, _parse_day(day), tz, now=now, online=online, questions=questions)
         rows, label, csv_text = result.hours, result.day.isoformat(), None
         if as_csv:
             csv_text = day_csv(result, config.library.id)
     else:
         today = datetime.fromtimestamp(now, tz)
         year, number = _parse_month(month) if month else (today.year, today.month)
-        result = month_report(r, year, number, tz, now=now, online=online)
+        result = month_report(r, year, number, tz, now=now, online=online, questions=questions)
         rows, label, csv_text = result.days, result.month, None
         if as_csv:
             csv_text = month_csv(result, config.library.id)
@@ -100,8 +102,9 @@ def _table(label: str, rows: list[Period], totals: Totals) -> None:
         table.add_row(*cells(period.label, period.totals))
     table.add_row(*cells("total", totals), style="bold")
     Console().print(table)
-    if totals.survey and any(totals.survey.values()):
-        click.echo("survey: " + ", ".join(f"{k} {v}" for k, v in totals.survey.items()))
+    for question, answers in totals.survey.items():
+        if any(answers.values()):
+            click.echo(f"survey {question}: " + ", ".join(f"{k} {v}" for k, v in answers.items()))
 
 
 COMMANDS = [report]

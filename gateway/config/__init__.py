@@ -15,6 +15,7 @@ The package:
 - :mod:`~gateway.config.records`: the frozen records (``Config`` and its sections)
 - :mod:`~gateway.config.reader`: the typed reader and the value parsers
 - :mod:`~gateway.config.sections`: one builder per ``[section]``
+- :mod:`~gateway.config.survey`: the program's survey questions and ``portal.survey``
 
 Ground floor, pure apart from reading the file: it imports only the standard library and
 :mod:`gateway.units`, and is imported by everyone (the portal, every wing, ``make install``
@@ -45,6 +46,9 @@ from gateway.config.records import (
     Radius,
     RadiusServer,
     SessionLog,
+    Survey,
+    SurveyOption,
+    SurveyQuestion,
     Uplink,
     WalledGarden,
 )
@@ -68,6 +72,9 @@ __all__ = [
     "Radius",
     "RadiusServer",
     "SessionLog",
+    "Survey",
+    "SurveyOption",
+    "SurveyQuestion",
     "Uplink",
     "WalledGarden",
     "config_path",

@@ -30,6 +30,9 @@ __all__ = [
     "Radius",
     "RadiusServer",
     "SessionLog",
+    "Survey",
+    "SurveyOption",
+    "SurveyQuestion",
     "Uplink",
     "WalledGarden",
 ]
@@ -130,6 +133,42 @@ class Uplink:
 
 
 @dataclass(frozen=True)
+class SurveyOption:
+    id: str
+    text: Mapping[str, str]  # per language; {} for a built-in question's (the portal's catalog has it)
+
+
+@dataclass(frozen=True)
+class SurveyQuestion:
+    id: str
+    text: Mapping[str, str]  # per language; {} = one of the program's questions (gateway.config.survey)
+    options: tuple[SurveyOption, ...]
+
+    @property
+    def builtin(self) -> bool:
+        """Whether this is one of the program's questions (texts in the portal's catalogs)."""
+        return not self.text
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The ids of the answers, in the order shown."""
+        return tuple(o.id for o in self.options)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The portal's optional, anonymous questions (``portal.survey``)."""
+
+    enabled: bool
+    questions: tuple[SurveyQuestion, ...]
+
+    @property
+    def asked(self) -> tuple[SurveyQuestion, ...]:
+        """The questions visitors are asked: none when the survey is off."""
+        return self.questions if self.enabled else ()
+
+
+@dataclass(frozen=True)
 class Portal:
     address: ipaddress.IPv4Address
     port: int
@@ -142,7 +181,7 @@ class Portal:
     default_language: str
     free_plan: str  # "" = no free button
     free_per_day: int
-    survey: bool
+    survey: Survey
     max_failures: int
     lockout: int
     max_failures_per_minute: int = 30  # wrong codes library-wide, whatever MAC or IP they come from

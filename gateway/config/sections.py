@@ -57,6 +57,7 @@ from gateway.config.records import (
     Uplink,
     WalledGarden,
 )
+from gateway.config.survey import read_survey
 from gateway.units import parse_duration, parse_rate, parse_size
 
 __all__ = ["build"]
@@ -247,7 +248,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
         default_language=default_language,
         free_plan=r.get(t, "portal.free_plan", _str, ""),
         free_per_day=r.get(t, "portal.free_per_day", _int(1, 100), 1),
-        survey=r.get(t, "portal.survey", _bool, True),
+        survey=read_survey(r, t),
         max_failures=r.get(t, "portal.max_failures", _int(1, 1000), 5),
         lockout=r.get(t, "portal.lockout", parse_duration, 60),
         max_failures_per_minute=r.get(t, "portal.max_failures_per_minute", _int(1, 10000), 30),

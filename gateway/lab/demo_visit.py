@@ -96,7 +96,7 @@ def step_online(demo: Demo) -> None:
     found = re.search(r'<p class="ok" role="status">(.*?)</p>', page, re.S)
     text = re.sub(r"<[^>]+>", "", found.group(1)) if found else page[:200]
     demo.say(f"{status}: {text.strip()}")
-    demo.say("with an optional one-question survey and the status page at " + _portal(demo) + "/status")
+    demo.say("with an optional one-tap survey and the status page at " + _portal(demo) + "/status")
     _, _, api = demo.curl(_portal(demo) + "/api/captive")
     demo.say(f"RFC 8908 API: {json.loads(api)}")
 

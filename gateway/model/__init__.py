@@ -15,7 +15,7 @@ what these modules write. Pure modules need no Redis at all.
 - :mod:`~gateway.model.plans`: which plans may be issued now
 - :mod:`~gateway.model.free`: free sessions, limited per device per day
 - :mod:`~gateway.model.limits`: live throttling of one session
-- :mod:`~gateway.model.survey`: the anonymous one-question survey
+- :mod:`~gateway.model.survey`: the survey's anonymous counts per day, question and answer
 - :mod:`~gateway.model.ratelimit`: failure-based rate limiting (logins, codes)
 - :mod:`~gateway.model.reports`: day and month reports for the program
 - :mod:`~gateway.model.report_csv`: the reports as CSV

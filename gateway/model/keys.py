@@ -37,8 +37,10 @@ hs:plans:disabled              set     plans an admin switched off (runtime, not
 hs:report:h:<YYYYMMDDHH>       hash    per-UTC-hour aggregates for reports (gateway.model.reports)
 hs:report:dev:<YYYYMMDDHH>     hll     keyed hashes of the devices that started a session then
 hs:report:salt                 string  the key of those device hashes (random, made once)
-hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: purpose -> count (model.survey)
-hs:survey:answered:<sid>       string  a session has answered the survey (no answer kept), expires
+hs:survey:<YYYY-MM-DD>         hash    anonymous survey answers of a day: "<question>:<answer>" -> count
+                                       (model.survey; an older field "<answer>" answers "purpose")
+hs:survey:done:<sid>           set     the questions a session has answered (no answer kept), expires
+hs:survey:answered:<sid>       string  (older) a session has answered "purpose" (no answer kept), expires
 hs:free:<YYYY-MM-DD>:<mac>     string  free sessions a device started that day (gateway.model.free)
 hs:free:hour:<hour>            string  free sessions started library-wide in that hour (gateway.model.free)
 hs:portal:next:<mac>@<ip>      string  the page a device asked for before login, 30 min (portal)
@@ -85,6 +87,7 @@ __all__ = [
     "session_by_mac",
     "survey_answered",
     "survey_day",
+    "survey_done",
     "voucher",
     "voucher_by_id",
     "voucher_devices",
@@ -174,6 +177,10 @@ def survey_day(day: str) -> str:
 
 def survey_answered(sid: str) -> str:
     return f"hs:survey:answered:{sid}"
+
+
+def survey_done(sid: str) -> str:
+    return f"hs:survey:done:{sid}"
 
 
 def free_used(day: str, mac: str) -> str:

@@ -12,32 +12,49 @@ decimal commas (Excel with Indonesian regional settings expects both), and the t
 after an empty line, labelled, so it is not one more data row in a sort, a filter or a
 sum. The default (``,``, decimal points, total as the last row) stays the program's
 machine format, which ``hotspotctl report --csv`` and the central team read.
+
+The survey's answers follow, one column per question and answer, ``survey:<question>:<answer>``
+(e.g. ``survey:age:16_30``): the config's questions in its order, then answers to
+questions since dropped. An hour has no survey numbers (the counts are per day), so a
+day's hourly rows leave them empty.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 
-from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, Period, Totals
+from gateway.model.reports import DayReport, MonthReport, Period, Totals
 
-__all__ = ["BOM", "COLUMNS", "TOTAL_LABEL", "day_csv", "month_csv", "row"]
+__all__ = ["BOM", "COLUMNS", "TOTAL_LABEL", "columns", "day_csv", "month_csv", "row", "survey_columns"]
 
 COLUMNS = [
     "library", "period", "sessions", "voucher_sessions", "free_sessions", "unique_devices",
     "hours_online", "data_down_mb", "data_up_mb", "vouchers_issued", "vouchers_used",
-    *[f"survey_{c}" for c in SURVEY_CATEGORIES],
 ]  # fmt: skip
 
 
-def row(library: str, period: str, t: Totals, *, survey: bool = True) -> list[str]:
-    """Return one CSV row of totals ``t`` (survey columns left empty when ``survey`` is false)."""
+def survey_columns(total: Totals) -> list[tuple[str, str]]:
+    """Return the (question, answer) pairs of a report, from its total (which lists them all)."""
+    return [(q, a) for q, answers in total.survey.items() for a in answers]
+
+
+def columns(survey: Sequence[tuple[str, str]]) -> list[str]:
+    """Return the header: :data:`COLUMNS`, then ``survey:<question>:<answer>`` per survey answer."""
+    return COLUMNS + [f"survey:{q}:{a}" for q, a in survey]
+
+
+def row(
+    library: str, period: str, t: Totals, survey: Sequence[tuple[str, str]] = (), *, counts: bool = True
+) -> list[str]:
+    """Return one CSV row of totals ``t`` and the ``survey`` answers' counts (empty if not ``counts``)."""
     values = [
         library, period, t.sessions, t.sessions_voucher, t.sessions_free, t.devices,
         f"{t.hours:.2f}", f"{t.bytes_down / 1e6:.2f}", f"{t.bytes_up / 1e6:.2f}",
         t.vouchers_issued, t.vouchers_used,
     ]  # fmt: skip
-    values += [t.survey.get(c, 0) if survey else "" for c in SURVEY_CATEGORIES]
+    values += [t.survey.get(q, {}).get(a, 0) if counts else "" for q, a in survey]
     return [str(v) for v in values]
 
 
@@ -56,14 +73,15 @@ def _write(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", delimiter=";" if excel else ",")
     fix = _comma if excel else list
-    writer.writerow(COLUMNS)
+    survey = survey_columns(total)
+    writer.writerow(columns(survey))
     for period in rows:
-        writer.writerow(fix(row(library, period.label, period.totals, survey=not hourly)))
+        writer.writerow(fix(row(library, period.label, period.totals, survey, counts=not hourly)))
     if excel:
         writer.writerow([])
-        writer.writerow(fix(row(TOTAL_LABEL, total_label, total)))
+        writer.writerow(fix(row(TOTAL_LABEL, total_label, total, survey)))
         return BOM + out.getvalue()
-    writer.writerow(row(library, total_label, total))
+    writer.writerow(row(library, total_label, total, survey))
     return out.getvalue()
 
 

@@ -34,11 +34,11 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from gateway.config import SurveyQuestion
 from gateway.model import keys, survey
 
 __all__ = [
     "COUNTERS",
-    "SURVEY_CATEGORIES",
     "DayReport",
     "MonthReport",
     "Period",
@@ -61,7 +61,6 @@ COUNTERS = (
     "sessions", "sessions_voucher", "sessions_free", "sessions_admin",
     "seconds", "bytes_up", "bytes_down", "vouchers_issued", "vouchers_used",
 )  # fmt: skip
-SURVEY_CATEGORIES = survey.PURPOSES  # study, work, school, reading, other
 
 
 # -- writing (inside other modules' transactions) ------------------------------------
@@ -153,7 +152,8 @@ def queue_counter(pipe: redis.client.Pipeline | redis.Redis, name: str, now: flo
 
 @dataclass(frozen=True)
 class Totals:
-    """What happened in a period. ``devices`` is unique devices; ``survey`` counts by category."""
+    """What happened in a period. ``devices`` is unique devices; ``survey`` is the survey's answers,
+    ``{question: {answer: count}}`` (:mod:`.survey`)."""
 
     sessions: int = 0
     sessions_voucher: int = 0
@@ -165,7 +165,7 @@ class Totals:
     vouchers_issued: int = 0
     vouchers_used: int = 0
     devices: int = 0
-    survey: Mapping[str, int] = field(default_factory=dict)
+    survey: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def hours(self) -> float:
@@ -208,12 +208,14 @@ def local_day_hours(day: date, tz: ZoneInfo) -> list[float]:
     return [first + i * HOUR for i in range(round((end - first) / HOUR))]
 
 
-def survey_counts(r: redis.Redis, days: Iterable[date]) -> list[dict[str, int]]:
-    """Return the survey answers by purpose of each of the consecutive ``days`` (:mod:`.survey`)."""
+def survey_counts(
+    r: redis.Redis, days: Iterable[date], questions: Iterable[SurveyQuestion] = ()
+) -> list[survey.Counts]:
+    """Return the survey answers of each of the consecutive ``days`` (:func:`.survey.counts`)."""
     days = list(days)
     if not days:
         return []
-    found = survey.counts(r, days[0], days[-1])
+    found = survey.counts(r, days[0], days[-1], questions)
     return [found[day] for day in days]
 
 
@@ -280,44 +282,49 @@ def _collect(
     return out
 
 
-def _with_survey(totals: Totals, survey: Mapping[str, int]) -> Totals:
+def _with_survey(totals: Totals, survey: Mapping[str, Mapping[str, int]]) -> Totals:
     values = {f.name: getattr(totals, f.name) for f in fields(Totals)}
     values["survey"] = dict(survey)
     return Totals(**values)
 
 
 def day_report(
-    r: redis.Redis, day: date, tz: ZoneInfo, *, now: float, online: list | None = None
-) -> DayReport:
-    """Return the report of local ``day``: totals and one row per hour (``online``: live sessions)."""
+    r: redis.Redis, day: date, tz: ZoneInfo, *, now: float, online: list | None = None,
+    questions: Iterable[SurveyQuestion] = (),
+) -> DayReport:  # fmt: skip
+    """Return the report of local ``day``: totals and one row per hour (``online``: live sessions;
+    ``questions``: the survey's, listed with zeros when nobody answered)."""
     starts = local_day_hours(day, tz)
     groups = [[hour_id(s)] for s in starts] + [[hour_id(s) for s in starts]]
     salt = report_salt(r)
     results = _collect(r, groups, online or [], now, salt)
-    [survey] = survey_counts(r, [day])
+    [answers] = survey_counts(r, [day], questions)
     rows = [
         Period(datetime.fromtimestamp(s, tz).strftime("%H:00"), s, t)
         for s, t in zip(starts, results[:-1], strict=True)
     ]
-    return DayReport(day=day, totals=_with_survey(results[-1], survey), hours=rows)
+    return DayReport(day=day, totals=_with_survey(results[-1], answers), hours=rows)
 
 
 def month_report(
-    r: redis.Redis, year: int, month: int, tz: ZoneInfo, *, now: float, online: list | None = None
-) -> MonthReport:
-    """Return the report of ``year``-``month`` (local days): totals and one row per day."""
+    r: redis.Redis, year: int, month: int, tz: ZoneInfo, *, now: float, online: list | None = None,
+    questions: Iterable[SurveyQuestion] = (),
+) -> MonthReport:  # fmt: skip
+    """Return the report of ``year``-``month`` (local days): totals and one row per day
+    (``questions``: the survey's, listed with zeros when nobody answered)."""
     first = date(year, month, 1)
     days = [first + timedelta(days=i) for i in range(31) if (first + timedelta(days=i)).month == month]
     day_hours = [[hour_id(s) for s in local_day_hours(d, tz)] for d in days]
     groups = [*day_hours, [h for hours in day_hours for h in hours]]
     salt = report_salt(r)
     results = _collect(r, groups, online or [], now, salt)
-    surveys = survey_counts(r, days)
+    questions = list(questions)
+    surveys = survey_counts(r, days, questions)
     rows = [
         Period(d.isoformat(), datetime(d.year, d.month, d.day, tzinfo=tz).timestamp(), _with_survey(t, s))
         for d, t, s in zip(days, results[:-1], surveys, strict=True)
     ]
-    month_survey = {c: sum(s[c] for s in surveys) for c in SURVEY_CATEGORIES}
+    month_survey = survey.counts_sum(surveys, questions)
     return MonthReport(
         month=f"{year:04d}-{month:02d}", totals=_with_survey(results[-1], month_survey), days=rows
     )

@@ -58,7 +58,7 @@ __all__ = [
 OUTBOX = "hs:radius:outbox"
 SPOOLED = "hs:radius:spooled"  # the last hs:events id turned into outbox records
 INTERIMS = "hs:radius:interims"  # sid -> time of its last queued record (started sessions only)
-SURVEY_SENT = "hs:radius:survey"  # "<day>:<answer>" -> the count last queued for HQ
+SURVEY_SENT = "hs:radius:survey"  # "<day>:<question>:<answer>" -> the count last queued for HQ
 SURVEY_EVERY = 60.0  # seconds between looks at the survey counts
 MAX_BACKLOG = 200_000
 BATCH = 500
@@ -153,25 +153,29 @@ def _queue_interims(r: redis.Redis, now: float, interval: int) -> int:
 def spool_survey(r: redis.Redis, now: float, *, timezone: str) -> int:
     """Queue today's and yesterday's survey counts that changed since last queued; return how many.
 
-    A count is a snapshot (HQ upserts it), so the record of a (day, answer) always carries
-    the latest number and a resend changes nothing; nothing ties it to a session or device.
+    Every question's (the config's, and any still in the data) is sent, one record per
+    (day, question, answer). A count is a snapshot (HQ upserts it), so the record always
+    carries the latest number and a resend changes nothing; nothing ties it to a session or
+    device.
     """
     today = survey.day_of(now, timezone)
     counts = survey.counts(r, today - timedelta(days=1), today)
     sent = r.hgetall(SURVEY_SENT)
     pipe = r.pipeline(transaction=True)
     queued = 0
-    for day, answers in counts.items():
-        for answer, count in answers.items():
-            field = f"{day.isoformat()}:{answer}"
-            if count == 0 or sent.get(field) == str(count):
-                continue
-            pipe.xadd(OUTBOX, {
-                "status": "Survey", "sid": f"survey-{day.isoformat()}-{answer}", "time": repr(now),
-                "day": day.isoformat(), "question": "purpose", "answer": answer, "count": str(count),
-            })  # fmt: skip
-            pipe.hset(SURVEY_SENT, field, str(count))
-            queued += 1
+    for day, questions in counts.items():
+        for question, answers in questions.items():
+            for answer, count in answers.items():
+                field = f"{day.isoformat()}:{question}:{answer}"
+                if count == 0 or sent.get(field) == str(count):
+                    continue
+                pipe.xadd(OUTBOX, {
+                    "status": "Survey", "sid": f"survey-{day.isoformat()}-{question}-{answer}",
+                    "time": repr(now), "day": day.isoformat(), "question": question, "answer": answer,
+                    "count": str(count),
+                })  # fmt: skip
+                pipe.hset(SURVEY_SENT, field, str(count))
+                queued += 1
     if queued:
         pipe.expire(SURVEY_SENT, 7 * 86400)
         pipe.execute()

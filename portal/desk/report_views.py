@@ -17,11 +17,12 @@ from flask_babel import gettext as _
 
 from gateway.days import day_of
 from gateway.model.report_csv import day_csv, month_csv
-from gateway.model.reports import SURVEY_CATEGORIES, DayReport, MonthReport, day_report, month_report
+from gateway.model.reports import DayReport, MonthReport, day_report, month_report
 from gateway.model.sessions import online_sessions
 from portal.desk import bp
 from portal.desk.auth import desk_formatter, login_required
 from portal.desk.render import usage_chart
+from portal.survey_text import survey_table
 from portal.web import get_redis, hotspot
 
 __all__ = ["report_day", "report_month"]
@@ -75,7 +76,8 @@ def _the_day() -> DayReport:
     """Return the report of the day the request asks for (``?day=``, default today)."""
     tz = ZoneInfo(hotspot().library.timezone)
     r = get_redis()
-    return day_report(r, _day_arg(tz), tz, now=time.time(), online=online_sessions(r))
+    questions = hotspot().portal.survey.questions
+    return day_report(r, _day_arg(tz), tz, now=time.time(), online=online_sessions(r), questions=questions)
 
 
 def _the_month() -> MonthReport:
@@ -83,7 +85,8 @@ def _the_month() -> MonthReport:
     tz = ZoneInfo(hotspot().library.timezone)
     year, month = _month_arg(tz)
     r = get_redis()
-    return month_report(r, year, month, tz, now=time.time(), online=online_sessions(r))
+    questions = hotspot().portal.survey.questions
+    return month_report(r, year, month, tz, now=time.time(), online=online_sessions(r), questions=questions)
 
 
 @bp.get("/reports/day")
@@ -98,7 +101,7 @@ def report_day():
         data_label=_("data"), devices_label=_("devices online (average)"), size_text=desk_formatter().size,
     )  # fmt: skip
     return render_template(
-        "desk/report_day.html", report=report, chart=chart, categories=SURVEY_CATEGORIES,
+        "desk/report_day.html", report=report, chart=chart, survey=survey_table(report.totals.survey),
         prev=(day - timedelta(days=1)).isoformat(), next=(day + timedelta(days=1)).isoformat(),
         is_today=day == _today(ZoneInfo(hotspot().library.timezone)),
     )  # fmt: skip
@@ -128,7 +131,8 @@ def report_month():
         devices_label=_("devices"), size_text=desk_formatter().size, label_every=5,
     ) if days else None  # fmt: skip
     return render_template(
-        "desk/report_month.html", report=report, days=days, chart=chart, categories=SURVEY_CATEGORIES,
+        "desk/report_month.html", report=report, days=days, chart=chart,
+        survey=survey_table(report.totals.survey),
         prev=f"{prev.year:04d}-{prev.month:02d}", next=f"{nxt.year:04d}-{nxt.month:02d}",
     )  # fmt: skip
 

@@ -289,3 +289,153 @@ def test_radius_section_defaults():
 )
 def test_bad_radius_values_name_the_key(body, expected):
     check_config_failure(MINIMAL + "[radius]\n" + body + "\n", expected)
+
+
+# -- the survey (portal.survey) -------------------------------------------------------
+
+OWN_QUESTION = """
+[[portal.survey.questions]]
+id = "purpose"
+
+[[portal.survey.questions]]
+id = "heard"
+text = { id = "Dari mana Anda tahu layanan ini?", en = "How did you hear of this service?" }
+options = [
+  { id = "friend", text = { id = "Dari teman", en = "From a friend" } },
+  { id = "poster", text = "Poster" },
+]
+"""
+
+
+def test_survey_defaults_to_the_programs_questions():
+    survey = check_config_success(MINIMAL).portal.survey
+    assert survey.enabled and [q.id for q in survey.asked] == ["purpose", "age", "gender", "business"]
+    assert survey.questions[0].answers == ("study", "work", "school", "reading", "other")
+    # age bands: 16_30 is youth as Indonesia's law on youth (UU 40/2009) defines it
+    assert survey.questions[1].answers == ("under_16", "16_30", "31_45", "46_59", "60_plus")
+    assert survey.questions[2].answers == ("female", "male", "unsaid")
+    assert survey.questions[3].answers == ("yes", "no") and all(q.builtin for q in survey.questions)
+
+
+def test_the_old_survey_switch_still_works():
+    on = check_config_success(MINIMAL + "[portal]\nsurvey = true\n").portal.survey
+    off = check_config_success(MINIMAL + "[portal]\nsurvey = false\n").portal.survey
+    assert on == check_config_success(MINIMAL).portal.survey
+    assert not off.enabled and off.asked == () and len(off.questions) == 4, (
+        "off: older answers still reported"
+    )
+
+
+def test_survey_questions_by_id_and_a_librarys_own():
+    picked = check_config_success(
+        MINIMAL + '[portal.survey]\nquestions = ["gender", "purpose"]\n'
+    ).portal.survey
+    assert [q.id for q in picked.asked] == ["gender", "purpose"]
+    own = check_config_success(MINIMAL + OWN_QUESTION).portal.survey
+    heard = own.questions[1]
+    assert [q.id for q in own.questions] == ["purpose", "heard"] and not heard.builtin
+    assert heard.text["en"] == "How did you hear of this service?" and heard.answers == ("friend", "poster")
+    assert heard.options[1].text == {"id": "Poster", "en": "Poster"}
+    off = check_config_success(MINIMAL + "[portal.survey]\nenabled = false\n").portal.survey
+    assert off.asked == ()
+
+
+TOO_MANY_OPTIONS = ", ".join(f'{{ id = "a{i}", text = "A{i}" }}' for i in range(9))
+HEARD = '[[portal.survey.questions]]\nid = "heard"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[portal]\nsurvey = "yes"\n', "portal.survey: expected true/false or a table"),
+        ("[portal.survey]\nenabled = 1\n", "portal.survey.enabled: expected true or false"),
+        (
+            "[portal.survey]\nquestion = []\n",
+            'portal.survey.question: unknown key; did you mean "questions"?',
+        ),
+        ("[portal.survey]\nquestions = []\n", "portal.survey.questions: needs at least one question"),
+        (
+            '[portal.survey]\nquestions = ["purpose", "age", "purpose"]\n',
+            'portal.survey.questions[3].id: "purpose" is asked twice',
+        ),
+        ('[portal.survey]\nquestions = ["Umur"]\n', 'portal.survey.questions[1].id: "Umur" is not an id'),
+        ('[portal.survey]\nquestions = ["age:x"]\n', 'portal.survey.questions[1].id: "age:x" is not an id'),
+        (
+            '[portal.survey]\nquestions = ["hobby"]\n',
+            'portal.survey.questions[1].id: "hobby" is not one of the program\'s questions',
+        ),
+        (
+            "[portal.survey]\nquestions = " + str([f"q{i}" for i in range(7)]).replace("'", '"') + "\n",
+            "portal.survey.questions: has 7 questions; at most 6",
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "age"\noptions = [{ id = "young", text = "Young" }]\n',
+            'portal.survey.questions[1]: "age" is one of the program\'s questions',
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = "Dari mana?"\noptions = []\n',
+            "portal.survey.questions[1].options: needs answers to choose from",
+        ),
+        (
+            HEARD + 'text = "Dari mana?"\noptions = [{ id = "a", text = "A" }]\n',
+            "portal.survey.questions[1].options: needs at least 2 answers",
+        ),
+        (
+            HEARD + f'text = "Dari mana?"\noptions = [{TOO_MANY_OPTIONS}]\n',
+            "portal.survey.questions[1].options: has 9 answers; at most 8",
+        ),
+        (
+            HEARD + 'options = [{ id = "a", text = "A" }, { id = "b", text = "B" }]\n',
+            "portal.survey.questions[1].text: is required",
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = { id = "", en = " " }\n'
+            'options = [{ id = "a", text = "A" }, { id = "b", text = "B" }]\n',
+            "portal.survey.questions[1].text: must not be empty",
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = { fr = "D\'où?" }\n'
+            'options = [{ id = "a", text = "A" }, { id = "b", text = "B" }]\n',
+            'portal.survey.questions[1].text: unknown language "fr"',
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = "Dari mana?"\n'
+            'options = [{ id = "a", text = "A" }, { id = "a", text = "B" }]\n',
+            'portal.survey.questions[1].options[2].id: "a" is already an answer of this question',
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = "Dari mana?"\n'
+            'options = [{ id = "A B", text = "A" }, { id = "b" }, "c"]\n',
+            'portal.survey.questions[1].options[1].id: "A B" is not an id',
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = "Dari mana?"\n'
+            'options = [{ id = "a", text = "A" }, { id = "b" }]\n',
+            "portal.survey.questions[1].options[2].text: is required",
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ntext = "' + "x" * 201 + '"\n'
+            'options = [{ id = "a", text = "A" }, { id = "b", text = "B" }]\n',
+            "portal.survey.questions[1].text: is longer than 200 characters",
+        ),
+        (
+            '[[portal.survey.questions]]\nid = "heard"\ncolour = "red"\ntext = "Dari mana?"\n'
+            'options = [{ id = "a", text = "A" }, { id = "b", text = "B" }]\n',
+            "portal.survey.questions[1].colour: unknown key",
+        ),
+    ],
+)
+def test_bad_survey_questions_name_the_key(extra, expected):
+    check_config_failure(MINIMAL + extra, expected)
+
+
+def test_config_check_names_a_bad_survey_question(tmp_path):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    bad = tmp_path / "hotspot.toml"
+    bad.write_text(MINIMAL + '[portal.survey]\nquestions = ["purpose", "gender", "purpose"]\n')
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f'{bad}: portal.survey.questions[3].id: "purpose" is asked twice' in result.output

@@ -3,8 +3,14 @@ router power cut: ``radacct`` must match the router's session log exactly."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 import signal
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +19,7 @@ from gateway.lab.probe import admit, wait_for
 from gateway.model import keys, survey
 from gateway.model.sessions import end_session, new_session, start_session
 from gateway.radius.accounting import OUTBOX
+from tests.lab.test_desk_lab import desk_pc  # noqa: F401  (the librarian's PC, signed in at the desk)
 
 pytestmark = pytest.mark.lab
 
@@ -148,13 +155,28 @@ def test_restarts_mid_replay_lose_and_double_nothing(hq_lab, gw):
         assert (int(up), int(down), int(seconds), cause) == (7 * i, 1_000_003 * i, 15, "User-Request"), sid
 
 
+def _survey_at_hq(hq, day: str) -> dict[tuple[str, str], int]:
+    out = hq.sql(f"SELECT question, answer, n FROM survey_count WHERE library = 'lab' AND day = '{day}'")
+    return {(q, a): int(n) for q, a, n in (line.split("|") for line in out.splitlines() if line)}
+
+
+def _survey_here(r, day) -> dict[tuple[str, str], int]:
+    found = survey.counts(r, day, day)[day]
+    return {(q, a): n for q, answers in found.items() for a, n in answers.items() if n}
+
+
 def test_survey_counts_reach_hq_through_an_outage_and_a_power_cut(hq_lab, gw):
     r, hq = gw, hq_lab.hq
     tz = hq_lab.config().library.timezone
     now = time.time()
     today = survey.day_of(now, tz)
-    for i, purpose in enumerate(("study", "study", "work")):
-        survey.record(r, purpose, sid=f"survey-test-{now}-{i}", now=now, timezone=tz, ttl=600)
+    answers = (
+        {"purpose": "study", "gender": "female"},
+        {"purpose": "study", "age": "16_30"},
+        {"purpose": "work"},
+    )
+    for i, given in enumerate(answers):
+        survey.record(r, given, sid=f"survey-test-{now}-{i}", now=now, timezone=tz, ttl=600)
     hq_lab.stop("freeradius")
     try:
         hq_lab.restart("gateway", signal.SIGKILL)  # the restarted gateway queues the counts at once
@@ -162,19 +184,87 @@ def test_survey_counts_reach_hq_through_an_outage_and_a_power_cut(hq_lab, gw):
             lambda: any(f.get("status") == "Survey" for _, f in r.xrange(OUTBOX)), 20, "survey counts queued"
         )
         hq_lab.stop("gateway", signal.SIGKILL)
-        survey.record(r, "study", sid=f"survey-test-{now}-x", now=now, timezone=tz, ttl=600)
+        survey.record(r, {"purpose": "study", "business": "yes"}, sid=f"survey-test-{now}-x", now=now,
+                      timezone=tz, ttl=600)  # fmt: skip
         hq_lab.start("gateway")
     finally:
         hq_lab.start("freeradius")
-    wanted = {k: v for k, v in survey.counts(r, today, today)[today].items() if v}
-
-    def at_hq() -> dict[str, int]:
-        out = hq.sql(
-            f"SELECT answer, n FROM survey_count WHERE library = 'lab' AND day = '{today.isoformat()}'"
-        )
-        return {a: int(n) for a, n in (line.split("|") for line in out.splitlines() if line)}
-
-    wait_for(lambda: r.xlen(OUTBOX) == 0 and at_hq() == wanted, 60, f"HQ's counts to be {wanted}")
-    assert wanted["study"] >= 3 and wanted["work"] >= 1
+    wanted = _survey_here(r, today)
+    wait_for(
+        lambda: r.xlen(OUTBOX) == 0 and _survey_at_hq(hq, today.isoformat()) == wanted, 60,
+        f"HQ's counts to be {wanted}",
+    )  # fmt: skip
+    assert wanted[("purpose", "study")] >= 3 and wanted[("purpose", "work")] >= 1
+    assert (
+        wanted[("gender", "female")] >= 1
+        and wanted[("age", "16_30")] >= 1
+        and wanted[("business", "yes")] >= 1
+    )
     # and the survey never made a session at HQ
     assert hq.sql("SELECT count(*) FROM radacct WHERE acctsessionid LIKE 'survey-%'").strip() == "0"
+
+
+def test_a_phone_answers_the_survey_and_the_desk_and_hq_count_it(hq_lab, gw, desk_pc):  # noqa: F811
+    """Real HTTP from a lab phone (curl through the real portal): a voucher login with one
+    answer on the login form, then one POST per question left, as the online page's buttons
+    send them. The router, the desk's report (over the LAN) and HQ's ``survey_count`` (through
+    the real FreeRADIUS and PostgreSQL) then hold the same counts."""
+    from gateway.model.vouchers import issue_batch
+    from tests.lab.test_desk_lab import LanBrowser
+
+    config = hq_lab.config()
+    today = survey.day_of(time.time(), config.library.timezone)
+    before = _survey_here(gw, today)
+    [voucher] = issue_batch(gw, config.plans["harian"], 1, now=time.time(), issued_by="lab-survey")
+    phone = LanBrowser(hq_lab, hq_lab.spec.client(2))
+    status, _, splash = phone.request("/?lang=id")
+    assert status == 200 and 'name="q_gender"' in splash, "the questions ride along with the login"
+    token = re.search(r'name="token" value="([^"]+)"', splash).group(1)
+    status, location, _ = phone.request(
+        "/login?lang=id", {"code": voucher.code, "token": token, "q_gender": "female"}
+    )
+    assert status == 303, (status, location)
+    status, _, online = phone.request("/online?lang=id")
+    assert status == 200 and "Anda sudah terhubung" in online and 'name="q_gender"' not in online
+    assert online.count('action="/survey?lang=id"') == 3, "the three questions left, one form each"
+    for field, answer in (("q_purpose", "work"), ("q_age", "16_30"), ("q_business", "yes")):
+        token = re.search(r'name="token" value="([^"]+)"', online).group(1)
+        status, location, _ = phone.request("/survey?lang=id", {field: answer, "token": token})
+        assert status == 303, (field, status)
+        if field != "q_business":
+            assert "/online?thanks=1" in location, location
+            status, _, online = phone.request(location)
+            assert "Terima kasih" in online
+    assert "/status" in location, "after the last question, on to the status page"
+    here = _survey_here(gw, today)
+    given = {("gender", "female"), ("purpose", "work"), ("age", "16_30"), ("business", "yes")}
+    assert {k: here[k] - before.get(k, 0) for k in here if here[k] != before.get(k, 0)} == dict.fromkeys(
+        given, 1
+    )
+    # the desk (a librarian's PC on the LAN, signed in): today's CSV, every question's column
+    status, _, csv_text = desk_pc.request(f"/desk/reports/day.csv?day={today.isoformat()}")
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert status == 200 and rows[-1]["period"] == today.isoformat()
+    for (question, answer), n in here.items():
+        assert rows[-1][f"survey:{question}:{answer}"] == str(n), (question, answer)
+    status, _, page = desk_pc.request(f"/desk/reports/day?day={today.isoformat()}")
+    assert status == 200 and "Berapa usia Anda?" in page and "Perempuan" in page
+    # HQ: the router's counts, as the accounting sends them (a minute at most between looks)
+    wait_for(
+        lambda: r_and_hq_agree(gw, hq_lab.hq, today), 90, "HQ's survey_count to match the router's counts"
+    )
+    # and HQ's program report groups them by question and answer
+    hotspotctl = str(Path(sys.executable).parent / "hotspotctl")
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq_lab.hq.conninfo, "--day", today.isoformat(),
+        "--per", "day", "--survey", "--json", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {(row["question"], row["answer"]): row["count"] for row in rows if row["group"] == "lab"} == here
+    assert all(row["period"] == today.isoformat() for row in rows)
+
+
+def r_and_hq_agree(r, hq, day) -> bool:
+    """Whether HQ's survey counts of ``day`` equal the router's (every question, every answer)."""
+    return r.xlen(OUTBOX) == 0 and _survey_at_hq(hq, day.isoformat()) == _survey_here(r, day)

@@ -199,6 +199,8 @@ def test_browser_visit_in_english_with_survey_status_and_logout(lab, vouchers, f
             ["type_code", vouchers[2].code],
             ["wait_text", "You are online", 10],
             ["click_text", "Leisure reading"],
+            ["wait_text", "Thank you, your answer is counted.", 10],
+            ["click_text", "Skip the questions"],
             ["wait_text", UPSTREAM_MARKER, 10],
             ["get", f"{PORTAL}/status"],
             ["wait_text", "Time left", 10],
@@ -212,7 +214,8 @@ def test_browser_visit_in_english_with_survey_status_and_logout(lab, vouchers, f
     _check(outcome)
     urls = [step["url"] for step in outcome["steps"]]
     assert urls[4].startswith(f"{PORTAL}/online")
-    assert urls[6] == "http://neverssl.example/welcome", "the survey answer continues to the page"
+    assert urls[6].startswith(f"{PORTAL}/online?thanks=1"), "one tap counts; the questions left come back"
+    assert urls[8] == "http://neverssl.example/welcome", "skipping the rest continues to the page"
     assert urls[-1] == f"{PORTAL}/", "after logout the internet sends it back to the splash"
     today = survey.day_of(time.time(), lab.config().library.timezone)
-    assert survey.totals(connect(lab.config()), today, today)["reading"] >= 1
+    assert survey.totals(connect(lab.config()), today, today)["purpose"]["reading"] >= 1

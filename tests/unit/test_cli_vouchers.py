@@ -125,3 +125,27 @@ def test_report_month_csv_and_json(run):
     data = json.loads(run("report", "--month", "2026-11", "--json").output)
     assert data["period"] == "2026-11" and len(data["rows"]) == 30
     assert run("report", "--day", "2026-11-03").exit_code == 0
+
+
+def test_report_json_and_csv_have_every_survey_question(run, r):
+    from gateway.model import keys
+
+    # one day's answers: the first survey's purpose-only field, then today's question:answer fields
+    r.hset(
+        keys.survey_day("2026-11-03"),
+        mapping={"study": 2, "purpose:study": 1, "gender:female": 4, "age:16_30": 3},
+    )
+    data = json.loads(run("report", "--month", "2026-11", "--json").output)
+    survey = data["totals"]["survey"]
+    assert set(survey) == {"purpose", "age", "gender", "business"}
+    assert survey["purpose"]["study"] == 3 and survey["gender"] == {"female": 4, "male": 0, "unsaid": 0}
+    assert survey["age"]["16_30"] == 3 and survey["business"] == {"yes": 0, "no": 0}
+    assert (
+        data["rows"][2]["survey"]["gender"]["female"] == 4
+        and data["rows"][3]["survey"]["gender"]["female"] == 0
+    )
+    rows = list(csv.reader(io.StringIO(run("report", "--month", "2026-11", "--csv").output)))
+    assert rows[-1][rows[0].index("survey:gender:female")] == "4"
+    assert rows[-1][rows[0].index("survey:business:no")] == "0"
+    table = run("report", "--month", "2026-11").output
+    assert "survey gender: female 4, male 0, unsaid 0" in table

@@ -41,16 +41,27 @@ def test_switching_radius_on_accounts_from_now_not_the_whole_history(r):
 
 
 def test_survey_counts_are_queued_as_snapshots_only_when_they_change(r):
-    from gateway.model import survey
+    from gateway.model import keys, survey
     from gateway.radius.accounting import spool_survey
 
     now = 1_764_000_000.0  # a fixed moment; days in Asia/Jakarta
-    for i, purpose in enumerate(("study", "study", "work")):
-        survey.record(r, purpose, sid=f"s{i}", now=now, timezone="Asia/Jakarta", ttl=600)
-    assert spool_survey(r, now, timezone="Asia/Jakarta") == 2
+    day = survey.day_of(now, "Asia/Jakarta").isoformat()
+    r.hset(keys.survey_day(day), "reading", 4)  # counted before the survey had several questions
+    for i, answers in enumerate(
+        ({"purpose": "study", "gender": "female"}, {"purpose": "study"}, {"age": "16_30"})
+    ):
+        survey.record(r, answers, sid=f"s{i}", now=now, timezone="Asia/Jakarta", ttl=600)
+    assert spool_survey(r, now, timezone="Asia/Jakarta") == 4
     assert spool_survey(r, now + 60, timezone="Asia/Jakarta") == 0  # nothing changed, nothing queued
-    survey.record(r, "study", sid="s9", now=now, timezone="Asia/Jakarta", ttl=600)
+    survey.record(r, {"purpose": "study"}, sid="s9", now=now, timezone="Asia/Jakarta", ttl=600)
     assert spool_survey(r, now + 120, timezone="Asia/Jakarta") == 1
     records = [f for _, f in r.xrange(OUTBOX)]
-    assert [(f["answer"], f["count"]) for f in records] == [("study", "2"), ("work", "1"), ("study", "3")]
+    assert sorted((f["question"], f["answer"], f["count"]) for f in records[:4]) == [
+        ("age", "16_30", "1"),
+        ("gender", "female", "1"),
+        ("purpose", "reading", "4"),
+        ("purpose", "study", "2"),
+    ]
+    assert (records[4]["question"], records[4]["answer"], records[4]["count"]) == ("purpose", "study", "3")
+    assert records[4]["sid"] == f"survey-{day}-purpose-study"
     assert all(set(f) == {"status", "sid", "time", "day", "question", "answer", "count"} for f in records)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.config import Plan
+from gateway.config.survey import default_survey
 from gateway.model import keys
 from gateway.model.report_csv import COLUMNS, day_csv, month_csv
 from gateway.model.reports import day_report, hour_id, local_day_hours, month_report, session_contributions
@@ -18,6 +19,7 @@ from gateway.model.sessions import end_session, new_session, online_sessions, st
 from gateway.model.vouchers import issue_batch, redeem
 
 WIB = ZoneInfo("Asia/Jakarta")
+QUESTIONS = default_survey().questions
 HOUR = 3600
 PLAN = Plan(name="harian", label={"id": "Harian"}, duration=2 * HOUR, validity=30 * 86400, quota=None,
             down=4_000_000, up=2_000_000, weight=1.0, max_devices=1, multi_day=False)  # fmt: skip
@@ -76,7 +78,9 @@ def seeded_month(r):
             expect["macs"].add(device)
             day_sessions += 1
         expect["per_day"][day] = day_sessions
+        # purpose as the one-question survey stored it, the other questions as they are stored now
         r.hset(keys.survey_day(f"2026-11-{day:02d}"), mapping={"study": 2, "work": 1, "reading": day % 2})
+        r.hset(keys.survey_day(f"2026-11-{day:02d}"), mapping={"purpose:study": 1, "gender:female": 2})
     # vouchers: 10 issued on the 3rd, 4 of them used on the 4th (a session each)
     vouchers = issue_batch(r, PLAN, 10, now=wib(2026, 11, 3, 9), issued_by="siti")
     for i, v in enumerate(vouchers[:4]):
@@ -93,34 +97,47 @@ def seeded_month(r):
 
 def test_month_report_over_a_seeded_month(r, seeded_month):
     e = seeded_month
-    report = month_report(r, 2026, 11, WIB, now=wib(2026, 12, 5))
+    report = month_report(r, 2026, 11, WIB, now=wib(2026, 12, 5), questions=QUESTIONS)
     t = report.totals
     assert len(report.days) == 30 and report.days[0].label == "2026-11-01"
     assert t.sessions == e["sessions"] and t.sessions_free == e["free"]
     assert t.seconds == e["seconds"] and t.bytes_down == e["down"] and t.bytes_up == e["up"]
     assert abs(t.devices - len(e["macs"])) <= 1, "HyperLogLog is exact at this size, give or take one"
     assert t.vouchers_issued == 10 and t.vouchers_used == 4
-    assert t.survey == {"study": 60, "work": 30, "school": 0, "reading": 15, "other": 0}
+    assert t.survey["purpose"] == {"study": 90, "work": 30, "school": 0, "reading": 15, "other": 0}
+    assert t.survey["gender"] == {"female": 60, "male": 0, "unsaid": 0}
+    assert t.survey["age"] == dict.fromkeys(("under_16", "16_30", "31_45", "46_59", "60_plus"), 0)
+    assert list(t.survey) == ["purpose", "age", "gender", "business"]
+    assert report.days[0].totals.survey["purpose"]["reading"] == 1
     assert [d.totals.sessions for d in report.days] == [e["per_day"][d] for d in range(1, 31)]
     assert sum(d.totals.devices for d in report.days) > t.devices, "a month's devices are a union"
     assert report.days[2].totals.vouchers_issued == 10 and report.days[3].totals.vouchers_used == 4
 
     rows = list(csv.reader(io.StringIO(month_csv(report, "lab"))))
-    assert rows[0] == COLUMNS and len(rows) == 32
+    assert rows[0][: len(COLUMNS)] == COLUMNS and len(rows) == 32
+    assert rows[0][len(COLUMNS) :][:3] == [
+        "survey:purpose:study",
+        "survey:purpose:work",
+        "survey:purpose:school",
+    ]
+    assert len(rows[0]) == len(COLUMNS) + 5 + 5 + 3 + 2, "every answer of every question"
+    assert rows[-1][rows[0].index("survey:gender:female")] == "60"
+    assert rows[1][rows[0].index("survey:purpose:study")] == "3"
     assert rows[-1][:3] == ["lab", "2026-11", str(e["sessions"])]
     assert float(rows[-1][COLUMNS.index("hours_online")]) == pytest.approx(e["seconds"] / HOUR, abs=0.01)
     assert "02:00:00" not in month_csv(report, "lab"), "never a MAC in a report"
 
 
 def test_day_report_has_hours_and_nothing_of_other_days(r, seeded_month):
-    report = day_report(r, date(2026, 11, 4), WIB, now=wib(2026, 12, 5))
+    report = day_report(r, date(2026, 11, 4), WIB, now=wib(2026, 12, 5), questions=QUESTIONS)
     assert len(report.hours) == 24 and report.hours[8].label == "08:00"
     assert report.totals.sessions == seeded_month["per_day"][4]
     assert sum(h.totals.sessions for h in report.hours) == report.totals.sessions
     assert report.totals.vouchers_used == 4
     rows = list(csv.reader(io.StringIO(day_csv(report, "lab"))))
     assert len(rows) == 1 + 24 + 1 and rows[9][1] == "2026-11-04 08:00" and rows[-1][1] == "2026-11-04"
-    assert rows[9][COLUMNS.index("survey_study")] == "" and rows[-1][COLUMNS.index("survey_study")] == "2"
+    study = rows[0].index("survey:purpose:study")
+    assert rows[9][study] == "" and rows[-1][study] == "3"
 
 
 def test_a_session_over_midnight_is_split_between_days(r):
@@ -148,11 +165,11 @@ def test_online_sessions_count_live_and_once(r):
 def test_excel_csv_for_indonesian_regional_settings(r, seeded_month):
     """Opened by a double click on a PC set to Indonesian: BOM, ';', decimal commas, and the
     total below an empty line (not one more data row)."""
-    report = month_report(r, 2026, 11, WIB, now=wib(2026, 12, 5))
+    report = month_report(r, 2026, 11, WIB, now=wib(2026, 12, 5), questions=QUESTIONS)
     text = month_csv(report, "lab", excel=True)
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
-    assert rows[0] == COLUMNS and len(rows) == 1 + 30 + 2
+    assert rows[0][: len(COLUMNS)] == COLUMNS and len(rows) == 1 + 30 + 2
     assert rows[-2] == [] and rows[-1][:2] == ["TOTAL", "2026-11"]
     hours = rows[-1][COLUMNS.index("hours_online")]
     assert "," in hours and "." not in hours, hours

@@ -1,14 +1,13 @@
-"""The survey's anonymous daily counts and free mode's per-device-per-day limit (real Redis)."""
+"""Free mode's per-device-per-day limit (real Redis); the survey is tests/unit/test_survey.py's."""
 
 from __future__ import annotations
 
 import threading
-from datetime import date
 
 import pytest
 
 from gateway.config import Plan
-from gateway.model import keys, survey
+from gateway.model import keys
 from gateway.model.free import FreeLimitReached, free_left, start_free_session
 from gateway.model.sessions import end_session, session_for_mac
 
@@ -17,30 +16,6 @@ TZ = "Asia/Jakarta"
 FREE = Plan(name="gratis", label={"id": "Gratis"}, duration=1800, validity=86400, quota=200_000_000,
             down=1_000_000, up=512_000, weight=0.5, max_devices=1, multi_day=False)  # fmt: skip
 MAC = "02:00:00:00:01:01"
-
-
-def test_survey_counts_per_day_in_the_librarys_zone(r):
-    assert survey.record(r, "study", sid="a", now=NOW, timezone=TZ, ttl=600)
-    assert survey.record(r, "study", sid="b", now=NOW, timezone=TZ, ttl=600)
-    late = NOW + 9.5 * 3600  # 00:30 WIB the next day (still the 15th in UTC)
-    assert survey.record(r, "reading", sid="c", now=late, timezone=TZ, ttl=600)
-    d15, d16 = date(2027, 1, 15), date(2027, 1, 16)
-    found = survey.counts(r, d15, date(2027, 1, 17))
-    assert found[d15] == {"study": 2, "work": 0, "school": 0, "reading": 0, "other": 0}
-    assert found[d16]["reading"] == 1
-    assert found[date(2027, 1, 17)] == dict.fromkeys(survey.PURPOSES, 0)
-    assert survey.totals(r, d15, d16) == {"study": 2, "work": 0, "school": 0, "reading": 1, "other": 0}
-
-
-def test_survey_once_per_session_and_nothing_personal_kept(r):
-    assert survey.record(r, "work", sid="s1", now=NOW, timezone=TZ, ttl=600)
-    assert not survey.record(r, "study", sid="s1", now=NOW, timezone=TZ, ttl=600)
-    assert survey.answered(r, "s1") and not survey.answered(r, "s2")
-    assert 0 < r.ttl(keys.survey_answered("s1")) <= 600
-    assert r.get(keys.survey_answered("s1")) == "1", "the marker holds no answer"
-    assert r.hgetall(keys.survey_day("2027-01-15")) == {"work": "1"}
-    with pytest.raises(ValueError):
-        survey.record(r, "gaming", sid="s2", now=NOW, timezone=TZ, ttl=600)
 
 
 def test_free_session_limits_and_day_boundary(r):

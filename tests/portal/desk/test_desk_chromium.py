@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gateway.model import keys
+from gateway.model import keys, survey
 from gateway.model.sessions import end_session, new_session, start_session, update_usage
 from gateway.model.vouchers import format_code, issue_batch, redeem
 
@@ -92,6 +92,16 @@ def _seed_today(r, plans):
         start_session(r, s, start)
         end_session(r, s.sid, "logout", start + 2400 + 300 * (i % 4), bytes_up=3_000_000 * (i % 5 + 1),
                     bytes_down=40_000_000 * (i % 6 + 1))  # fmt: skip
+        # the morning's visitors answered some of the survey's questions (anonymous day counts)
+        given = {
+            "purpose": ("study", "work", "school", "reading")[i % 4],
+            "gender": ("female", "male")[i % 3 == 0],
+        }
+        if i % 2:
+            given["age"] = ("16_30", "31_45", "under_16")[i % 3]
+        if i % 3 == 1:
+            given["business"] = ("yes", "no")[i % 2]
+        survey.record(r, given, sid=s.sid, now=now, timezone="Asia/Jakarta", ttl=600)
     vouchers = issue_batch(r, plans["kelas"], 3, now=now - 3600, issued_by="siti", note="kelas komputer")
     for i, v in enumerate(vouchers):
         s = redeem(r, v.code, mac=f"02:00:00:00:01:{i + 1:02x}", ip=f"10.42.0.{101 + i}", plans=plans,
@@ -155,6 +165,10 @@ def test_librarian_issues_ten_and_prints_them(server, browser, desk, r, artifact
     browser.get(server + "/desk/reports/day")
     assert "Unduh untuk Excel" in browser.page_source
     _screenshot(browser, artifacts, "desk-report.png")
+    survey = browser.find_element(By.CSS_SELECTOR, ".survey-tables")
+    assert "Perempuan" in survey.text and "Berapa usia Anda?" in survey.text
+    browser.execute_script("arguments[0].scrollIntoView()", survey.find_element(By.XPATH, "preceding::h2[1]"))
+    _screenshot(browser, artifacts, "desk-report-survey.png")
 
     browser.get(server + "/desk/issue")
     Select(browser.find_element(By.NAME, "plan")).select_by_value("harian")

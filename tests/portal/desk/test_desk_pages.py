@@ -249,3 +249,39 @@ def test_help_page(desk):
     page = desk.text("/desk/help")
     assert "Halaman masuk tidak terbuka di ponsel" in page and "http://wifi.perpus" in page
     assert "DNS Pribadi" in page and "Perpus Sukabumi" in page and 'href="/desk/help"' in page
+
+
+def test_reports_show_every_survey_question(desk, r, hotspot_config):
+    """The desk's reach numbers: each question with its answers, counts and shares, in Indonesian
+    (English on request); the CSV has a column per question and answer."""
+    desk.login("siti")
+    tz = ZoneInfo(hotspot_config.library.timezone)
+    today = datetime.now(tz).date()
+    r.hset(keys.survey_day(today.isoformat()), mapping={
+        "reading": 1, "purpose:reading": 1, "purpose:work": 2, "gender:female": 3, "gender:male": 1,
+        "age:16_30": 2, "business:yes": 1, "heard:poster": 5,
+    })  # fmt: skip
+    page = re.sub(r"\s+", " ", desk.text(f"/desk/reports/day?day={today.isoformat()}"))
+    assert "Jawaban survei (anonim)" in page
+    questions = ("Apa keperluan Anda ke perpustakaan hari ini?", "Berapa usia Anda?",
+                 "Anda perempuan atau laki-laki?", "Apakah Anda menjalankan usaha kecil (UMKM)?")  # fmt: skip
+    for text in questions:
+        assert f"<caption>{text}" in page, text
+    assert '<td>Perempuan</td><td class="num">3</td><td class="num">75%</td>' in page
+    assert '<td>Membaca santai (buku, berita)</td><td class="num">2</td><td class="num">50%</td>' in page
+    assert '<td>16 sampai 30 tahun</td><td class="num">2</td><td class="num">100%</td>' in page
+    assert "<caption>heard" in page and '<td>poster</td><td class="num">5</td>' in page, "a dropped question"
+    month = desk.text(f"/desk/reports/month?month={today:%Y-%m}&lang=en")
+    assert "<caption>How old are you?" in month and "Survey answers (anonymous)" in month
+    response = desk.client.get(f"/desk/reports/month.csv?month={today:%Y-%m}")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    header = rows[0]
+    assert (
+        header.index("survey:purpose:study")
+        < header.index("survey:age:under_16")
+        < header.index("survey:heard:poster")
+    )
+    assert (
+        rows[-1][header.index("survey:gender:female")] == "3"
+        and rows[-1][header.index("survey:purpose:reading")] == "2"
+    )

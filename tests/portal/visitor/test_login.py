@@ -173,28 +173,97 @@ def test_continue_to_the_page_first_asked_for_and_survey(phone, r, gateway, vouc
     assert 'href="http://example.com/artikel/1"' in page
     for label in ("Belajar", "Pekerjaan atau usaha", "Tugas sekolah", "Membaca", "Lainnya"):
         assert label in page
-    response = phone.post("/survey", data={"purpose": "school", "token": fresh_token(phone)})
-    assert response.status_code == 303 and response.headers["Location"] == "http://example.com/artikel/1"
+    for label in (
+        "Berapa usia Anda?",
+        "16 sampai 30",
+        "Perempuan",
+        "Laki-laki",
+        "usaha kecil",
+        "Ya",
+        "Tidak",
+    ):
+        assert label in page, label
+    assert page.count('action="/survey?lang=id"') == 4, "one little form per question: one tap sends"
     day = date(2027, 1, 15)
-    assert survey.counts(r, day, day)[day] == {"study": 0, "work": 0, "school": 1, "reading": 0, "other": 0}
+    # one tap: counted at once, the page comes back with the questions left
+    response = phone.post("/survey", data={"q_purpose": "school", "token": fresh_token(phone)})
+    assert response.status_code == 303 and response.headers["Location"] == "/online?thanks=1&lang=id#survey"
+    assert survey.counts(r, day, day)[day] == {"purpose": {"school": 1}}
+    page = phone.get("/online?thanks=1&lang=id").get_data(as_text=True)
+    assert "Terima kasih" in page and "Tugas sekolah" not in page and "Berapa usia Anda?" in page
+    assert 'href="http://example.com/artikel/1">Lewati pertanyaan' in page, "skipping goes on to the page"
+    phone.post("/survey", data={"q_age": "16_30", "token": fresh_token(phone)})
+    phone.post("/survey", data={"q_gender": "female", "token": fresh_token(phone)})
+    response = phone.post("/survey", data={"q_business": "yes", "token": fresh_token(phone)})
+    assert response.status_code == 303 and response.headers["Location"] == "http://example.com/artikel/1"
+    assert survey.counts(r, day, day)[day] == {
+        "purpose": {"school": 1},
+        "age": {"16_30": 1},
+        "gender": {"female": 1},
+        "business": {"yes": 1},
+    }
     stored = {k: r.type(k) for k in r.keys("hs:survey:*")}
     assert all(PHONE_MAC not in k for k in stored), "answers are anonymous"
-    # one answer per session; the question is not asked again
-    phone.post("/survey", data={"purpose": "study", "token": fresh_token(phone)})
-    assert survey.totals(r, day, day)["study"] == 0
-    assert "Belajar" not in phone.get("/online").get_data(as_text=True)
+    assert set(r.hgetall(keys.survey_day(day.isoformat()))) == {
+        "purpose:school",
+        "age:16_30",
+        "gender:female",
+        "business:yes",
+    }, "only counts per day, question and answer"
+    # one answer per question and session; the questions are not asked again
+    response = phone.post("/survey", data={"q_purpose": "study", "token": fresh_token(phone)})
+    assert response.headers["Location"] == "http://example.com/artikel/1"
+    assert survey.totals(r, day, day)["purpose"] == {"school": 1}
+    page = phone.get("/online").get_data(as_text=True)
+    assert "Belajar" not in page and 'action="/survey' not in page
 
 
 def test_survey_ignores_bad_answers_and_can_be_switched_off(app, phone, r, gateway, voucher):
     from dataclasses import replace
 
     login(phone, voucher.code)
-    response = phone.post("/survey", data={"purpose": "gaming", "token": fresh_token(phone)})
+    bad = {"q_purpose": "gaming", "q_colour": "red", "purpose": "study", "q_age": "16_30:x"}
+    response = phone.post("/survey", data={**bad, "token": fresh_token(phone)})
     assert response.status_code == 303 and response.headers["Location"] == "/status?lang=id"
     assert r.keys("hs:survey:2*") == []
+    response = phone.post("/survey", data={"q_age": "16_30", "token": "forged"})
+    assert response.status_code == 303 and r.keys("hs:survey:2*") == [], (
+        "a form without our token counts nothing"
+    )
     config = app.config["HOTSPOT"]
-    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=False))
-    assert "Belajar" not in phone.get("/online").get_data(as_text=True)
+    off = replace(config.portal.survey, enabled=False)
+    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=off))
+    page = phone.get("/online").get_data(as_text=True)
+    assert "Belajar" not in page and 'action="/survey' not in page
+    phone.post("/survey", data={"q_age": "16_30", "token": fresh_token(phone)})
+    assert r.keys("hs:survey:2*") == [], "switched off: nothing counted"
+
+
+def test_a_librarys_own_question_in_both_languages(app, phone, r, gateway, voucher):
+    from dataclasses import replace
+
+    from gateway.config import Survey, SurveyOption, SurveyQuestion
+    from gateway.config.survey import default_survey
+
+    heard = SurveyQuestion(
+        "heard", {"id": "Dari mana Anda tahu layanan ini?", "en": "How did you hear of this service?"},
+        (SurveyOption("friend", {"id": "Dari teman", "en": "From a friend"}),
+         SurveyOption("poster", {"id": "Poster", "en": "A poster"})),
+    )  # fmt: skip
+    config = app.config["HOTSPOT"]
+    own = Survey(True, (default_survey().questions[2], heard))
+    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=own))
+    login(phone, voucher.code)
+    page = phone.get("/online?lang=id").get_data(as_text=True)
+    assert "Dari mana Anda tahu layanan ini?" in page and "Dari teman" in page and "Perempuan" in page
+    assert "Belajar" not in page, "only the configured questions"
+    english = phone.get("/online?lang=en").get_data(as_text=True)
+    assert (
+        "How did you hear of this service?" in english and "From a friend" in english and "A woman" in english
+    )
+    phone.post("/survey", data={"q_heard": "poster", "token": fresh_token(phone)})
+    day = date(2027, 1, 15)
+    assert survey.counts(r, day, day, own.questions)[day]["heard"] == {"friend": 0, "poster": 1}
 
 
 def test_status_page_and_logout(phone, r, gateway, voucher, clock):
@@ -359,24 +428,30 @@ def test_the_short_name_is_printed_and_served(phone, r, gateway, voucher):
 
 def test_one_tap_survey_on_the_login_form(app, phone, phone2, stranger, r, gateway, voucher):
     """Android closes its sign-in window as soon as the network works, before the online page's
-    question is seen: the same question is on the login form, optional, counted with the login."""
+    questions are seen: the same questions are on the login form (folded away, so the Connect
+    button stays in sight), optional, counted with the login."""
     from dataclasses import replace
 
     page = phone.get("/?lang=id").get_data(as_text=True)
     form = page.split('action="/login?lang=id"')[1].split("</form>")[0]
-    assert 'type="radio" name="purpose" value="school"' in form and "Tugas sekolah atau kuliah" in form
-    assert 'formaction="/free?lang=id"' in form, "the free button sends the answer too"
+    assert 'type="radio" name="q_purpose" value="school"' in form and "Tugas sekolah atau kuliah" in form
+    assert 'type="radio" name="q_age" value="16_30"' in form and 'name="q_business" value="no"' in form
+    assert form.index("<details") < form.index('<button type="submit">'), "the button right below, folded"
+    assert 'formaction="/free?lang=id"' in form, "the free button sends the answers too"
     day = date(2027, 1, 15)
-    form = {"code": voucher.code, "token": fresh_token(phone), "purpose": "school"}
+    form = {"code": voucher.code, "token": fresh_token(phone), "q_purpose": "school", "q_gender": "unsaid"}
     response = phone.post("/login", data=form)
     assert response.status_code == 303
-    assert survey.totals(r, day, day)["school"] == 1
-    assert "Tugas sekolah" not in phone.get("/online").get_data(as_text=True), "not asked twice"
-    # a bad answer never blocks the login; the free button carries the answer as well
-    response = phone2.post("/free", data={"token": fresh_token(phone2), "purpose": "gaming", "code": ""})
+    assert survey.totals(r, day, day) == {"purpose": {"school": 1}, "gender": {"unsaid": 1}}
+    page = phone.get("/online").get_data(as_text=True)
+    assert "Tugas sekolah" not in page and "Perempuan" not in page, "not asked twice"
+    assert "Berapa usia Anda?" in page, "the questions not answered yet are"
+    # a bad answer never blocks the login; the free button carries the answers as well
+    response = phone2.post("/free", data={"token": fresh_token(phone2), "q_purpose": "gaming", "code": ""})
     assert response.status_code == 303 and session_for_mac(r, PHONE2_MAC) is not None
-    assert sum(survey.totals(r, day, day).values()) == 1
+    assert survey.totals(r, day, day) == {"purpose": {"school": 1}, "gender": {"unsaid": 1}}
     config = app.config["HOTSPOT"]
-    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=False))
+    off = replace(config.portal.survey, enabled=False)
+    app.config["HOTSPOT"] = replace(config, portal=replace(config.portal, survey=off))
     page = stranger.get("/?lang=id")
-    assert page.status_code == 200 and 'name="purpose"' not in page.get_data(as_text=True)
+    assert page.status_code == 200 and 'name="q_' not in page.get_data(as_text=True)

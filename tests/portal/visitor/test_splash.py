@@ -210,10 +210,12 @@ def test_built_in_terms_say_who_records_what_for_how_long_and_why(app, phone):
 def test_survey_answers_do_not_overlap(app):
     """Each answer is one clear purpose: no word shared between two answers ("Belajar" and
     "Tugas sekolah" overlapped: schoolwork is studying)."""
-    from portal.splash import purpose_labels
+    from gateway.config.survey import default_survey
+    from portal.survey_text import asked
 
     with app.test_request_context("/?lang=id"):
-        labels = [label for _purpose, label in purpose_labels()]
+        [purpose] = asked(default_survey().questions[:1])
+        labels = [label for _id, label in purpose.answers]
     assert "Tugas sekolah atau kuliah" in labels and "Belajar mandiri (kursus, keterampilan)" in labels
     small = {"atau", "dan", "di", "untuk"}
     words = [{w for w in re.findall(r"\w+", label.lower()) if w not in small} for label in labels]

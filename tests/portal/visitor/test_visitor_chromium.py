@@ -123,3 +123,69 @@ def test_axe_finds_nothing_on_the_visitor_path(phone_server, browser, r):  # noq
     browser.get(f"{base}/status?lang=id")
     found["status"] = axe_violations(browser)
     assert found == {"splash": [], "online": [], "status": []}
+
+
+# every survey answer button: its size, and whether it sticks out of the page
+_ANSWER_BOXES = """
+return [...document.querySelectorAll('#survey button')].map(b => {
+  const r = b.getBoundingClientRect();
+  const inside = r.right <= document.documentElement.clientWidth;
+  return [b.textContent.trim(), Math.round(r.width), Math.round(r.height), inside];
+});
+"""
+
+
+def test_survey_one_tap_each_at_320px_and_accessible(phone_server, browser, r, artifacts):  # noqa: F811
+    """The four questions on the online page at 320 px: nothing wider than the screen, every
+    answer a target of at least 44x44 px, axe finds nothing before and after a tap; each tap
+    counts at once; the splash's folded questions open and are accessible too."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from gateway.model import survey
+    from gateway.model.vouchers import issue_batch
+
+    base, config = phone_server
+    _at_width(browser, 320)
+    browser.get(f"{base}/?lang=id")
+    browser.find_element(By.CSS_SELECTOR, "details.survey summary").click()
+    assert browser.find_element(By.CSS_SELECTOR, "details.survey").get_attribute("open") is not None
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 320
+    assert axe_violations(browser) == [], "the splash with its questions unfolded"
+    [voucher] = issue_batch(r, config.plans["harian"], 1, now=time.time(), issued_by="test")
+    browser.find_element(By.ID, "code").send_keys(voucher.code)
+    browser.find_element(By.CSS_SELECTOR, "form > button[type=submit]").click()
+    WebDriverWait(browser, 15).until(EC.url_contains("/online"), browser.current_url)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 320
+    boxes = browser.execute_script(_ANSWER_BOXES)
+    assert len(boxes) == 5 + 5 + 3 + 2, boxes
+    assert all(w >= 44 and h >= 44 and inside for _t, w, h, inside in boxes), boxes
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.execute_cdp_cmd(  # the whole page in one picture, for people to look at
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 320, "height": height, "deviceScaleFactor": 1, "mobile": True},
+    )
+    browser.save_screenshot(str(artifacts / "visitor-survey-320.png"))
+    _at_width(browser, 320)
+    assert axe_violations(browser) == [], "the online page with the questions"
+    for answer in ("Perempuan", "16 sampai 30 tahun", "Ya"):
+        browser.find_element(
+            By.XPATH, f"//section[@id='survey']//button[normalize-space()='{answer}']"
+        ).click()
+        WebDriverWait(browser, 15).until(EC.url_contains("thanks=1"), browser.current_url)
+        assert "Terima kasih" in browser.find_element(By.ID, "survey").text
+    assert axe_violations(browser) == [], "after a tap: thanks, and the question left"
+    assert len(browser.execute_script(_ANSWER_BOXES)) == 5, "only purpose is left"
+    browser.find_element(By.XPATH, "//section[@id='survey']//button[normalize-space()='Lainnya']").click()
+    WebDriverWait(browser, 15).until(EC.url_contains("/status"), browser.current_url)
+    day = datetime.now(ZoneInfo(config.library.timezone)).date()
+    assert survey.counts(r, day, day)[day] == {
+        "gender": {"female": 1},
+        "age": {"16_30": 1},
+        "business": {"yes": 1},
+        "purpose": {"other": 1},
+    }
