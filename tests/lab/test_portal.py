@@ -129,9 +129,11 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
         status, headers, _ = _curl(lab, gw, "-H", "Host: connectivitycheck.gstatic.com",
                                    f"http://{LAN_ROUTER}:18080/generate_204")  # fmt: skip
         assert status == 302 and headers["location"] == f"https://{LAN_ROUTER}:18443/"
-        children = subprocess.run(["pgrep", "-P", str(pid), "-f", "listen tls"], capture_output=True,
-                                  text=True).stdout.split()  # fmt: skip
-        assert children, "the TLS server runs as a child of the portal"
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == lab.config().portal.workers, "one server, its workers serve both listeners"
+        # a plain HTTP request on the TLS port is refused, TLS on the plain port too: TLS is per listener
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18443/api/captive")[0] != 200
+        assert lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18080/").returncode != 0
     finally:
         lab.stop("portal-tls-test")
     time.sleep(0.5)
