@@ -258,6 +258,7 @@ class Daemon:
         info = {
             "pid": os.getpid(), "version": __version__, "started_at": self.started_at, "at": time.time(),
             "pass": self.last_pass.summary() if self.last_pass else None,
+            **self.upkeep.state(),  # the session log's health (hotspotctl status warns)
         }  # fmt: skip
         ttl = commands.heartbeat_ttl(self.config.gateway.reconcile_interval)
         self.redis.set(keys.GATEWAY_HEARTBEAT, json.dumps(info), ex=ttl)

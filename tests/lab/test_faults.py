@@ -1,0 +1,157 @@
+"""Faults of a router left alone (issue 14), performed for real in the lab: the log partition
+fills up, and the clock is far off after a power cut (no NTP yet), then jumps back.
+
+The full disk is a 64 KiB tmpfs mounted as the session-log directory in the gateway's own
+mount namespace (``unshare -m``): it exists only for that process and vanishes with it, and
+the test reaches it through ``/proc/PID/root``. The wrong clock is libfaketime (Debian's
+``faketime``) preloaded into the gateway alone, reading its time from a file the test
+rewrites; the machine's clock is never touched.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.daemon.sessionlog import SessionLog
+from gateway.lab.lab import Proc
+from gateway.lab.probe import admit, online_from, wait_for
+from gateway.model import keys
+
+pytestmark = pytest.mark.lab
+
+
+def ctl(lab, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "hotspotctl"), "--config", str(lab.config_path), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def metric(lab, name: str) -> float:
+    text = lab.exec(lab.spec.gw, "curl", "-s", "-m", "3", "http://127.0.0.1:9110/metrics", check=True).stdout
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
+def heartbeat(r) -> dict:
+    return json.loads(r.get(keys.GATEWAY_HEARTBEAT) or "{}")
+
+
+def start_gateway(lab, argv_prefix: list[str], config_path: Path, env: dict | None = None) -> int:
+    """Replace the lab's gateway by one started as ``argv_prefix + python -m gateway.daemon``
+    (same name, so ``lab.stop("gateway")`` and the fixtures know it); return its PID once its
+    own heartbeat is in Redis."""
+    r = commands_redis(lab)
+    lab.stop("gateway")
+    r.delete(keys.GATEWAY_HEARTBEAT)
+    proc = Proc(
+        "gateway", lab.spec.gw,
+        [*argv_prefix, lab.python, "-m", "gateway.daemon", "--config", str(config_path)],
+        env={"HOTSPOT_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1", **(env or {})},
+        ready=lambda: r.exists(keys.GATEWAY_HEARTBEAT), ready_timeout=30,
+    )  # fmt: skip
+    return lab.start(proc)
+
+
+def commands_redis(lab):
+    from gateway.model.store import connect
+
+    return connect(lab.config())
+
+
+def session_log_in(path: Path, lab) -> list[dict]:
+    config = lab.config()
+    return list(SessionLog(path, library=config.library.id, timezone=config.library.timezone).records())
+
+
+def test_a_full_log_partition_keeps_the_router_serving_and_loses_no_record(lab, gw):
+    r = gw
+    folder = lab.dir / "full-log"  # the mount point; the tmpfs over it is the gateway's alone
+    folder.mkdir(exist_ok=True)
+    config_path = lab.dir / "full-log.toml"
+    config_path.write_text(
+        lab.config_path.read_text().replace(f'log_dir = "{lab.dir}/log"', f'log_dir = "{folder}"')
+    )
+    config_path.chmod(0o644)
+    info = r.xinfo_stream(keys.EVENTS) if r.exists(keys.EVENTS) else {}
+    start_id = str(info.get("last-generated-id", "0-0"))  # the tmpfs log starts where the stream is now
+    script = (
+        f'mount -t tmpfs -o size=64k,mode=0755 hs-full-log "{folder}" && '
+        f'printf "%s\\n" "{start_id}" > "{folder}/sessions.position" && exec "$@"'
+    )
+    gateway_log = lab.log_dir / "gateway.log"
+    offset = gateway_log.stat().st_size if gateway_log.exists() else 0
+
+    def log_text() -> str:  # this test's gateway's lines only
+        with gateway_log.open(encoding="utf-8", errors="replace") as handle:
+            handle.seek(offset)
+            return handle.read()
+
+    try:
+        pid = start_gateway(lab, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"],
+                            config_path)  # fmt: skip
+        disk = Path(f"/proc/{pid}/root{folder}")  # the tmpfs, as the gateway sees it
+        assert (disk / "sessions.position").exists(), "the small filesystem is mounted for the gateway"
+        errors_before = metric(lab, "hotspot_session_log_write_errors_total")
+
+        # fill it: only the gateway's writes will find no room
+        with (disk / "filler").open("wb", buffering=0) as filler, pytest.raises(OSError) as full:
+            for _ in range(1024):
+                filler.write(b"\0" * 4096)
+        assert full.value.errno == errno.ENOSPC
+
+        # logins and traffic go on; the session records cannot reach the disk
+        one, ack = admit(r, lab, 1)
+        assert ack and ack["ok"] and online_from(lab, 1), "a phone logs in on a full disk"
+        two, ack = admit(r, lab, 2)
+        assert ack and ack["ok"] and online_from(lab, 2)
+        kicked = ctl(lab, "kick", lab.client_mac(1))
+        assert kicked.returncode == 0, kicked.stderr
+        assert not online_from(lab, 1) and online_from(lab, 2)
+        wait_for(lambda: metric(lab, "hotspot_session_log_write_errors_total") > errors_before,
+                 what="the write-error metric to count", timeout=15)  # fmt: skip
+        waiting = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
+        assert len(waiting) >= 3, "start, start, end wait in Redis"
+        on_disk = session_log_in(disk, lab)
+        assert not on_disk or {rec["id"] for rec in on_disk} < set(waiting)
+        wait_for(
+            lambda: not heartbeat(r).get("session_log", {}).get("ok", True), what="the heartbeat to say it"
+        )
+        status = ctl(lab, "status")
+        assert status.returncode == 0, "serving: a warning, not a failure"
+        assert "session log" in status.stdout and "No space left on device" in status.stdout, status.stdout
+        as_json = json.loads(ctl(lab, "status", "--json").stdout)
+        assert [w["what"] for w in as_json["warnings"]] == ["session log"]
+        assert as_json["gateway"]["session_log"]["waiting"] >= 3
+        log = log_text()
+        assert '"event": "session_log_write_failed"' in log and "No space left on device" in log
+
+        # space comes back: the backlog is written, once, in order, and the warning goes away
+        (disk / "filler").unlink()
+        wait_for(
+            lambda: len(session_log_in(disk, lab)) >= len(waiting), timeout=15, what="the backlog on disk"
+        )
+        records = session_log_in(disk, lab)
+        assert [rec["id"] for rec in records] == [
+            entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")
+        ], "every record once, in stream order"
+        ends = [rec for rec in records if rec["event"] == "end"]
+        assert [(rec["sid"], rec["reason"]) for rec in ends] == [(one.sid, "kicked")]
+        assert any(rec["sid"] == two.sid and rec["event"] == "start" for rec in records)
+        for path in disk.glob("sessions-*.jsonl"):
+            assert path.read_bytes().endswith(b"\n"), "no torn line left by the full disk"
+        wait_for(lambda: heartbeat(r).get("session_log", {}).get("ok"), what="the heartbeat to recover")
+        status = ctl(lab, "status", "--json")
+        assert json.loads(status.stdout)["warnings"] == []
+        assert '"event": "session_log_write_recovered"' in log_text()
+        assert "Traceback" not in log_text()
+    finally:
+        lab.stop("gateway")  # its mount namespace, and the tmpfs, go with it
+        lab.start("gateway")  # the lab's own, writing the lab's log directory (it catches up)
+        config_path.unlink(missing_ok=True)
