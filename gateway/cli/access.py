@@ -223,6 +223,17 @@ def gateway_warnings(info: dict, config) -> list[dict]:
                        f"{session_log.get('waiting', '?')} records wait in Redis and are written when it "
                        "works again (df -h; docs/fleet-ops.md#session-log)",
         })  # fmt: skip
+    clock = info.get("clock") or {}
+    if clock.get("problem"):
+        warnings.append({"what": "clock", "message": f"{clock['problem']} (docs/fleet-ops.md#clock)"})
+    if clock.get("jumped"):
+        at = datetime.fromtimestamp(clock["jumped_at"], ZoneInfo(config.library.timezone))
+        warnings.append({
+            "what": "clock",
+            "message": f"jumped by {format_duration(abs(clock['jumped']))} "
+                       f"{'forward' if clock['jumped'] > 0 else 'back'} at {at:%Y-%m-%d %H:%M}; "
+                       "online sessions and new vouchers were moved with it",
+        })  # fmt: skip
     return warnings
 
 

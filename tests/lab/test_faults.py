@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,9 @@ import pytest
 from gateway.daemon.sessionlog import SessionLog
 from gateway.lab.lab import Proc
 from gateway.lab.probe import admit, online_from, wait_for
-from gateway.model import keys
+from gateway.model import commands, keys
+from gateway.model.sessions import get_session, new_session, start_session
+from gateway.model.vouchers import get_voucher, issue_batch
 
 pytestmark = pytest.mark.lab
 
@@ -59,6 +64,12 @@ def start_gateway(lab, argv_prefix: list[str], config_path: Path, env: dict | No
     return lab.start(proc)
 
 
+def stream_end(r) -> str:
+    """Return the id of the last session record in Redis ("0-0" if none)."""
+    info = r.xinfo_stream(keys.EVENTS) if r.exists(keys.EVENTS) else {}
+    return str(info.get("last-generated-id", "0-0"))
+
+
 def commands_redis(lab):
     from gateway.model.store import connect
 
@@ -79,8 +90,7 @@ def test_a_full_log_partition_keeps_the_router_serving_and_loses_no_record(lab, 
         lab.config_path.read_text().replace(f'log_dir = "{lab.dir}/log"', f'log_dir = "{folder}"')
     )
     config_path.chmod(0o644)
-    info = r.xinfo_stream(keys.EVENTS) if r.exists(keys.EVENTS) else {}
-    start_id = str(info.get("last-generated-id", "0-0"))  # the tmpfs log starts where the stream is now
+    start_id = stream_end(r)  # the tmpfs log starts where the stream is now
     script = (
         f'mount -t tmpfs -o size=64k,mode=0755 hs-full-log "{folder}" && '
         f'printf "%s\\n" "{start_id}" > "{folder}/sessions.position" && exec "$@"'
@@ -155,3 +165,104 @@ def test_a_full_log_partition_keeps_the_router_serving_and_loses_no_record(lab, 
         lab.stop("gateway")  # its mount namespace, and the tmpfs, go with it
         lab.start("gateway")  # the lab's own, writing the lab's log directory (it catches up)
         config_path.unlink(missing_ok=True)
+
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+BOOT = 1_577_836_800  # 2020-01-01 00:00 UTC: where a router without a clock battery may wake up
+
+
+def test_a_clock_years_behind_then_ntp_keeps_sessions_vouchers_and_records_right(lab, gw):
+    """The gateway runs at 2020-01-01 (libfaketime: its own clock only, from a file the test
+    rewrites; monotonic time stays real), then NTP sets it: a jump of ~7 years forward."""
+    if not LIBFAKETIME.exists():
+        pytest.fail("libfaketime is missing: apt-get install faketime (it is in .ci/run and the Makefile)")
+    r = gw
+    config = lab.config()
+    offset_file = lab.dir / "faketime-offset"
+    offset = int(BOOT - time.time())
+    offset_file.write_text(f"{offset:+d}\n")
+    faked = {
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+        "FAKETIME_CACHE_DURATION": "1",  # re-read the file every second
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # the clock that cannot jump stays true
+    }
+
+    def faked_ctl(*args: str) -> subprocess.CompletedProcess:  # hotspotctl on the router's (wrong) clock
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "hotspotctl"), "--config", str(lab.config_path), *args],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **faked},
+        )  # fmt: skip
+
+    start_id = str(
+        (r.xinfo_stream(keys.EVENTS) if r.exists(keys.EVENTS) else {}).get("last-generated-id", "0-0")
+    )
+    gateway_log = lab.log_dir / "gateway.log"
+    offset_at = gateway_log.stat().st_size if gateway_log.exists() else 0
+    try:
+        # phone 1 is online when the power goes (the gateway is killed), with an hour left
+        before, ack = admit(r, lab, 1, minutes=60)
+        assert ack and ack["ok"]
+        lab.stop("gateway", signal.SIGKILL)
+        start_gateway(lab, [], lab.config_path, env=faked)  # the router comes back in 2020
+        assert online_from(lab, 1), "the session from before the power cut is still online"
+        moved = get_session(r, before.sid)
+        fake_now = time.time() + offset
+        assert 55 * 60 < moved.seconds_left(fake_now) <= 60 * 60, "moved onto the wrong clock, time left kept"
+        status = faked_ctl("status", "--json")
+        assert status.returncode == 0, status.stderr
+        warnings = json.loads(status.stdout)["warnings"]
+        assert [w["what"] for w in warnings] == ["clock"] and "earlier than" in warnings[0]["message"]
+
+        # under the wrong clock: phone 2 logs in, the desk issues a voucher
+        fake_now = time.time() + offset
+        during = new_session(
+            mac=lab.client_mac(2), ip=lab.client_ip(lab.spec.client(2)) or "", kind="admin", plan="harian",
+            now=fake_now, expires_at=fake_now + 3600, down=4_000_000, up=2_000_000,
+        )  # fmt: skip
+        start_session(r, during, fake_now)
+        ack = commands.request(r, "authorize", 5, sid=during.sid)
+        assert ack and ack["ok"] and online_from(lab, 2)
+        [voucher] = issue_batch(r, config.plans["harian"], 1, now=fake_now, issued_by="desk")
+        time.sleep(2)
+
+        # NTP answers: the clock jumps forward by ~7 years
+        offset_file.write_text("+0\n")
+        wait_for(lambda: heartbeat(r).get("clock", {}).get("jumped"), timeout=15, what="the jump seen")
+        now = time.time()
+        assert online_from(lab, 1) and online_from(lab, 2), "nobody is cut off by the jump"
+        for session, left in ((before, 60 * 60), (during, 3600)):
+            current = get_session(r, session.sid)
+            assert current.state == "online", "not expired by the jump"
+            assert left - 10 * 60 < current.seconds_left(now) <= left, "not endless either"
+        fresh = get_voucher(r, voucher.code)
+        assert fresh.state(now, config.plans["harian"]) == "unused", "the voucher issued in 2020 is valid"
+        assert 29 * 86400 < fresh.valid_until - now <= 30 * 86400
+        status = ctl(lab, "status", "--json")
+        warnings = json.loads(status.stdout)["warnings"]
+        assert [w["what"] for w in warnings] == ["clock"] and "jumped by" in warnings[0]["message"]
+
+        # the sessions end: their records say how long they lasted, not years
+        for i in (1, 2):
+            kicked = ctl(lab, "kick", lab.client_mac(i))
+            assert kicked.returncode == 0, kicked.stderr
+        stream = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
+        wanted = set(stream)
+
+        def on_disk() -> list[dict]:
+            return [rec for rec in SessionLog.from_config(config).records() if rec["id"] in wanted]
+
+        wait_for(lambda: len(on_disk()) == len(stream), timeout=15, what="the records on disk")
+        records = on_disk()
+        assert [rec["id"] for rec in records] == stream, "each record once, in order"
+        ends = {rec["sid"]: rec for rec in records if rec["event"] == "end"}
+        assert set(ends) == {before.sid, during.sid}
+        assert ends[during.sid]["duration"] < 5 * 60
+        assert ends[before.sid]["duration"] < 10 * 60, "the hours the router was off are not counted either"
+        log = gateway_log.read_text()[offset_at:]
+        assert '"event": "clock_behind"' in log and '"event": "clock_jumped"' in log
+        assert "Traceback" not in log
+    finally:
+        lab.stop("gateway")
+        offset_file.unlink(missing_ok=True)
+        lab.start("gateway")
