@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.lab.lab import NOBODY, Proc
+from gateway.lab.probe import wait_for
 from gateway.lab.tls import self_signed
 from gateway.lab.topology import LAN_ROUTER
 from gateway.model.sessions import end_session, new_session, start_session
@@ -134,6 +136,18 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
         # a plain HTTP request on the TLS port is refused, TLS on the plain port too: TLS is per listener
         assert _curl(lab, gw, f"http://{LAN_ROUTER}:18443/api/captive")[0] != 200
         assert lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18080/").returncode != 0
+        # a reload (systemctl reload: HUP) replaces the workers; both listeners keep serving
+        os.kill(pid, signal.SIGHUP)
+
+        def workers() -> set[str]:
+            found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+            return set(found.stdout.split())
+
+        wait_for(lambda: workers() and not workers() & set(children), what="new workers after HUP")
+        https = lab.exec(gw, "curl", "-s", "-m", "5", "--cacert", str(cert),
+                         f"https://{LAN_ROUTER}:18443/api/captive")  # fmt: skip
+        assert https.returncode == 0 and json.loads(https.stdout)["captive"] is True
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18080/api/captive")[0] == 200
     finally:
         lab.stop("portal-tls-test")
     time.sleep(0.5)
