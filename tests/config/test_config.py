@@ -277,7 +277,7 @@ def test_bad_radius_values_name_the_key(body, expected):
 
 
 def test_portal_workers():
-    assert check_config_success(MINIMAL).portal.workers == 1  # the router's memory target (docs/benchmarks.md)
+    assert check_config_success(MINIMAL).portal.workers == 1  # the memory target (docs/benchmarks.md)
     assert check_config_success(MINIMAL + "[portal]\nworkers = 2\n").portal.workers == 2
     for bad in ("0", "17", '"two"'):
         check_config_failure(MINIMAL + f"[portal]\nworkers = {bad}\n", "portal.workers")
