@@ -212,6 +212,9 @@ def status(ctx: Context, as_json: bool) -> None:
         raise SystemExit(EXIT_UNAVAILABLE)
 
 
+NOT_SYNCHRONISED = "not synchronised by NTP (the kernel says)"
+
+
 def gateway_warnings(info: dict, config) -> list[dict]:
     """Return what the running gateway's heartbeat says is wrong but not down (status still 0)."""
     warnings = []
@@ -224,6 +227,12 @@ def gateway_warnings(info: dict, config) -> list[dict]:
                        "works again (df -h; docs/fleet-ops.md#session-log)",
         })  # fmt: skip
     clock = info.get("clock") or {}
+    if clock.get("synchronised") is False:
+        warnings.append({
+            "what": "clock",
+            "message": f"{NOT_SYNCHRONISED} (no NTP yet after a power cut?): timedatectl; "
+                       "systemctl status systemd-timesyncd",
+        })  # fmt: skip
     if clock.get("problem"):
         warnings.append({"what": "clock", "message": f"{clock['problem']} (docs/fleet-ops.md#clock)"})
     if clock.get("jumped"):

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from gateway import config as config_mod
+from gateway.cli.access import NOT_SYNCHRONISED, gateway_warnings
 from gateway.config import Plan
 from gateway.daemon.clock import ClockWatch
 from gateway.model import clock
@@ -121,3 +123,24 @@ def test_ntp_jumping_back_from_a_clock_ahead(r):
     assert get_voucher(r, voucher.code).valid_until - REAL == pytest.approx(PLAN.validity - 600, abs=1)
     # the records written while ahead are later than now: that is known, not a wrong clock now
     assert watch.state()["ok"] and watch.state()["jumped"] < 0
+
+
+def test_status_warns_of_the_clock_and_the_session_log():
+    from tests.unit.test_portal_plumbing import ROOT
+
+    config = config_mod.loads(
+        (ROOT / "docs" / "hotspot.example.toml").read_text(), "/etc/hotspot/hotspot.toml"
+    )
+    assert gateway_warnings({}, config) == []
+    assert gateway_warnings({"clock": {"ok": True, "synchronised": True}}, config) == []
+    info = {
+        "clock": {"ok": False, "synchronised": False, "problem": "the clock (2020-01-01T00:00:00+00:00) is "
+                  "earlier than the last session record", "jumped": 218_000_000.0, "jumped_at": REAL},
+        "session_log": {"ok": False, "waiting": 3, "error": "[Errno 28] No space left on device"},
+    }  # fmt: skip
+    messages = [(w["what"], w["message"]) for w in gateway_warnings(info, config)]
+    assert [what for what, _ in messages] == ["session log", "clock", "clock", "clock"]
+    assert "No space left on device" in messages[0][1] and "3 records wait in Redis" in messages[0][1]
+    assert messages[1][1].startswith(NOT_SYNCHRONISED)
+    assert "earlier than the last session record" in messages[2][1]
+    assert "jumped by" in messages[3][1] and "forward" in messages[3][1]
