@@ -136,6 +136,9 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
         # a plain HTTP request on the TLS port is refused, TLS on the plain port too: TLS is per listener
         assert _curl(lab, gw, f"http://{LAN_ROUTER}:18443/api/captive")[0] != 200
         assert lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18080/").returncode != 0
+        # a connection that never starts its TLS handshake is dropped like slow headers (5 s)
+        silent = lab.exec(gw, lab.python, "-c", SILENT_TLS_CLIENT, LAN_ROUTER, "18443", timeout=30)
+        assert silent.returncode == 0 and 4 <= float(silent.stdout) < 10, silent.stdout + silent.stderr
         # a reload (systemctl reload: HUP) replaces the workers; both listeners keep serving
         os.kill(pid, signal.SIGHUP)
 
@@ -153,3 +156,12 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
     time.sleep(0.5)
     after = lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18443/api/captive")
     assert after.returncode != 0, "the TLS server stopped with the portal"
+
+
+SILENT_TLS_CLIENT = """
+import socket, sys, time
+started = time.monotonic()
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20) as sock:
+    assert sock.recv(1) == b""  # closed by the portal, nothing sent
+print(round(time.monotonic() - started, 2))
+"""
