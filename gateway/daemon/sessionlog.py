@@ -185,10 +185,19 @@ class SessionLog:
             _fsync_dir(self.directory)
 
     def prune(self, today: date) -> list[Path]:
-        """Delete files older than ``retention_days`` before ``today``; return them."""
-        oldest = today - timedelta(days=self.retention_days)
+        """Delete files older than ``retention_days`` before ``today``; return them.
+
+        Counted back from ``today`` or from the newest file's day, whichever is earlier: a
+        clock far ahead (a router waking up a year on after a power cut, before NTP) must
+        not make a year of the library's records look old enough to delete.
+        """
+        files = self.files()
+        newest = files[-1][0] if files else today
+        if newest < today - timedelta(days=1):
+            log.info("session_log_prune_from_newest", today=today.isoformat(), newest=newest.isoformat())
+        oldest = min(today, newest) - timedelta(days=self.retention_days)
         removed = []
-        for day, path in self.files():
+        for day, path in files:
             if day < oldest:
                 path.unlink(missing_ok=True)
                 removed.append(path)

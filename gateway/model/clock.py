@@ -26,7 +26,7 @@ import redis
 from gateway.model import keys
 from gateway.model.record import Session, encode
 
-__all__ = ["JUMP", "build_time", "floor", "is_new", "last_record_time", "shift_times"]
+__all__ = ["JUMP", "build_time", "floor", "is_new", "last_record_time", "not_after_records", "shift_times"]
 
 JUMP = 60.0  # seconds the wall clock may move against the monotonic one between two looks: more is a jump
 _SESSION_TIMES = ("started_at", "expires_at", "last_active")
@@ -46,6 +46,16 @@ def last_record_time(r: redis.Redis) -> float:
     last = info.get("last-generated-id") or "0-0"
     last = last.decode() if isinstance(last, bytes) else str(last)
     return int(last.split("-", 1)[0]) / 1000
+
+
+def not_after_records(r: redis.Redis, now: float, grace: float = 86400.0) -> float:
+    """Return ``now``, but no later than a day after the newest session record, for deleting old data.
+
+    A clock far ahead (before NTP) must not make recent vouchers look old enough to purge;
+    a library closed for weeks only keeps them a little longer.
+    """
+    last = last_record_time(r)
+    return min(now, last + grace) if last else now
 
 
 def floor(r: redis.Redis) -> tuple[float, str]:

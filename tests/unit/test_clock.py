@@ -144,3 +144,12 @@ def test_status_warns_of_the_clock_and_the_session_log():
     assert messages[1][1].startswith(NOT_SYNCHRONISED)
     assert "earlier than the last session record" in messages[2][1]
     assert "jumped by" in messages[3][1] and "forward" in messages[3][1]
+
+
+def test_deleting_old_data_never_counts_from_a_clock_ahead_of_the_records(r):
+    ahead = time.time() + 365 * 86400
+    assert clock.not_after_records(r, ahead) == ahead  # nothing recorded: nothing to compare with
+    start_session(r, a_session(1, time.time()), time.time())
+    last = clock.last_record_time(r)
+    assert clock.not_after_records(r, ahead) == pytest.approx(last + 86400)
+    assert clock.not_after_records(r, last + 60) == last + 60

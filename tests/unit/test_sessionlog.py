@@ -250,3 +250,12 @@ def test_a_full_disk_after_the_first_day_keeps_that_day(r, slog, monkeypatch):
     assert writer.pump(midnight) == 1
     ids = [rec["id"] for rec in lines(slog.directory)]
     assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS)] and len(ids) == 3
+
+
+def test_a_clock_far_ahead_does_not_make_the_records_old(r, slog):
+    """The router wakes up a year on (no NTP yet): nothing within retention of the newest record goes."""
+    slog.directory.mkdir(parents=True)
+    for day in ("2025-11-23", "2025-12-24", "2026-11-24"):
+        (slog.directory / f"sessions-{day}.jsonl").write_text("")
+    assert [p.name for p in slog.prune(date(2027, 11, 25))] == ["sessions-2025-11-23.jsonl"]
+    assert [d.isoformat() for d, _ in slog.files()] == ["2025-12-24", "2026-11-24"]
