@@ -17,7 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,16 +28,16 @@ from gateway.daemon.sessionlog import SessionLog
 from gateway.lab.lab import Proc
 from gateway.lab.probe import admit, online_from, wait_for
 from gateway.model import commands, keys
-from gateway.model.sessions import get_session, new_session, start_session
+from gateway.model.sessions import end_session, get_session, new_session, start_session
 from gateway.model.vouchers import get_voucher, issue_batch
 
 pytestmark = pytest.mark.lab
 
 
-def ctl(lab, *args: str) -> subprocess.CompletedProcess:
+def ctl(lab, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).parent / "hotspotctl"), "--config", str(lab.config_path), *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -70,6 +72,14 @@ def start_gateway(lab, argv_prefix: list[str], config_path: Path, env: dict | No
         ready=lambda: r.exists(keys.GATEWAY_HEARTBEAT), ready_timeout=30,
     )  # fmt: skip
     return lab.start(proc)
+
+
+def restore_gateway(lab, sig: int = signal.SIGTERM) -> None:
+    """Stop the test's gateway and start the lab's own again, ready only once its own heartbeat is
+    in Redis (a stale one would let the fixtures think it is not up yet and start a second)."""
+    lab.stop("gateway", sig)
+    commands_redis(lab).delete(keys.GATEWAY_HEARTBEAT)
+    lab.start("gateway")
 
 
 def stream_end(r) -> str:
@@ -169,41 +179,41 @@ def test_a_full_log_partition_keeps_the_router_serving_and_loses_no_record(lab, 
         assert '"event": "session_log_write_recovered"' in log_text()
         assert "Traceback" not in log_text()
     finally:
-        lab.stop("gateway")  # its mount namespace, and the tmpfs, go with it
-        lab.start("gateway")  # the lab's own, writing the lab's log directory (it catches up)
+        restore_gateway(lab)  # its mount namespace, and the tmpfs, go with it; the lab's own catches up
         config_path.unlink(missing_ok=True)
 
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 BOOT = 1_577_836_800  # 2020-01-01 00:00 UTC: where a router without a clock battery may wake up
+YEAR = 365 * 86400
 
 
-def test_a_clock_years_behind_then_ntp_keeps_sessions_vouchers_and_records_right(lab, gw):
-    """The gateway runs at 2020-01-01 (libfaketime: its own clock only, from a file the test
-    rewrites; monotonic time stays real), then NTP sets it: a jump of ~7 years forward."""
+def faked_clock(offset_file: Path) -> dict:
+    """Return the environment that runs a process on the clock ``offset_file`` says (libfaketime)."""
     if not LIBFAKETIME.exists():
         pytest.fail("libfaketime is missing: apt-get install faketime (it is in .ci/run and the Makefile)")
-    r = gw
-    config = lab.config()
-    offset_file = lab.dir / "faketime-offset"
-    offset = int(BOOT - time.time())
-    offset_file.write_text(f"{offset:+d}\n")
-    faked = {
+    return {
         "LD_PRELOAD": str(LIBFAKETIME),
         "FAKETIME_TIMESTAMP_FILE": str(offset_file),
         "FAKETIME_CACHE_DURATION": "1",  # re-read the file every second
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # the clock that cannot jump stays true
     }
 
-    def faked_ctl(*args: str) -> subprocess.CompletedProcess:  # hotspotctl on the router's (wrong) clock
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "hotspotctl"), "--config", str(lab.config_path), *args],
-            capture_output=True, text=True, timeout=60, env={**os.environ, **faked},
-        )  # fmt: skip
 
-    start_id = str(
-        (r.xinfo_stream(keys.EVENTS) if r.exists(keys.EVENTS) else {}).get("last-generated-id", "0-0")
-    )
+def test_a_clock_years_behind_then_ntp_keeps_sessions_vouchers_and_records_right(lab, gw):
+    """The gateway runs at 2020-01-01 (libfaketime: its own clock only, from a file the test
+    rewrites; monotonic time stays real), then NTP sets it: a jump of ~7 years forward."""
+    r = gw
+    config = lab.config()
+    offset_file = lab.dir / "faketime-offset"
+    offset = int(BOOT - time.time())
+    offset_file.write_text(f"{offset:+d}\n")
+    faked = faked_clock(offset_file)
+
+    def faked_ctl(*args: str) -> subprocess.CompletedProcess:  # hotspotctl on the router's (wrong) clock
+        return ctl(lab, *args, env=faked)
+
+    start_id = stream_end(r)
     gateway_log = lab.log_dir / "gateway.log"
     offset_at = gateway_log.stat().st_size if gateway_log.exists() else 0
     try:
@@ -271,6 +281,69 @@ def test_a_clock_years_behind_then_ntp_keeps_sessions_vouchers_and_records_right
     finally:
         # SIGKILL: libfaketime's sleep() can fail (EINVAL) in the gateway's clean shutdown, an
         # artefact of the preload that would leave a traceback in the lab's gateway log
-        lab.stop("gateway", signal.SIGKILL)
+        restore_gateway(lab, signal.SIGKILL)
         offset_file.unlink(missing_ok=True)
-        lab.start("gateway")
+
+
+def test_a_clock_a_year_ahead_then_ntp_deletes_nothing_and_keeps_durations_sane(lab, gw):
+    """The gateway wakes up a year on (libfaketime), then NTP brings the clock back. A clock ahead
+    cannot be told from a long power cut: the session from before ends as expired, but its
+    record ends at its expiry; session logs within retention stay; what was started meanwhile
+    is moved back with the clock."""
+    r = gw
+    config = lab.config()
+    offset_file = lab.dir / "faketime-offset"
+    offset_file.write_text(f"{YEAR:+d}\n")
+    faked = faked_clock(offset_file)
+    old_day = (datetime.now(ZoneInfo(config.library.timezone)) - timedelta(days=200)).date()
+    old_file = lab.log_dir / f"sessions-{old_day.isoformat()}.jsonl"  # within the 365 days kept
+    old_file.write_text(json.dumps({"id": "1-0", "event": "start", "ts": 1.0}) + "\n")
+    start_id = stream_end(r)
+    try:
+        before, ack = admit(r, lab, 1, minutes=60)
+        assert ack and ack["ok"]
+        lab.stop("gateway", signal.SIGKILL)  # the power cut
+        start_gateway(lab, [], lab.config_path, env=faked)  # back, a year ahead
+        wait_for(lambda: get_session(r, before.sid).state == "ended", what="the old session to end")
+        assert not online_from(lab, 1)
+        assert old_file.exists(), "a clock ahead does not make the library's records old"
+
+        fake_now = time.time() + YEAR
+        during = new_session(
+            mac=lab.client_mac(2), ip=lab.client_ip(lab.spec.client(2)) or "", kind="admin", plan="harian",
+            now=fake_now, expires_at=fake_now + 3600, down=4_000_000, up=2_000_000,
+        )  # fmt: skip
+        start_session(r, during, fake_now)
+        # no "authorize" command: the lab's Redis keeps the true time, so its stream ids are a year
+        # behind this gateway's command cursor (on a router Redis shares the wrong clock); the
+        # reconcile pass applies the session anyway (level-triggered)
+        wait_for(lambda: online_from(lab, 2), timeout=15, what="phone 2 online")
+        time.sleep(2)
+        offset_file.write_text("+0\n")  # NTP: the clock goes back a year
+        wait_for(lambda: heartbeat(r).get("clock", {}).get("jumped"), timeout=15, what="the jump seen")
+        current = get_session(r, during.sid)
+        assert current.state == "online" and 50 * 60 < current.seconds_left(time.time()) <= 3600
+        assert online_from(lab, 2), "nobody is cut off by the jump"
+        warnings = warnings_of(ctl(lab, "status", "--json"))
+        assert any("jumped by" in w["message"] and "back" in w["message"] for w in warnings)
+        end_session(r, during.sid, "logout", time.time())  # as the portal's logout does
+        wait_for(lambda: not online_from(lab, 2), timeout=15, what="phone 2 cut off")
+
+        stream = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
+        wanted = set(stream)
+
+        def on_disk() -> list[dict]:
+            return [rec for rec in SessionLog.from_config(config).records() if rec["id"] in wanted]
+
+        wait_for(lambda: len(on_disk()) == len(stream), timeout=15, what="the records on disk")
+        records = on_disk()
+        assert [rec["id"] for rec in records] == stream, "each record once, in order"
+        ends = {rec["sid"]: rec for rec in records if rec["event"] == "end"}
+        assert ends[before.sid]["reason"] == "expired" and ends[before.sid]["duration"] <= 3600, (
+            "ended at its expiry, not a year later"
+        )
+        assert ends[during.sid]["duration"] < 5 * 60
+    finally:
+        restore_gateway(lab, signal.SIGKILL)  # SIGKILL: see the test above
+        offset_file.unlink(missing_ok=True)
+        old_file.unlink(missing_ok=True)
