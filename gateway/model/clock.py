@@ -58,9 +58,10 @@ def not_after_records(r: redis.Redis, now: float, grace: float = 86400.0) -> flo
     return min(now, last + grace) if last else now
 
 
-def floor(r: redis.Redis) -> tuple[float, str]:
-    """Return the earliest time the clock can plausibly show, and what sets it."""
-    built, last = build_time(), last_record_time(r)
+def floor(r: redis.Redis, *, records: bool = True) -> tuple[float, str]:
+    """Return the earliest time the clock can plausibly show, and what sets it (the session
+    records only if ``records``)."""
+    built, last = build_time(), last_record_time(r) if records else 0.0
     return (last, "the last session record") if last > built else (built, "this program's build")
 
 

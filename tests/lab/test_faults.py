@@ -197,6 +197,9 @@ def faked_clock(offset_file: Path) -> dict:
         "FAKETIME_TIMESTAMP_FILE": str(offset_file),
         "FAKETIME_CACHE_DURATION": "1",  # re-read the file every second
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # the clock that cannot jump stays true
+        # the kernel's NTP state is the host's and knows nothing of this clock: the router's is
+        # "not synchronised" until NTP answers (gateway.daemon.clock.kernel_synchronised)
+        "HOTSPOT_CLOCK_SYNCHRONISED": "0",
     }
 
 

@@ -13,7 +13,7 @@ from gateway import config as config_mod
 from gateway.cli.access import NOT_SYNCHRONISED, gateway_warnings
 from gateway.config import Plan
 from gateway.daemon.clock import ClockWatch
-from gateway.model import clock
+from gateway.model import clock, keys
 from gateway.model.sessions import end_session, get_session, new_session, start_session
 from gateway.model.vouchers import get_voucher, issue_batch, redeem
 
@@ -33,8 +33,10 @@ class Clocks:
         self.now += seconds
         self.mono += seconds
 
-    def watch(self, r) -> ClockWatch:
-        return ClockWatch(r, slack=10, wall=lambda: self.now, mono=lambda: self.mono)
+    def watch(self, r, synchronised: bool = False) -> ClockWatch:
+        """The gateway's watch on this clock; the kernel says NTP has not synchronised it (yet)."""
+        return ClockWatch(r, slack=10, wall=lambda: self.now, mono=lambda: self.mono,
+                          synchronised=lambda: synchronised)  # fmt: skip
 
 
 def a_session(i: int, now: float, minutes: float = 120):
@@ -153,3 +155,30 @@ def test_deleting_old_data_never_counts_from_a_clock_ahead_of_the_records(r):
     last = clock.last_record_time(r)
     assert clock.not_after_records(r, ahead) == pytest.approx(last + 86400)
     assert clock.not_after_records(r, last + 60) == last + 60
+
+
+def test_records_from_a_clock_that_was_ahead_do_not_make_a_synchronised_clock_look_wrong(r):
+    """After a year ahead and NTP, Redis's stream ids stay ahead (they never go back): once NTP
+    keeps the clock synchronised, a restarted gateway neither warns nor moves anything."""
+    now = time.time()
+    session = start_session(r, a_session(1, now), now)
+    r.xadd(keys.EVENTS, {"event": "start", "sid": "ahead"}, id=f"{int((now + 365 * 86400) * 1000)}-0")
+    clocks = Clocks(now)
+    unsure = clocks.watch(r)
+    unsure.check()
+    assert "earlier than the last session record" in unsure.state()["problem"]
+    stored = get_session(r, session.sid)
+    synced = clocks.watch(r, synchronised=True)
+    synced.check()
+    assert synced.state()["ok"] and get_session(r, session.sid) == stored
+
+
+def test_the_kernels_ntp_state_can_be_overridden(monkeypatch):
+    from gateway.daemon.clock import kernel_synchronised  # deliberate: next to the one test of it
+
+    monkeypatch.setenv("HOTSPOT_CLOCK_SYNCHRONISED", "0")
+    assert kernel_synchronised() is False
+    monkeypatch.setenv("HOTSPOT_CLOCK_SYNCHRONISED", "1")
+    assert kernel_synchronised() is True
+    monkeypatch.delenv("HOTSPOT_CLOCK_SYNCHRONISED")
+    assert kernel_synchronised() in (True, False, None)  # adjtimex(2), read only
