@@ -141,8 +141,9 @@ class SessionLog:
 
         Each day's lines land whole or not at all: when a write or the ``fsync`` fails (a
         full disk: ``ENOSPC``), the file is cut back to its length before this append, and
-        :class:`AppendError` says which entries did reach the disk (the days before), so
-        the caller retries from there and no record is lost or written twice.
+        :class:`AppendError` says which entries did reach the disk (the days before); the
+        writer then reads its position back from the files, so no record is lost or
+        written twice.
         """
         by_day: dict[date, list[tuple[str, str]]] = {}
         for stream_id, fields in entries:
@@ -158,8 +159,6 @@ class SessionLog:
                 written += len(by_day[day])
                 last = by_day[day][-1][0]
         except OSError as err:
-            if last is not None:
-                self._write_position(last)
             raise AppendError(err, written, last) from err
         self._write_position(last)
         return written
