@@ -90,13 +90,14 @@ class ClockWatch:
         wall, mono = self.wall(), self.mono()
         jump = None
         if self.ref is None:
-            self._check_at_start(wall)
+            self._check_at_start(wall)  # raises (Redis down): tried again at the next pass
+            self.ref = (wall, mono)
         else:
             moved = (wall - self.ref[0]) - (mono - self.ref[1])
+            self.ref = (wall, mono)  # first: Redis failing half-way must not move anything twice
             if abs(moved) > JUMP:
                 jump = moved
                 self._follow(moved, wall)
-        self.ref = (wall, mono)
         self._update_problem(wall)
         return jump
 
