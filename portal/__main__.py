@@ -99,11 +99,19 @@ class PortalWorker(GeventWorker):
             from gevent import ssl as gevent_ssl
 
             context = gevent_ssl.create_default_context(gevent_ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(*self.tls_files)
+            try:
+                context.load_cert_chain(*self.tls_files)
+            except OSError as err:  # missing, unreadable or mismatched: HTTP stays up, TLS is refused
+                self.log.error("portal TLS certificate not loaded (%s): %s; TLS connections are refused",
+                               ", ".join(self.tls_files), err)  # fmt: skip
+                return
             self.tls_context = context
 
     def handle(self, listener, client, addr) -> None:
-        if self.tls_context is not None and listener.getsockname()[1] == self.tls_port:
+        if self.tls_port is not None and listener.getsockname()[1] == self.tls_port:
+            if self.tls_context is None:  # the certificate did not load: never plain HTTP here
+                client.close()
+                return
             client.settimeout(HEADER_TIMEOUT)  # a handshake that trickles is dropped like slow headers
             try:
                 client = self.tls_context.wrap_socket(client, server_side=True)

@@ -158,6 +158,38 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
     assert after.returncode != 0, "the TLS server stopped with the portal"
 
 
+def test_a_broken_certificate_leaves_http_up_and_refuses_tls(lab):
+    folder = lab.dir / "tls-broken"
+    cert, _key = self_signed(folder)
+    text = lab.config_path.read_text().replace(
+        f'url = "{PORTAL}"',  # the certificate given as its own key: it does not load
+        f'url = "http://{LAN_ROUTER}:18082"\nport = 18082\ntls_port = 18445\n'
+        f'tls_cert = "{cert}"\ntls_key = "{cert}"',
+    )
+    config_path = folder / "hotspot.toml"
+    config_path.write_text(text)
+    config_path.chmod(0o644)
+    gw = lab.spec.gw
+    proc = Proc(
+        "portal-tls-broken", gw,
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--",
+         lab.python, "-m", "portal", "--config", str(config_path)],
+        env={"PYTHONUNBUFFERED": "1"},
+        ready=lambda: lab._http_ok(gw, f"http://{LAN_ROUTER}:18082/healthz"),
+    )  # fmt: skip
+    lab.start(proc)
+    try:
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18082/api/captive")[0] == 200
+        tls = lab.exec(gw, "curl", "-s", "-m", "3", "-k", f"https://{LAN_ROUTER}:18445/api/captive")
+        assert tls.returncode != 0 and not tls.stdout, "no TLS, and never plain HTTP on the TLS port"
+        plain = lab.exec(gw, "curl", "-s", "-m", "3", f"http://{LAN_ROUTER}:18445/api/captive")
+        assert plain.returncode != 0 and not plain.stdout
+        log = (lab.log_dir / "portal-tls-broken.log").read_text()
+        assert "portal TLS certificate not loaded" in log
+    finally:
+        lab.stop("portal-tls-broken")
+
+
 SILENT_TLS_CLIENT = """
 import socket, sys, time
 started = time.monotonic()
