@@ -11,6 +11,8 @@ APT_PACKAGES := nftables iproute2 procps redis-server dnsmasq-base iperf3 busybo
 	postgresql-15 \
 	debhelper dpkg-dev fakeroot lintian groff-base prometheus prometheus-alertmanager \
 	prometheus-node-exporter openssh-server openssh-client mmdebstrap
+# libfaketime: the lab's clock-fault test runs the gateway at another time (tests/lab/test_faults.py)
+APT_PACKAGES += faketime
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv demo test test-fast lab-up lab-down lab-status lint bench clean translations \

@@ -17,7 +17,7 @@ actually holds for them. Both are printed, per process and in total.
 
 ``--tls`` also starts a second portal with its TLS listener on (a self-signed certificate, ports
 18081/18444, served a few pages from the router itself) and prints the totals with it in place
-of the plain one: with TLS, ``python -m portal`` runs a second gunicorn server as its child.
+of the plain one: with TLS, the portal's one gunicorn server has a second listener.
 
 Run: ``sudo .venv/bin/python -m bench.rss [--prefix hs-bp-] [--phones 50] [--settle 10] [--tls] [--keep]``.
 """

@@ -1,11 +1,14 @@
 """Serve the portal with gunicorn: ``python -m portal [--config PATH] [--listen all|http|tls]``.
 
 Binds where the config says: ``portal.address:port`` over plain HTTP, and, when
-``portal.tls_cert``/``tls_key`` are set, ``portal.address:tls_port`` over TLS. gunicorn
-applies TLS to all of a server's sockets, so the TLS listener is a second gunicorn
-server: ``--listen all`` (the default) starts it as a child process that follows the
-first (reloads on HUP, stops with it, dies with it). The lab and
-hotspot-portal.service both start the portal this way, as an unprivileged user.
+``portal.tls_cert``/``tls_key`` are set, ``portal.address:tls_port`` over TLS. Both
+listeners belong to one gunicorn server (one master, ``portal.workers`` workers):
+gunicorn itself would put TLS on every socket of a server, so :class:`PortalWorker`
+wraps only the connections accepted on the TLS port, and :class:`TlsScheme` tells the
+app which requests came over TLS. One server instead of a second one for TLS saves a
+master and its workers (~100 MiB, docs/benchmarks.md). ``--listen http`` or ``tls``
+serves that listener only. The lab and hotspot-portal.service start the portal as an
+unprivileged user.
 
 The access log leaves out query strings: ``/?code=ABCD-EFGH`` (a voucher's QR code)
 must never be logged.
@@ -16,28 +19,27 @@ connection to a thread as soon as its first byte arrives and the thread then blo
 the headers are complete, so 16 phones' worth of trickled headers (2 workers x 8 threads)
 stopped every other phone (issue 16). With gevent each connection is a greenlet, up to
 :data:`WORKER_CONNECTIONS` per worker, and a request's headers must arrive within
-:data:`HEADER_TIMEOUT` seconds (gunicorn's keepalive timeout bounds each header read).
-nftables also caps the connections one device may hold to the portal (``firewall_rules/``).
-gevent is gunicorn's own documented choice for clients that may be slow, and is in both
-PyPI and Debian (python3-gevent).
+:data:`HEADER_TIMEOUT` seconds (gunicorn's keepalive timeout bounds each header read; the
+TLS handshake gets the same bound). nftables also caps the connections one device may
+hold to the portal (``firewall_rules/``). gevent is gunicorn's own documented choice for
+clients that may be slow, and is in both PyPI and Debian (python3-gevent). One worker
+(the default) holds the router's memory under its target; ``portal.workers = 2`` adds a
+second CPU core for busy sign-in peaks.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
-import signal
-import subprocess
 import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
 from gateway import config as config_mod
 
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %({host}i)s%(U)s" %(s)s %(b)s %(M)sms'
-WORKERS = 2
-WORKER_CONNECTIONS = 500  # open connections per worker; each costs a greenlet, a few KB
+WORKER_CONNECTIONS = 1000  # open connections per worker; each costs a greenlet, a few KB
 HEADER_TIMEOUT = 5  # seconds for a request's headers (and between kept-alive requests)
 
 
@@ -63,9 +65,67 @@ class CloseWhenAsked:
         return self.app(environ, start)
 
 
+class TlsScheme:
+    """WSGI middleware: mark requests that came in on the TLS listener as ``https``.
+
+    gunicorn derives ``wsgi.url_scheme`` from its own TLS settings, which :class:`PortalWorker`
+    leaves off; ``SERVER_PORT`` is the port of the listener that accepted the connection.
+    """
+
+    def __init__(self, app, tls_port: int):
+        self.app = app
+        self.tls_port = str(tls_port)
+
+    def __call__(self, environ, start_response):
+        environ["wsgi.url_scheme"] = "https" if environ.get("SERVER_PORT") == self.tls_port else "http"
+        return self.app(environ, start_response)
+
+
+class PortalWorker(GeventWorker):
+    """gunicorn's gevent worker, with TLS on the connections of one listener only (``tls_port``).
+
+    Set by :func:`main` in the master before the workers fork: ``tls_port`` and the PEM files.
+    Each worker loads the certificate when it starts, so a reload (HUP) picks up a renewed one.
+    """
+
+    tls_port: int | None = None
+    tls_files: tuple[str, str] | None = None
+    tls_context = None
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        if self.tls_files is not None:
+            # deliberate: gevent's ssl (cooperative sockets), and only in workers that serve TLS
+            from gevent import ssl as gevent_ssl
+
+            context = gevent_ssl.create_default_context(gevent_ssl.Purpose.CLIENT_AUTH)
+            try:
+                context.load_cert_chain(*self.tls_files)
+            except OSError as err:  # missing, unreadable or mismatched: HTTP stays up, TLS is refused
+                self.log.error("portal TLS certificate not loaded (%s): %s; TLS connections are refused",
+                               ", ".join(self.tls_files), err)  # fmt: skip
+                return
+            self.tls_context = context
+
+    def handle(self, listener, client, addr) -> None:
+        if self.tls_port is not None and listener.getsockname()[1] == self.tls_port:
+            if self.tls_context is None:  # the certificate did not load: never plain HTTP here
+                client.close()
+                return
+            client.settimeout(HEADER_TIMEOUT)  # a handshake that trickles is dropped like slow headers
+            try:
+                client = self.tls_context.wrap_socket(client, server_side=True)
+            except OSError as err:  # ssl.SSLError and timeouts are OSErrors
+                self.log.debug("TLS handshake with %s failed: %s", addr, err)
+                client.close()
+                return
+        super().handle(listener, client, addr)
+
+
 class _Server(BaseApplication):
-    def __init__(self, options: dict):
+    def __init__(self, options: dict, tls_port: int | None = None):
         self.options = options
+        self.tls_port = tls_port
         super().__init__()
 
     def load_config(self) -> None:
@@ -78,6 +138,8 @@ class _Server(BaseApplication):
 
         app = create_app()
         app.wsgi_app = CloseWhenAsked(app.wsgi_app)
+        if self.tls_port is not None:
+            app.wsgi_app = TlsScheme(app.wsgi_app, self.tls_port)
         return app
 
 
@@ -86,13 +148,19 @@ def tls_configured(config: config_mod.Config) -> bool:
     return config.portal.tls
 
 
-def gunicorn_options(config: config_mod.Config, *, tls: bool = False) -> dict:
-    """Return gunicorn settings for ``config``'s plain HTTP listener, or its TLS one."""
+def gunicorn_options(config: config_mod.Config, *, listen: str = "all") -> dict:
+    """Return gunicorn settings for ``config``: the HTTP listener, and the TLS one if configured
+    (``listen="all"``), or only one of them (``"http"``, ``"tls"``)."""
     portal = config.portal
-    options = {
-        "bind": [f"{portal.address}:{portal.tls_port if tls else portal.port}"],
-        "workers": WORKERS,
-        "worker_class": "gevent",
+    bind = []
+    if listen in ("all", "http"):
+        bind.append(f"{portal.address}:{portal.port}")
+    if listen == "tls" or (listen == "all" and portal.tls):
+        bind.append(f"{portal.address}:{portal.tls_port}")
+    return {
+        "bind": bind,
+        "workers": portal.workers,
+        "worker_class": PortalWorker,
         "worker_connections": WORKER_CONNECTIONS,
         "keepalive": HEADER_TIMEOUT,
         "timeout": 30,
@@ -100,38 +168,13 @@ def gunicorn_options(config: config_mod.Config, *, tls: bool = False) -> dict:
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "errorlog": "-",
-        "proc_name": "hotspot-portal-tls" if tls else "hotspot-portal",
+        "proc_name": "hotspot-portal",
         "forwarded_allow_ips": "",
+        # never sendfile(): it would bypass TLS on the TLS listener (gunicorn does not know it is one)
+        "sendfile": False,
         # no runtime control socket: nothing on the router should reconfigure the portal
         "control_socket_disable": True,
     }
-    if tls:
-        options.update(certfile=str(portal.tls_cert), keyfile=str(portal.tls_key))
-    return options
-
-
-def _die_with_parent() -> None:
-    # Linux prctl(PR_SET_PDEATHSIG, SIGTERM): the TLS server stops if the main one is killed
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
-
-def _with_tls_child(options: dict, argv: list[str]) -> dict:
-    """Start the TLS server as a child process; return ``options`` with hooks that follow it."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "portal", *argv, "--listen", "tls"], preexec_fn=_die_with_parent
-    )
-
-    def on_reload(_arbiter) -> None:
-        child.send_signal(signal.SIGHUP)
-
-    def on_exit(_arbiter) -> None:
-        child.terminate()
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-    return {**options, "on_reload": on_reload, "on_exit": on_exit}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,16 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(err.lines()), file=sys.stderr)
         print("portal not started: fix the config and start it again", file=sys.stderr)
         return 2
-    if args.listen == "tls":
-        if not tls_configured(config):
-            print("portal: --listen tls needs portal.tls_cert and portal.tls_key", file=sys.stderr)
-            return 2
-        _Server(gunicorn_options(config, tls=True)).run()
-        return 0
-    options = gunicorn_options(config)
-    if args.listen == "all" and tls_configured(config):
-        options = _with_tls_child(options, ["--config", str(config.path)])
-    _Server(options).run()
+    if args.listen == "tls" and not tls_configured(config):
+        print("portal: --listen tls needs portal.tls_cert and portal.tls_key", file=sys.stderr)
+        return 2
+    tls_port = None
+    if args.listen != "http" and tls_configured(config):
+        tls_port = config.portal.tls_port
+        PortalWorker.tls_port = tls_port
+        PortalWorker.tls_files = (str(config.portal.tls_cert), str(config.portal.tls_key))
+    _Server(gunicorn_options(config, listen=args.listen), tls_port).run()
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from gateway.neighbour_reader import mac_for_ip6
 from gateway.neighbours import parse_arp_table
 
 __all__ = ["ARP_TABLE", "mac_for_ip", "parse_arp_table"]
@@ -38,6 +37,9 @@ def mac_for_ip(ip: str, interface: str, *, arp_table: Path = ARP_TABLE) -> str |
     if address is None:
         return None
     if ":" in address:
+        # deliberate: pyroute2 costs each portal worker ~10 MiB; only IPv6 visitors need it
+        from gateway.neighbour_reader import mac_for_ip6
+
         try:
             return mac_for_ip6(address, interface)
         except OSError:

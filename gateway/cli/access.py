@@ -173,11 +173,13 @@ def status(ctx: Context, as_json: bool) -> None:
     portal = _portal_health(ctx)
     last = (info or {}).get("pass") or {}
     gateway_state = "ok" if info else "down" if online is not None else "unknown"
+    warnings = gateway_warnings(info or {}, ctx.config)
     data = {
         "redis": redis_state,
         "gateway": {"state": gateway_state, **(info or {})},
         "portal": {"state": portal, "url": ctx.config.portal.url},
         "clients_online": online,
+        "warnings": warnings,
     }
     if as_json:
         print_json(data)
@@ -203,9 +205,45 @@ def status(ctx: Context, as_json: bool) -> None:
         colour = "green" if portal == "ok" else "red"
         table.add_row("portal", f"[{colour}]{portal}[/]", ctx.config.portal.url)
         table.add_row("clients", "?" if online is None else str(online), "online")
+        for warning in warnings:
+            table.add_row(warning["what"], "[yellow]warning[/]", warning["message"])
         console.print(table)
     if not info or portal != "ok":
         raise SystemExit(EXIT_UNAVAILABLE)
+
+
+NOT_SYNCHRONISED = "not synchronised by NTP (the kernel says)"
+
+
+def gateway_warnings(info: dict, config) -> list[dict]:
+    """Return what the running gateway's heartbeat says is wrong but not down (status still 0)."""
+    warnings = []
+    session_log = info.get("session_log") or {}
+    if session_log and not session_log.get("ok", True):
+        warnings.append({
+            "what": "session log",
+            "message": f"cannot be written to {config.paths.log_dir}: {session_log.get('error')}; "
+                       f"{session_log.get('waiting', '?')} records wait in Redis and are written when it "
+                       "works again (df -h; docs/fleet-ops.md#session-log)",
+        })  # fmt: skip
+    clock = info.get("clock") or {}
+    if clock.get("synchronised") is False:
+        warnings.append({
+            "what": "clock",
+            "message": f"{NOT_SYNCHRONISED} (no NTP yet after a power cut?): timedatectl; "
+                       "systemctl status systemd-timesyncd",
+        })  # fmt: skip
+    if clock.get("problem"):
+        warnings.append({"what": "clock", "message": f"{clock['problem']} (docs/fleet-ops.md#clock)"})
+    if clock.get("jumped"):
+        at = datetime.fromtimestamp(clock["jumped_at"], ZoneInfo(config.library.timezone))
+        warnings.append({
+            "what": "clock",
+            "message": f"jumped by {format_duration(abs(clock['jumped']))} "
+                       f"{'forward' if clock['jumped'] > 0 else 'back'} at {at:%Y-%m-%d %H:%M}; "
+                       "online sessions and new vouchers were moved with it",
+        })  # fmt: skip
+    return warnings
 
 
 @click.command("clients")

@@ -21,6 +21,7 @@ from gateway.cli import EXIT_FAILED, EXIT_USAGE, Context, fail, pass_ctx, print_
 from gateway.cli.complete import complete_code, complete_plan
 from gateway.cli.tables import Column, print_table
 from gateway.model import audit
+from gateway.model.clock import not_after_records
 from gateway.model.plans import PlanUnavailable, disabled_plans, set_available
 from gateway.model.voucher_admin import (
     code_for_id,
@@ -273,10 +274,18 @@ def _cell(value: object) -> object:
 @click.option("--older-than", "older_than", type=DURATION, required=True, help='e.g. "180d".')
 @pass_ctx
 def purge(ctx: Context, older_than: int) -> None:
-    """Delete vouchers used up, expired or revoked before --older-than ago (reports keep their counts)."""
-    removed = purge_vouchers(
-        ctx.redis, ctx.config.plans, older_than=older_than, actor=actor(), now=time.time()
-    )
+    """Delete vouchers used up, expired or revoked before --older-than ago (reports keep their counts).
+
+    "Ago" counts from now, or from a day after the newest session record if that is earlier
+    (a clock far ahead after a power cut must not make recent vouchers look old)."""
+    now = time.time()
+    reference = not_after_records(ctx.redis, now)
+    if reference < now:
+        stamp = datetime.fromtimestamp(reference, ZoneInfo(ctx.config.library.timezone))
+        click.echo(
+            f"counting from {stamp:%Y-%m-%d %H:%M} (a day after the newest session record), not now", err=True
+        )
+    removed = purge_vouchers(ctx.redis, ctx.config.plans, older_than=older_than, actor=actor(), now=reference)
     click.echo(f"{removed} vouchers removed")
 
 

@@ -188,6 +188,7 @@ class Portal:
     free_per_hour: int = 20  # free sessions started library-wide per hour
     free_share: float = 0.25  # of the uplink, all free sessions together at most
     local_name: str = ""  # a short name the router's DNS answers with its address ("wifi.perpus")
+    workers: int = 1  # gunicorn worker processes (gevent: each serves many connections)
 
     @property
     def api_url(self) -> str:

@@ -214,7 +214,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
             "address", "port", "url", "tls_cert", "tls_key", "tls_port", "secret_key_file",
             "languages", "default_language", "free_plan", "free_per_day", "survey",
             "max_failures", "lockout", "max_failures_per_minute", "free_per_hour", "free_share",
-            "local_name",
+            "local_name", "workers",
         },
     )  # fmt: skip
     router = network.lan_address.ip if network.lan_address is not _BAD else None
@@ -255,6 +255,7 @@ def _portal(r: _Reader, network: Network, state_dir: Path | object) -> Portal:
         free_per_hour=r.get(t, "portal.free_per_hour", _int(1, 10000), 20),
         free_share=r.get(t, "portal.free_share", _float(0.01, 1.0), 0.25),
         local_name=r.get(t, "portal.local_name", _local_name, "wifi.perpus"),
+        workers=r.get(t, "portal.workers", _int(1, 16), 1),
     )
 
 

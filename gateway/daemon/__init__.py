@@ -6,7 +6,9 @@
   ``build_reconciler`` is where components plug in
 - :mod:`~gateway.daemon.lifecycle`: accounting and the end of sessions (pure)
 - :mod:`~gateway.daemon.upkeep`: besides enforcing: the session log, /metrics, config reloads
-- :mod:`~gateway.daemon.sessionlog`: the durable session log (JSON lines on disk)
+- :mod:`~gateway.daemon.sessionlog`: the durable session log (JSON lines on disk; a full disk
+  delays records, never loses or doubles them)
+- :mod:`~gateway.daemon.clock`: a clock behind at start or jumping (NTP after a power cut)
 - :mod:`~gateway.daemon.metrics`: Prometheus ``/metrics``
 - :mod:`~gateway.daemon.reload`: reload the config without dropping anyone
 - :mod:`~gateway.daemon.dhcp_hosts`: the reconcile component giving logged-in devices

@@ -26,6 +26,7 @@ import redis
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.daemon.clock import ClockWatch
 from gateway.daemon.reconcile import PassHook, PassResult, build_reconciler
 from gateway.daemon.upkeep import Upkeep
 from gateway.firewall.doctor import diagnose
@@ -63,6 +64,8 @@ class Daemon:
         # non-kernel work after each pass (session log, metrics) plugs in here: see docs/gateway.md
         self.upkeep = Upkeep(config, self.redis)  # session log, /metrics, reloads (docs/operations.md)
         self.hooks: list[PassHook] = [self.upkeep]
+        # a clock behind or jumping (no NTP yet after a power cut): docs/fleet-ops.md#clock
+        self.clock = ClockWatch(self.redis, slack=max(10.0, 3 * config.gateway.reconcile_interval))
         if config.radius is not None:  # accounting to HQ, queued while it is away (docs/fleet.md)
             self.hooks.append(AccountingHook(config, self.redis))
             if config.radius.dynauth_listen:  # Disconnect/CoA from HQ (RFC 5176)
@@ -236,6 +239,10 @@ class Daemon:
 
     def run_pass(self) -> PassResult:
         """Run one reconcile pass, publish it, and plan the next."""
+        try:
+            self.clock.check()  # a jump moves the sessions' times before the pass judges them
+        except redis.RedisError:
+            pass  # the pass below reports Redis being down
         result = self.reconciler.run_pass()
         self.last_pass = result
         period = min(self.config.gateway.reconcile_interval, self.config.gateway.accounting_interval)
@@ -258,6 +265,8 @@ class Daemon:
         info = {
             "pid": os.getpid(), "version": __version__, "started_at": self.started_at, "at": time.time(),
             "pass": self.last_pass.summary() if self.last_pass else None,
+            **self.upkeep.state(),  # the session log's health (hotspotctl status warns)
+            "clock": self.clock.state(),
         }  # fmt: skip
         ttl = commands.heartbeat_ttl(self.config.gateway.reconcile_interval)
         self.redis.set(keys.GATEWAY_HEARTBEAT, json.dumps(info), ex=ttl)

@@ -206,7 +206,10 @@ class Reconciler:
         if current.state != "online":  # ended elsewhere first (portal without an ack, desk, revoke)
             add_late_usage(self.redis, session.sid, up - current.bytes_up, down - current.bytes_down)
             return None, failed
-        ended = end_session(self.redis, session.sid, reason, now, bytes_up=up, bytes_down=down)
+        # an expired session ended at its expiry (the kernel's timeout cut it then), even when the
+        # pass comes later, or the clock jumped ahead: its record never says it lasted longer
+        at = min(now, max(current.expires_at, current.started_at)) if reason == "expired" else now
+        ended = end_session(self.redis, session.sid, reason, at, bytes_up=up, bytes_down=down)
         return ended, failed
 
     def _each(self, op: str, session: Session, now: float) -> list[str]:

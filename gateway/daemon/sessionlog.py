@@ -39,6 +39,7 @@ from gateway.model import keys
 
 __all__ = [
     "FILE_PATTERN",
+    "AppendError",
     "SessionLog",
     "SessionLogWriter",
     "read_records",
@@ -136,40 +137,66 @@ class SessionLog:
         return self._read_position()
 
     def append(self, entries: Iterable[tuple[str, dict[str, str]]]) -> int:
-        """Append stream entries, each to its day's file, and fsync; return how many were written."""
-        by_day: dict[date, list[str]] = {}
-        last = None
+        """Append stream entries, each to its day's file, and fsync; return how many were written.
+
+        Each day's lines land whole or not at all: when a write or the ``fsync`` fails (a
+        full disk: ``ENOSPC``), the file is cut back to its length before this append, and
+        :class:`AppendError` says which entries did reach the disk (the days before); the
+        writer then reads its position back from the files, so no record is lost or
+        written twice.
+        """
+        by_day: dict[date, list[tuple[str, str]]] = {}
         for stream_id, fields in entries:
             line = json.dumps(to_record(stream_id, fields, self.library, self.tz), ensure_ascii=False)
-            by_day.setdefault(day_of(stream_ms(stream_id) / 1000, self.tz), []).append(line)
-            last = stream_id
-        if last is None:
+            by_day.setdefault(day_of(stream_ms(stream_id) / 1000, self.tz), []).append((stream_id, line))
+        if not by_day:
             return 0
-        self.directory.mkdir(parents=True, exist_ok=True)
-        written = 0
-        for day in sorted(by_day):
-            path = self.path_for(day)
-            created = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                data = ("\n".join(by_day[day]) + "\n").encode()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                _fsync_dir(self.directory)
-            written += len(by_day[day])
+        written, last = 0, None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for day in sorted(by_day):  # stream order: ids grow with time, so days do too
+                self._append_whole(self.path_for(day), [line for _, line in by_day[day]])
+                written += len(by_day[day])
+                last = by_day[day][-1][0]
+        except OSError as err:
+            raise AppendError(err, written, last) from err
         self._write_position(last)
         return written
 
+    def _append_whole(self, path: Path, lines: list[str]) -> None:
+        """Append ``lines`` to ``path`` and fsync, or leave ``path`` as it was and raise OSError."""
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            before = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(("\n".join(lines) + "\n").encode())
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, before)  # a shorter file needs no new block: this works on a full disk
+                os.fsync(fd)
+                raise
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.directory)
+
     def prune(self, today: date) -> list[Path]:
-        """Delete files older than ``retention_days`` before ``today``; return them."""
-        oldest = today - timedelta(days=self.retention_days)
+        """Delete files older than ``retention_days`` before ``today``; return them.
+
+        Counted back from ``today`` or from the newest file's day, whichever is earlier: a
+        clock far ahead (a router waking up a year on after a power cut, before NTP) must
+        not make a year of the library's records look old enough to delete.
+        """
+        files = self.files()
+        newest = files[-1][0] if files else today
+        if newest < today - timedelta(days=1):
+            log.info("session_log_prune_from_newest", today=today.isoformat(), newest=newest.isoformat())
+        oldest = min(today, newest) - timedelta(days=self.retention_days)
         removed = []
-        for day, path in self.files():
+        for day, path in files:
             if day < oldest:
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -189,9 +216,25 @@ class SessionLog:
         return text if re.match(r"^\d+-\d+$", text) else "0-0"
 
     def _write_position(self, stream_id: str) -> None:
+        # only read when retention has deleted every file (the files are the truth): a full
+        # disk here must not fail an append whose records are already on disk
         tmp = self.directory / f".{POSITION_FILE}.tmp"
-        tmp.write_text(stream_id + "\n")
-        os.replace(tmp, self.directory / POSITION_FILE)
+        try:
+            tmp.write_text(stream_id + "\n")
+            os.replace(tmp, self.directory / POSITION_FILE)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            log.warning("session_log_position_not_saved", error=str(err), position=stream_id)
+
+
+class AppendError(OSError):
+    """An append failed part way (disk full, I/O error): ``written`` records up to ``last_id``
+    reached the disk before it; none of the rest did."""
+
+    def __init__(self, cause: OSError, written: int, last_id: str | None):
+        super().__init__(cause.errno, cause.strerror or str(cause), cause.filename)
+        self.written = written
+        self.last_id = last_id
 
 
 def read_records(
@@ -280,16 +323,24 @@ class SessionLogWriter:
             self.log.prune(today)
             self.last_pruned = today
         total = 0
-        for _ in range(max_batches):
-            found = self.redis.xread({keys.EVENTS: self.position}, count=self.batch)
-            entries = [(_s(i), {_s(k): _s(v) for k, v in f.items()}) for _, rows in found for i, f in rows]
-            if not entries:
-                break
-            total += self.log.append(entries)
-            self.position = entries[-1][0]
-            if len(entries) < self.batch:
-                break
-        self.written += total
+        try:
+            for _ in range(max_batches):
+                found = self.redis.xread({keys.EVENTS: self.position}, count=self.batch)
+                entries = [(_s(i), {_s(k): _s(v) for k, v in f.items()}) for _, got in found for i, f in got]
+                if not entries:
+                    break
+                total += self.log.append(entries)
+                self.position = entries[-1][0]
+                if len(entries) < self.batch:
+                    break
+        except OSError as err:
+            # the records not written wait in the stream; the next pump reads back from the disk
+            # where to resume, as after a restart (and cuts a torn line if one could not be undone)
+            total += getattr(err, "written", 0)
+            self.position = None
+            raise
+        finally:
+            self.written += total
         return total
 
     def lag(self, cap: int = 10_000) -> int:

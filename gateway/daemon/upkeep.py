@@ -18,6 +18,7 @@ from gateway.daemon.metrics import GatewayMetrics
 from gateway.daemon.reload import ReloadResult, reload_config
 from gateway.daemon.sessionlog import SessionLog, SessionLogWriter
 from gateway.logs import get_logger
+from gateway.model import keys
 from gateway.ops.dnsmasq import leases_in_pool
 from gateway.shaping.dump import read_shaping_drops
 
@@ -43,7 +44,9 @@ class Upkeep:
             ),
         )
         self.metrics.set_config(config)
-        self.log_failing = False
+        self.log_error: str | None = None  # why the last write of the session log failed
+        self.log_failing_since = 0.0
+        self.log_lag = 0  # session records in Redis not on disk yet
         self.pool_checked = 0.0
         self.pool_low = False
 
@@ -73,22 +76,55 @@ class Upkeep:
         try:
             written = self.writer.pump(now)
             self.metrics.session_log_records.inc(written)
-            self.metrics.session_log_lag.set(self.writer.lag())
+            self.log_lag = self.writer.lag()
+            self.metrics.session_log_lag.set(self.log_lag)
         except redis.RedisError:
             return 0  # the daemon reports Redis being down; the records wait in the stream
         except OSError as err:
             # disk full or unwritable: records wait in Redis, the lag metric grows, enforcement goes on
             self.metrics.session_log_write_errors.inc()
-            if not self.log_failing:
+            self.metrics.session_log_records.inc(getattr(err, "written", 0))  # days written before it
+            self._set_lag()
+            if self.log_error is None:
                 log.error(
-                    "session_log_write_failed", error=str(err), directory=str(self.writer.log.directory)
-                )
-            self.log_failing = True
+                    "session_log_write_failed", error=str(err), directory=str(self.writer.log.directory),
+                    waiting=self.log_lag, hint="records wait in Redis; free space, see docs/fleet-ops.md",
+                )  # fmt: skip
+                self.log_failing_since = now
+            self.log_error = str(err)
             return 0
-        if self.log_failing:
-            log.info("session_log_write_recovered")
-            self.log_failing = False
+        if self.log_error is not None:
+            failing_for = round(now - self.log_failing_since)
+            log.info("session_log_write_recovered", written=written, failing_for=failing_for)
+            self.log_error = None
         return written
+
+    @property
+    def log_failing(self) -> bool:
+        """Whether the last attempt to write the session log failed."""
+        return self.log_error is not None
+
+    def _set_lag(self) -> None:
+        try:
+            self.log_lag = self.writer.lag() if self.writer.position is not None else self._stream_lag()
+        except redis.RedisError:
+            return
+        self.metrics.session_log_lag.set(self.log_lag)
+
+    def _stream_lag(self) -> int:
+        # the writer forgot its position after the failure: count after the last record on disk
+        try:
+            position = self.writer.log.last_id()
+        except OSError:
+            return self.log_lag
+        return len(self.redis.xrange(keys.EVENTS, f"({position}", "+", count=10_000))
+
+    def state(self) -> dict:
+        """Return what ``hotspotctl status`` should know: the session log's health (for the heartbeat)."""
+        session_log = {"ok": self.log_error is None, "waiting": self.log_lag}
+        if self.log_error is not None:
+            session_log.update(error=self.log_error, failing_since=self.log_failing_since)
+        return {"session_log": session_log}
 
     def reload(self, current: Config) -> ReloadResult:
         """Re-read the config file; return the result (``result.config`` is the one to run)."""

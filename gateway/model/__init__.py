@@ -18,6 +18,7 @@ what these modules write. Pure modules need no Redis at all.
 - :mod:`~gateway.model.survey`: the survey's anonymous counts per day, question and answer
 - :mod:`~gateway.model.ratelimit`: failure-based rate limiting (logins, codes)
 - :mod:`~gateway.model.reports`: day and month reports for the program
+- :mod:`~gateway.model.clock`: a clock far off: what can be known, moving times on a jump
 - :mod:`~gateway.model.report_csv`: the reports as CSV
 
 May import: the ground floor, redis. Must not import: the kernel wings (firewall, shaping),

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import segno
 from markupsafe import Markup, escape
 
 from gateway.units import format_size
@@ -72,6 +71,9 @@ def wifi_join_text(ssid: str) -> str:
 
 def card_qr(url: str) -> str:
     """Return a QR code of ``url`` as an SVG data URI (error correction M, crisp at 2-3 cm)."""
+    # deliberate: segno is loaded by the first desk page with a QR code, not by every visitor's worker
+    import segno
+
     qr = segno.make(url, error="m", micro=False)
     return qr.svg_data_uri(scale=4, border=2, dark="#000", light="#fff")
 

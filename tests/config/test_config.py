@@ -439,3 +439,10 @@ def test_config_check_names_a_bad_survey_question(tmp_path):
     result = CliRunner().invoke(cli, ["config", "check", str(bad)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f'{bad}: portal.survey.questions[3].id: "purpose" is asked twice' in result.output
+
+
+def test_portal_workers():
+    assert check_config_success(MINIMAL).portal.workers == 1  # the memory target (docs/benchmarks.md)
+    assert check_config_success(MINIMAL + "[portal]\nworkers = 2\n").portal.workers == 2
+    for bad in ("0", "17", '"two"'):
+        check_config_failure(MINIMAL + f"[portal]\nworkers = {bad}\n", "portal.workers")

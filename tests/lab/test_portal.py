@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.lab.lab import NOBODY, Proc
+from gateway.lab.probe import wait_for
 from gateway.lab.tls import self_signed
 from gateway.lab.topology import LAN_ROUTER
 from gateway.model.sessions import end_session, new_session, start_session
@@ -129,11 +131,69 @@ def test_portal_serves_tls_when_a_certificate_is_configured(lab):
         status, headers, _ = _curl(lab, gw, "-H", "Host: connectivitycheck.gstatic.com",
                                    f"http://{LAN_ROUTER}:18080/generate_204")  # fmt: skip
         assert status == 302 and headers["location"] == f"https://{LAN_ROUTER}:18443/"
-        children = subprocess.run(["pgrep", "-P", str(pid), "-f", "listen tls"], capture_output=True,
-                                  text=True).stdout.split()  # fmt: skip
-        assert children, "the TLS server runs as a child of the portal"
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == lab.config().portal.workers, "one server, its workers serve both listeners"
+        # a plain HTTP request on the TLS port is refused, TLS on the plain port too: TLS is per listener
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18443/api/captive")[0] != 200
+        assert lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18080/").returncode != 0
+        # a connection that never starts its TLS handshake is dropped like slow headers (5 s)
+        silent = lab.exec(gw, lab.python, "-c", SILENT_TLS_CLIENT, LAN_ROUTER, "18443", timeout=30)
+        assert silent.returncode == 0 and 4 <= float(silent.stdout) < 10, silent.stdout + silent.stderr
+        # a reload (systemctl reload: HUP) replaces the workers; both listeners keep serving
+        os.kill(pid, signal.SIGHUP)
+
+        def workers() -> set[str]:
+            found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+            return set(found.stdout.split())
+
+        wait_for(lambda: workers() and not workers() & set(children), what="new workers after HUP")
+        https = lab.exec(gw, "curl", "-s", "-m", "5", "--cacert", str(cert),
+                         f"https://{LAN_ROUTER}:18443/api/captive")  # fmt: skip
+        assert https.returncode == 0 and json.loads(https.stdout)["captive"] is True
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18080/api/captive")[0] == 200
     finally:
         lab.stop("portal-tls-test")
     time.sleep(0.5)
     after = lab.exec(gw, "curl", "-s", "-m", "2", "-k", f"https://{LAN_ROUTER}:18443/api/captive")
     assert after.returncode != 0, "the TLS server stopped with the portal"
+
+
+def test_a_broken_certificate_leaves_http_up_and_refuses_tls(lab):
+    folder = lab.dir / "tls-broken"
+    cert, _key = self_signed(folder)
+    text = lab.config_path.read_text().replace(
+        f'url = "{PORTAL}"',  # the certificate given as its own key: it does not load
+        f'url = "http://{LAN_ROUTER}:18082"\nport = 18082\ntls_port = 18445\n'
+        f'tls_cert = "{cert}"\ntls_key = "{cert}"',
+    )
+    config_path = folder / "hotspot.toml"
+    config_path.write_text(text)
+    config_path.chmod(0o644)
+    gw = lab.spec.gw
+    proc = Proc(
+        "portal-tls-broken", gw,
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--",
+         lab.python, "-m", "portal", "--config", str(config_path)],
+        env={"PYTHONUNBUFFERED": "1"},
+        ready=lambda: lab._http_ok(gw, f"http://{LAN_ROUTER}:18082/healthz"),
+    )  # fmt: skip
+    lab.start(proc)
+    try:
+        assert _curl(lab, gw, f"http://{LAN_ROUTER}:18082/api/captive")[0] == 200
+        tls = lab.exec(gw, "curl", "-s", "-m", "3", "-k", f"https://{LAN_ROUTER}:18445/api/captive")
+        assert tls.returncode != 0 and not tls.stdout, "no TLS, and never plain HTTP on the TLS port"
+        plain = lab.exec(gw, "curl", "-s", "-m", "3", f"http://{LAN_ROUTER}:18445/api/captive")
+        assert plain.returncode != 0 and not plain.stdout
+        log = (lab.log_dir / "portal-tls-broken.log").read_text()
+        assert "portal TLS certificate not loaded" in log
+    finally:
+        lab.stop("portal-tls-broken")
+
+
+SILENT_TLS_CLIENT = """
+import socket, sys, time
+started = time.monotonic()
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20) as sock:
+    assert sock.recv(1) == b""  # closed by the portal, nothing sent
+print(round(time.monotonic() - started, 2))
+"""

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gunicorn.workers.ggevent import GeventWorker
+
 from gateway import config as config_mod
 from gateway.ops.dnsmasq import render_dnsmasq_conf
 from portal import neighbours
-from portal.__main__ import ACCESS_LOG_FORMAT, CloseWhenAsked, gunicorn_options, tls_configured
+from portal.__main__ import (
+    ACCESS_LOG_FORMAT,
+    CloseWhenAsked,
+    PortalWorker,
+    TlsScheme,
+    gunicorn_options,
+    tls_configured,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARP = """IP address       HW type     Flags       HW address            Mask     Device
@@ -19,9 +28,11 @@ garbage line
 """
 
 
-def _config(**portal: str) -> config_mod.Config:
+def _config(**portal: str | int) -> config_mod.Config:
     text = (ROOT / "docs" / "hotspot.example.toml").read_text()
     for key, value in portal.items():
+        if isinstance(value, int):
+            text = text.replace(f"\n{key} = 1\n", f"\n{key} = {value}\n", 1)
         text = text.replace(f'{key} = ""', f'{key} = "{value}"', 1)
     return config_mod.loads(text, "/etc/hotspot/hotspot.toml")
 
@@ -66,15 +77,30 @@ def test_access_log_never_has_query_strings():
 
 def test_tls_listener_only_with_a_certificate():
     plain = _config()
-    assert not tls_configured(plain) and "certfile" not in gunicorn_options(plain)
+    assert not tls_configured(plain) and gunicorn_options(plain)["bind"] == ["10.42.0.1:8080"]
     tls = _config(tls_cert="/etc/hotspot/portal.pem", tls_key="/etc/hotspot/portal.key")
     assert tls_configured(tls)
-    options = gunicorn_options(tls, tls=True)
-    assert options["bind"] == ["10.42.0.1:8443"]
-    assert (
-        options["certfile"] == "/etc/hotspot/portal.pem" and options["keyfile"] == "/etc/hotspot/portal.key"
-    )
-    assert gunicorn_options(tls)["bind"] == ["10.42.0.1:8080"]
+    # one server for both listeners (one master, its workers): TLS is the worker's, per listener
+    options = gunicorn_options(tls)
+    assert options["bind"] == ["10.42.0.1:8080", "10.42.0.1:8443"]
+    assert "certfile" not in options and options["worker_class"] is PortalWorker
+    assert options["sendfile"] is False, "sendfile would write past TLS"
+    assert gunicorn_options(tls, listen="tls")["bind"] == ["10.42.0.1:8443"]
+    assert gunicorn_options(tls, listen="http")["bind"] == ["10.42.0.1:8080"]
+    assert options["workers"] == 1 and gunicorn_options(_config(workers=2))["workers"] == 2
+
+
+def test_requests_on_the_tls_listener_are_https():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["wsgi.url_scheme"])
+        return [b""]
+
+    wrapped = TlsScheme(app, 8443)
+    wrapped({"SERVER_PORT": "8443", "wsgi.url_scheme": "http"}, None)
+    wrapped({"SERVER_PORT": "8080", "wsgi.url_scheme": "http"}, None)
+    assert seen == ["https", "http"]
 
 
 def test_connection_close_is_passed_to_gunicorn():
@@ -101,7 +127,7 @@ def test_connection_close_is_passed_to_gunicorn():
 def test_workers_do_not_block_on_slow_clients():
     # issue 16: 16 trickling connections held every gthread thread; gevent holds a greenlet each
     options = gunicorn_options(_config())
-    assert options["worker_class"] == "gevent" and options["worker_connections"] >= 100
+    assert issubclass(options["worker_class"], GeventWorker) and options["worker_connections"] >= 100
     assert options["keepalive"] <= 10, "a request's headers must arrive within the keepalive timeout"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -179,3 +180,82 @@ def test_kill_9_of_the_writer_loses_and_repeats_nothing(r, redis_url, slog):
     assert len(ids) == len(set(ids))
     assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS, count=added + 10)]
     assert len(ids) >= added
+
+
+def test_a_full_disk_loses_and_doubles_nothing(r, slog, monkeypatch):
+    """ENOSPC part-way through a write, then at fsync: each file is cut back, records wait in Redis.
+
+    (The disk filling up for real, on a small filesystem under the running gateway, is
+    tests/lab/test_faults.py; here the failures are injected at exact points.)"""
+    now = time.time()
+    writer = SessionLogWriter(r, slog)
+    start_session(r, a_session(0, now), now)
+    assert writer.pump(now) == 1
+    path = next(slog.directory.glob("sessions-*.jsonl"))
+    before = path.read_bytes()
+    for i in range(1, 6):
+        start_session(r, a_session(i, now), now)
+    real_write, real_fsync = os.write, os.fsync
+    budget = {"bytes": 300}
+
+    def short_write(fd, data):  # the disk takes 300 bytes, then says it is full
+        if budget["bytes"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        taken = real_write(fd, bytes(data[: budget["bytes"]]))
+        budget["bytes"] -= taken
+        return taken
+
+    monkeypatch.setattr(os, "write", short_write)
+    with pytest.raises(OSError) as failed:
+        writer.pump(now)
+    assert failed.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before, "no half record left behind"
+    monkeypatch.setattr(os, "write", real_write)
+
+    def full_at_fsync(fd):  # delayed allocation: the write was accepted, the flush is refused
+        if os.fstat(fd).st_size > len(before):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_at_fsync)
+    with pytest.raises(OSError):
+        writer.pump(now)
+    assert path.read_bytes() == before
+    assert r.xlen(keys.EVENTS) == 6, "the records wait in Redis"
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert writer.pump(now) == 5  # space is back: the backlog goes to disk once
+    ids = [rec["id"] for rec in lines(slog.directory)]
+    assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS)] and len(ids) == 6
+
+
+def test_a_full_disk_after_the_first_day_keeps_that_day(r, slog, monkeypatch):
+    """A batch over two days: the first day's file is written, the second fails; nothing doubles."""
+    midnight = datetime(2026, 11, 25, tzinfo=JAKARTA).timestamp()
+    for offset in (-2.0, -1.0, 1.0):
+        ms = int((midnight + offset) * 1000)
+        r.xadd(keys.EVENTS, {"event": "start", "sid": f"s{ms}", "time": str(midnight + offset)}, id=f"{ms}-0")
+    real_open = os.open
+
+    def second_day_full(path, flags, mode=0o777):
+        if str(path).endswith("2026-11-25.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", second_day_full)
+    writer = SessionLogWriter(r, slog)
+    with pytest.raises(OSError) as failed:
+        writer.pump(midnight)
+    assert getattr(failed.value, "written", None) == 2
+    monkeypatch.setattr(os, "open", real_open)
+    assert writer.pump(midnight) == 1
+    ids = [rec["id"] for rec in lines(slog.directory)]
+    assert ids == [entry_id for entry_id, _ in r.xrange(keys.EVENTS)] and len(ids) == 3
+
+
+def test_a_clock_far_ahead_does_not_make_the_records_old(r, slog):
+    """The router wakes up a year on (no NTP yet): nothing within retention of the newest record goes."""
+    slog.directory.mkdir(parents=True)
+    for day in ("2025-11-23", "2025-12-24", "2026-11-24"):
+        (slog.directory / f"sessions-{day}.jsonl").write_text("")
+    assert [p.name for p in slog.prune(date(2027, 11, 25))] == ["sessions-2025-11-23.jsonl"]
+    assert [d.isoformat() for d, _ in slog.files()] == ["2025-12-24", "2026-11-24"]
