@@ -12,7 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_UNAVAILABLE, EXIT_USAGE, fail, print_json
-from gateway.hq.reach import COLUMNS, GROUPS, PERIODS, SURVEY_COLUMNS, ReportError, run_report
+from gateway.hq.reach import (
+    COLUMNS,
+    GROUPS,
+    PERIODS,
+    SURVEY_COLUMNS,
+    VOUCHER_COLUMNS,
+    ReportError,
+    run_report,
+)
 from gateway.units import format_size
 
 __all__ = ["COMMANDS"]
@@ -58,16 +66,20 @@ def hq_group() -> None:
 @click.option("--per", type=click.Choice(list(PERIODS)), default="month", show_default=True)
 @click.option("--timezone", default="Asia/Jakarta", show_default=True, help="Where days begin.")
 @click.option("--survey", is_flag=True, help="The survey's answers instead (anonymous day counts).")
+@click.option("--vouchers", is_flag=True, help="Local vouchers used instead: sessions and vouchers per plan.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 def hq_report(
     db: str, month: str | None, day: str | None, by: str, per: str, timezone: str, survey: bool,
-    as_csv: bool, as_json: bool,
+    vouchers: bool, as_csv: bool, as_json: bool,
 ) -> None:  # fmt: skip
-    """Sessions, unique devices, hours online, data and central accounts per library, district or
-    province (or with --survey: the survey's answers)."""
+    """Sessions, unique devices, hours online, data, central accounts and sessions on local vouchers
+    per library, district or province (or with --survey: the survey's answers; with --vouchers:
+    local vouchers used per plan)."""
     since, until = _period(month, day)
-    kind = "survey" if survey else "reach"
+    if survey and vouchers:
+        fail("give --survey or --vouchers, not both", EXIT_USAGE)
+    kind = "survey" if survey else "vouchers" if vouchers else "reach"
     try:
         rows = run_report(db, since, until, by=by, per=per, tz=timezone, kind=kind)
     except ReportError as err:
@@ -78,6 +90,14 @@ def hq_report(
             table.add_row(row["period"], row["group"], row["question"], row["answer"], str(row["count"]))
         Console().print(table)
         return
+    if vouchers and not (as_json or as_csv):
+        table = Table("period", by, "plan", "sessions", "vouchers")
+        for row in rows:
+            table.add_row(
+                row["period"], row["group"], row["plan"], str(row["sessions"]), str(row["vouchers"])
+            )
+        Console().print(table)
+        return
     if as_json:
         print_json(
             {"since": since.isoformat(), "until": until.isoformat(), "by": by, "per": per, "rows": rows}
@@ -85,16 +105,20 @@ def hq_report(
         return
     if as_csv:
         writer = csv.DictWriter(
-            sys.stdout, fieldnames=list(SURVEY_COLUMNS if survey else COLUMNS), lineterminator="\n"
+            sys.stdout,
+            fieldnames=list({"survey": SURVEY_COLUMNS, "vouchers": VOUCHER_COLUMNS}.get(kind, COLUMNS)),
+            lineterminator="\n",
         )
         writer.writeheader()
         writer.writerows(rows)
         return
-    table = Table("period", by, "sessions", "devices", "hours", "data", "central accounts")
+    table = Table(
+        "period", by, "sessions", "devices", "hours", "data", "central accounts", "voucher sessions"
+    )  # fmt: skip
     for row in rows:
         table.add_row(
             row["period"], row["group"], str(row["sessions"]), str(row["devices"]), f"{row['hours']:.1f}",
-            format_size(row["bytes"]), str(row["central_accounts"]),
+            format_size(row["bytes"]), str(row["central_accounts"]), str(row["voucher_sessions"]),
         )  # fmt: skip
     Console().print(table)
 

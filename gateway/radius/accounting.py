@@ -75,6 +75,7 @@ def outbox_record(status: str, fields: Mapping[str, str], user: str = "") -> dic
         "sid": fields["sid"],
         "time": fields["time"],
         "kind": fields.get("kind", ""),
+        "plan": fields.get("plan", ""),
         "user": user or f"{fields.get('kind', 'local')}:{fields.get('voucher_id') or fields.get('plan', '')}",
         "mac": fields.get("mac", ""),
         "ip": fields.get("ip", ""),

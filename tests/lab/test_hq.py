@@ -84,7 +84,9 @@ def test_reach_report_from_hq_database(hq_lab):
     for i, (device, octets) in enumerate((("dev-a", 1000), ("dev-a", 2000), ("dev-b", 4000))):
         for status in ("Start", "Stop"):
             lines = [
-                f'Acct-Status-Type = {status}', f'Acct-Session-Id = "reach-{i}"', f'User-Name = "local:v{i}"',
+                f'Acct-Status-Type = {status}', f'Acct-Session-Id = "reach-{i}"',
+                f'User-Name = "{"voucher" if i < 2 else "free"}:v{i}"',
+                f'Class = "{"voucher:harian" if i < 2 else "free:gratis"}"',
                 f'Calling-Station-Id = "{device}"', 'NAS-Identifier = "lab"', "Acct-Authentic = Local",
                 f"Event-Timestamp = {base + i * 3600 + (1800 if status == 'Stop' else 0)}",
             ]  # fmt: skip
@@ -109,15 +111,23 @@ def test_reach_report_from_hq_database(hq_lab):
     [row] = json.loads(result.stdout)["rows"]
     assert row == {
         "period": "2025-03", "group": "Jawa Lab", "sessions": 3, "devices": 2, "hours": 1.5,
-        "bytes": 7000, "central_accounts": 0,
+        "bytes": 7000, "central_accounts": 0, "voucher_sessions": 2,
     }  # fmt: skip
     result = hq_lab.exec(
         hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
         "--per", "day", "--csv", timeout=60,
     )  # fmt: skip
     assert result.stdout.splitlines() == [
-        "period,group,sessions,devices,hours,bytes,central_accounts",
-        "2025-03-15,lab,3,2,1.5,7000,0",
+        "period,group,sessions,devices,hours,bytes,central_accounts,voucher_sessions",
+        "2025-03-15,lab,3,2,1.5,7000,0,2",
+    ]
+    # local vouchers used per plan: the plan from the Class the router sent (radacct.class)
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--month", "2025-03",
+        "--vouchers", "--json", timeout=60,
+    )  # fmt: skip
+    assert json.loads(result.stdout)["rows"] == [
+        {"period": "2025-03", "group": "lab", "plan": "harian", "sessions": 2, "vouchers": 2}
     ]
     # the survey's anonymous day counts, as a router sends them (radclient with HQ's dictionary)
     counts = {"study": 4, "work": 2}
@@ -142,3 +152,58 @@ def test_reach_report_from_hq_database(hq_lab):
         {"period": "2025-03", "group": "Kota Lab", "question": "purpose", "answer": answer, "count": n}
         for answer, n in sorted(counts.items())
     ]
+
+
+def test_a_voucher_login_is_a_voucher_used_at_hq(hq_lab, gw):
+    """A phone logs in at the library with a local voucher: HQ counts it as a voucher of its plan."""
+    import re
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gateway.lab.probe import wait_for
+    from gateway.model.sessions import session_for_mac
+    from gateway.model.vouchers import issue_batch
+
+    hq = hq_lab.hq
+    config = hq_lab.config()
+    [voucher] = issue_batch(gw, config.plans["harian"], 1, now=time.time(), issued_by="test_hq")
+    ns = hq_lab.spec.client(3)
+    portal = "http://10.42.0.1:8080"
+    page = hq_lab.exec(ns, "curl", "-s", "-m", "15", f"{portal}/", timeout=25).stdout
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    hq_lab.exec(
+        ns,
+        "curl",
+        "-s",
+        "-m",
+        "15",
+        "-d",
+        f"code={voucher.code}&token={token}",
+        f"{portal}/login",
+        timeout=25,
+    )
+    session = session_for_mac(gw, hq_lab.client_mac(3))
+    assert session is not None and session.kind == "voucher", session
+
+    def at_hq() -> str:
+        return hq.sql(f"SELECT username, class FROM radacct WHERE acctsessionid = '{session.sid}'").strip()
+
+    wait_for(at_hq, 20, "the voucher session's Start at HQ")
+    username, klass = at_hq().split("|")
+    assert username == f"voucher:{voucher.id}"  # the public voucher id, never the code
+    assert bytes.fromhex(klass.removeprefix("0x")) == b"voucher:harian", klass
+    day = datetime.fromtimestamp(session.started_at, ZoneInfo(config.library.timezone)).date().isoformat()
+    hotspotctl = str(Path(sys.executable).parent / "hotspotctl")
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--day", day, "--vouchers",
+        "--timezone", config.library.timezone, "--json", timeout=60,
+    )  # fmt: skip
+    rows = {(row["group"], row["plan"]): row for row in json.loads(result.stdout)["rows"]}
+    assert rows[("lab", "harian")]["vouchers"] >= 1, rows
+    result = hq_lab.exec(
+        hq_lab.spec.hq_ns, hotspotctl, "hq", "report", "--db", hq.conninfo, "--day", day,
+        "--timezone", config.library.timezone, "--json", timeout=60,
+    )  # fmt: skip
+    [row] = [row for row in json.loads(result.stdout)["rows"] if row["group"] == "lab"]
+    assert row["voucher_sessions"] >= 1
