@@ -80,11 +80,14 @@ ORDER BY 1, 2;
 SURVEY_COLUMNS = ("period", "group", "question", "answer", "count")
 VOUCHER_COLUMNS = ("period", "group", "plan", "sessions", "vouchers")
 
-# radacct.class as text: FreeRADIUS writes an octets attribute as "0x<hex>"; anything else as is
-_CLASS_TEXT = (
-    "CASE WHEN r.class ~ '^0x([0-9a-fA-F]{2})+$' THEN encode(decode(substr(r.class, 3), 'hex'), 'escape') "
-    "ELSE COALESCE(r.class, '') END"
-)
+
+def _class_text(column: str) -> str:
+    """Return SQL for ``column`` (radacct.class) as text: FreeRADIUS writes an octets attribute as
+    "0x<hex>" (decoded here); anything else is taken as it is."""
+    return (
+        f"CASE WHEN {column} ~ '^0x([0-9a-fA-F]{{2}})+$' "
+        f"THEN encode(decode(substr({column}, 3), 'hex'), 'escape') ELSE COALESCE({column}, '') END"
+    )
 
 
 def vouchers_sql(by: str, per: str) -> str:
@@ -92,7 +95,9 @@ def vouchers_sql(by: str, per: str) -> str:
 
     A session is a local voucher's by its User-Name (``voucher:<voucher id>``); its plan is
     the Class the router sent (``voucher:<plan>``, in ``radacct.class``), "(unknown)" for
-    records from routers that did not send one. Same psql variables as :func:`reach_sql`.
+    records from routers that did not send one. The rows are grouped by the raw class first
+    and the few groups decoded after (a voucher keeps one plan, so its class is one value).
+    Same psql variables as :func:`reach_sql`.
     """
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
@@ -101,16 +106,20 @@ def vouchers_sql(by: str, per: str) -> str:
     group = GROUPS[by]
     fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
     return f"""
-SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}') AS period,
-       COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
-       COALESCE(NULLIF(substring({_CLASS_TEXT} from '^voucher:(.*)$'), ''), '(unknown)') AS plan,
-       count(*) AS sessions,
-       count(DISTINCT r.username) AS vouchers
-FROM radacct r
-LEFT JOIN library l ON l.id = r.realm
-WHERE r.acctstarttime >= (:'since'::date)::timestamp AT TIME ZONE :'tz'
-  AND r.acctstarttime < (:'until'::date)::timestamp AT TIME ZONE :'tz'
-  AND {_VOUCHER}
+SELECT v.period, v."group",
+       COALESCE(NULLIF(substring({_class_text("v.class")} from '^voucher:(.*)$'), ''), '(unknown)') AS plan,
+       sum(v.sessions) AS sessions, sum(v.vouchers) AS vouchers
+FROM (
+  SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}') AS period,
+         COALESCE(NULLIF({group}, ''), '(unknown)') AS "group", r.class,
+         count(*) AS sessions, count(DISTINCT r.username) AS vouchers
+  FROM radacct r
+  LEFT JOIN library l ON l.id = r.realm
+  WHERE r.acctstarttime >= (:'since'::date)::timestamp AT TIME ZONE :'tz'
+    AND r.acctstarttime < (:'until'::date)::timestamp AT TIME ZONE :'tz'
+    AND {_VOUCHER}
+  GROUP BY 1, 2, 3
+) v
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3;
 """
