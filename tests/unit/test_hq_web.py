@@ -172,3 +172,48 @@ def test_secret_key_is_made_once_and_private(app, tmp_path):
     key = Path(tmp_path / "secret")
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_text().strip()) == 64
     assert app.config["SECRET_KEY"] == key.read_bytes().strip()
+
+
+def test_hotspotctl_hq_account_add_list_remove(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    path = str(tmp_path / "staff")
+    run = CliRunner().invoke
+    result = run(
+        cli, ["hq", "account", "add", "Rina", "--staff-file", path, "--password-stdin"], input=PASSWORD
+    )
+    assert result.exit_code == 0 and "added rina" in result.output
+    result = run(
+        cli, ["hq", "account", "add", "budi", "--staff-file", path, "--password-stdin"], input="short\n"
+    )
+    assert result.exit_code == 2 and "10 to 256" in result.output
+    result = run(cli, ["hq", "account", "list", "--staff-file", path, "--json"])
+    assert json.loads(result.output) == {"accounts": ["rina"]}
+    assert StaffFile(Path(path)).verify("rina", PASSWORD)
+    assert run(cli, ["hq", "account", "remove", "rina", "--staff-file", path]).exit_code == 0
+    assert run(cli, ["hq", "account", "remove", "rina", "--staff-file", path]).exit_code == 1
+
+
+def test_hotspotctl_hq_web_checks_its_settings_before_starting(tmp_path):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "hq",
+            "web",
+            "--db",
+            "dbname=radius",
+            "--timezone",
+            "Mars/Olympus",
+            "--staff-file",
+            str(tmp_path / "s"),
+        ],
+    )
+    assert result.exit_code == 2 and "not a time zone" in result.output
