@@ -38,7 +38,8 @@ GROUPS = {
 PERIODS = ("day", "month")
 COLUMNS = ("period", "group", "sessions", "devices", "hours", "bytes", "central_accounts", "voucher_sessions")
 _INTS = ("sessions", "devices", "bytes", "central_accounts", "voucher_sessions")
-KINDS = ("reach", "vouchers", "survey")
+KINDS = ("reach", "vouchers", "survey", "libraries")
+LIBRARIES_SQL = "SELECT id, name, district, province FROM library ORDER BY id;"
 # a local voucher's session: the router sends User-Name "voucher:<voucher id>" (docs/fleet.md)
 _VOUCHER = "r.username LIKE 'voucher:%' AND r.acctauthentic = 'Local'"
 
@@ -165,11 +166,15 @@ def run_report(
     conninfo: str, since: date, until: date, *, by: str = "library", per: str = "month",
     tz: str = "Asia/Jakarta", psql: str = "psql", timeout: float = 120, kind: str = "reach",
 ) -> list[dict]:  # fmt: skip
-    """Run the report (``kind`` "reach", "vouchers" or "survey") against HQ's database
-    (``conninfo``, libpq syntax) and return its rows."""
+    """Run the report (``kind`` "reach", "vouchers" or "survey"; "libraries": the library
+    metadata, for names) against HQ's database (``conninfo``, libpq syntax); return its rows."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    sql = {"reach": reach_sql, "vouchers": vouchers_sql, "survey": survey_sql}[kind](by, per)
+    sql = (
+        LIBRARIES_SQL
+        if kind == "libraries"
+        else {"reach": reach_sql, "vouchers": vouchers_sql, "survey": survey_sql}[kind](by, per)
+    )
     argv = [
         psql, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1",
         "-v", f"since={since.isoformat()}", "-v", f"until={until.isoformat()}", "-v", f"tz={tz}",
@@ -183,6 +188,8 @@ def run_report(
         raise ReportError(f"the report took longer than {timeout:.0f}s") from None
     if result.returncode != 0:
         raise ReportError(result.stderr.strip() or f"psql exited with {result.returncode}")
+    if kind == "libraries":
+        return list(csv.DictReader(io.StringIO(result.stdout)))
     if kind == "survey":
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         return [{**row, "count": int(row["count"] or 0)} for row in rows]

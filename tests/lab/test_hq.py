@@ -306,6 +306,7 @@ def test_hq_page_in_a_browser(hq_lab, artifacts):
         # Indonesian conventions: the month's name, a decimal comma, sizes in decimal units
         assert "Jangkauan April 2025" in month and "3,0" in month and "3 GB" in month, month
         assert "harian" in month and "Pertanyaan: purpose" in month and "study" in month
+        assert "Perpustakaan Lab (lab)" in month  # the library's name from HQ's library table
         assert "Jawa Lab" in by_path["/?month=2025-04&by=province&lang=id"]["text"]
         english = by_path["/?month=2025-04&per=day&lang=en"]["text"]
         assert "Reach in April 2025" in english and "Apr 10, 2025" in english

@@ -149,6 +149,7 @@ def test_report_page_and_csv_show_the_rows(app, monkeypatch):
                       "vouchers": 390}],
         "survey": [{"period": "2026-11", "group": "sukabumi", "question": "purpose", "answer": "study",
                     "count": 77}],
+        "libraries": [{"id": "sukabumi", "name": "Perpustakaan Daerah Sukabumi"}],
     }  # fmt: skip
     monkeypatch.setattr(views, "run_report", lambda *a, kind, **k: rows[kind])
     client = app.test_client()
@@ -156,6 +157,7 @@ def test_report_page_and_csv_show_the_rows(app, monkeypatch):
     page = client.get("/?month=2026-11").text
     assert "Jangkauan November 2026" in page and "12.345" in page and "1.234,5" in page and "12,3 GB" in page
     assert "harian" in page and "390" in page and "Pertanyaan: purpose" in page
+    assert "Perpustakaan Daerah Sukabumi" in page  # a library's name beside its id
     assert 'hreflang="en"' in page and "month=2026-11" in page
     response = client.get("/report.csv?month=2026-11&kind=reach")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
