@@ -84,6 +84,15 @@ translations: venv
 		$(VENV)/bin/pybabel -q update --no-fuzzy-matching -i $(TRANSLATIONS)/$$domain.pot -d $(TRANSLATIONS) -D $$domain && \
 		$(VENV)/bin/pybabel -q compile --statistics -d $(TRANSLATIONS) -D $$domain; \
 	done
+	# the HQ page (hqweb/, runs at HQ): its own catalog "hq" under hqweb/translations
+	$(VENV)/bin/pybabel -q extract -F babel-hq.cfg --no-location --sort-output \
+		--project=perpuseru-hotspot -o hqweb/translations/hq.pot hqweb
+	for lang in id en; do \
+		test -f hqweb/translations/$$lang/LC_MESSAGES/hq.po || \
+			$(VENV)/bin/pybabel -q init -i hqweb/translations/hq.pot -d hqweb/translations -D hq -l $$lang; \
+	done
+	$(VENV)/bin/pybabel -q update --no-fuzzy-matching -i hqweb/translations/hq.pot -d hqweb/translations -D hq && \
+		$(VENV)/bin/pybabel -q compile --statistics -d hqweb/translations -D hq
 
 # On a router (Debian 12, as root): a venv under /opt, the units, the config, dnsmasq and
 # Redis set up; see docs/install.md. DESTDIR stages it under another folder (tests, packaging).

@@ -31,6 +31,7 @@ import subprocess
 import time
 from datetime import date
 
+from gateway.hq import reach
 from gateway.hq.reach import ReportError, reach_sql, run_report
 from gateway.lab.lab import Lab
 from gateway.lab.netns import LabError
@@ -54,21 +55,25 @@ ON CONFLICT (id) DO NOTHING
 
 # Rows ``first`` .. ``last`` of the synthetic year: a day of the year, a start in opening hours
 # (08-17 local), 1 min - 2 h online, a device among ~3,000 per library (keyed-hash-like ids),
-# every fifth session a central account. Days are spread evenly, libraries round-robin.
+# every fifth session a central account, the others library vouchers of three plans (with the
+# Class a router sends). Days are spread evenly, libraries round-robin.
 _FILL_SQL = """
 INSERT INTO radacct (acctsessionid, acctuniqueid, username, realm, nasipaddress, acctstarttime,
                      acctupdatetime, acctstoptime, acctsessiontime, acctauthentic,
-                     acctinputoctets, acctoutputoctets, callingstationid, acctterminatecause)
+                     acctinputoctets, acctoutputoctets, callingstationid, acctterminatecause, class)
 SELECT 'syn-' || g, md5('syn-' || g), u.username, 'lib-' || lpad((g % {libs})::text, 3, '0'),
        '10.250.0.1', s.t, s.t + s.secs * interval '1 second', s.t + s.secs * interval '1 second',
        s.secs, u.auth, (random() * 5e7)::bigint, (random() * 3e8)::bigint,
-       left(md5((g % {libs}) || '-' || (hashint4(g) % 3000)), 16), 'User-Request'
+       left(md5((g % {libs}) || '-' || (hashint4(g) % 3000)), 16), 'User-Request', u.class
 FROM generate_series({first}, {last}) g,
 LATERAL (SELECT (timestamp '{start}' + ({day}) * interval '1 day'
                  + (8 * 3600 + random() * 9 * 3600) * interval '1 second') AT TIME ZONE 'Asia/Jakarta' AS t,
                 (60 + random() * 7140)::bigint AS secs) s,
-LATERAL (SELECT CASE WHEN g % 5 = 0 THEN 'M' || (hashint4(g) % 20000) ELSE 'local:v' || g END AS username,
-                CASE WHEN g % 5 = 0 THEN 'RADIUS' ELSE 'Local' END AS auth) u
+LATERAL (SELECT CASE WHEN g % 5 = 0 THEN 'M' || (hashint4(g) % 20000) ELSE 'voucher:v' || g END AS username,
+                CASE WHEN g % 5 = 0 THEN 'RADIUS' ELSE 'Local' END AS auth,
+                -- the Class a router sends for a voucher session, as FreeRADIUS writes an octets value
+                CASE WHEN g % 5 = 0 THEN NULL ELSE '0x' || encode(convert_to('voucher:'
+                    || (ARRAY['harian', 'mingguan', 'jam'])[1 + g % 3], 'UTF8'), 'hex') END AS class) u
 """
 
 _SENDER = """
@@ -119,20 +124,47 @@ def _psql(lab: Lab, sql: str, timeout: float) -> str:
     return lab.exec(hq.ns, *argv, timeout=timeout, check=True).stdout
 
 
+# the month report as it was before it counted voucher sessions (for the side-by-side ratio)
+_VOUCHER_COLUMN = f",\n       count(*) FILTER (WHERE {reach._VOUCHER}) AS voucher_sessions"
+
+
+def _time_sql(lab: Lab, sql: str) -> float:
+    """Run ``sql`` at HQ with the month's psql variables as run_report does; return the seconds."""
+    hq = lab.hq
+    assert hq is not None  # the lab is built with hq=True
+    argv = [
+        "psql", "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-v", f"since={MONTH[0].isoformat()}",
+        "-v", f"until={MONTH[1].isoformat()}", "-v", "tz=Asia/Jakarta", "-d", hq.conninfo, "-f", "-",
+    ]  # fmt: skip
+    started = time.monotonic()
+    subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=300, check=True)
+    return time.monotonic() - started
+
+
 def _time_reports(lab: Lab, runs: int) -> dict[str, float]:
     hq = lab.hq
     assert hq is not None  # the lab is built with hq=True
     medians = {}
     for by in ("library", "district", "province"):
-        seconds = []
-        for _ in range(runs):
+        before = reach_sql(by, "month").replace(_VOUCHER_COLUMN, "")
+        assert before != reach_sql(by, "month"), "the voucher column moved: update _VOUCHER_COLUMN"
+        seconds, without, vouchers = [], [], []
+        for _ in range(runs):  # interleaved, so load on the shared machine hits all three alike
             started = time.monotonic()
             rows = run_report(hq.conninfo, *MONTH, by=by, per="month", timeout=300)
             seconds.append(time.monotonic() - started)
+            without.append(_time_sql(lab, before))
+            started = time.monotonic()
+            plans = run_report(hq.conninfo, *MONTH, by=by, per="month", timeout=300, kind="vouchers")
+            vouchers.append(time.monotonic() - started)
         medians[by] = statistics.median(seconds)
         print(f"report {by:8s} {MONTH[0]:%Y-%m}: median {medians[by]:.3f} s of {runs} "
               f"(min {min(seconds):.3f}, max {max(seconds):.3f}), {len(rows)} rows, "
-              f"{sum(row['sessions'] for row in rows):,} sessions", flush=True)  # fmt: skip
+              f"{sum(row['sessions'] for row in rows):,} sessions, "
+              f"{sum(row['voucher_sessions'] for row in rows):,} on vouchers", flush=True)  # fmt: skip
+        print(f"report {by:8s} without the voucher column: median {statistics.median(without):.3f} s "
+              f"(with/without {medians[by] / statistics.median(without):.2f}); vouchers per plan: median "
+              f"{statistics.median(vouchers):.3f} s, {len(plans)} rows", flush=True)  # fmt: skip
     return medians
 
 

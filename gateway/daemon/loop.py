@@ -71,6 +71,7 @@ class Daemon:
             if config.radius.dynauth_listen:  # Disconnect/CoA from HQ (RFC 5176)
                 self.hooks.append(DynAuthServer(config, self.redis, on_change=self.wake))
         self.reload_requested = False  # SIGHUP
+        self.hooks_started = False  # run() starts the hooks; one added by a reload then starts at once
         self.handlers: dict[str, Handler] = {
             "authorize": self.authorize,
             "deauthorize": self.deauthorize,
@@ -89,7 +90,45 @@ class Daemon:
         """Run with a reloaded config from now on (the table is replaced at once if its rules change)."""
         self.config = config
         self.reconciler.configure(config)
+        self._configure_radius(config)
         self.next_pass = 0.0
+
+    def _configure_radius(self, config: config_mod.Config) -> None:
+        """Apply a reloaded ``[radius]`` to accounting and Disconnect/CoA without a restart.
+
+        Accounting keeps its thread and its outbox (Redis): the sender takes the new servers,
+        secret, timeouts and NAS settings from its next round. The Disconnect/CoA listener is
+        replaced when its settings or the secret changed (a moment without a listener; HQ
+        retries). Sessions are untouched: nobody is logged out, no queued record is lost.
+        """
+        accounting = next((h for h in self.hooks if isinstance(h, AccountingHook)), None)
+        dynauth = next((h for h in self.hooks if isinstance(h, DynAuthServer)), None)
+        radius = config.radius
+        if radius is None:
+            for hook in (accounting, dynauth):
+                if hook is not None:
+                    hook.stop()
+                    self.hooks.remove(hook)
+            if accounting or dynauth:
+                log.info("radius_reloaded", accounting=False, dynauth=False)
+            return
+        if accounting is None:
+            self._add_hook(AccountingHook(config, self.redis))
+        else:
+            accounting.configure(config)
+        if dynauth is not None and (not radius.dynauth_listen or dynauth.outdated(config)):
+            dynauth.stop()
+            self.hooks.remove(dynauth)
+            dynauth = None
+        if dynauth is None and radius.dynauth_listen:
+            self._add_hook(DynAuthServer(config, self.redis, on_change=self.wake))
+        log.info("radius_reloaded", servers=[str(s.host) for s in radius.servers],
+                 dynauth=radius.dynauth_listen or "off")  # fmt: skip
+
+    def _add_hook(self, hook: PassHook) -> None:
+        self.hooks.append(hook)
+        if self.hooks_started:
+            hook.start()
 
     def reload(self, _command: commands.Command | None = None) -> dict:
         """Re-read the config file; a bad file is refused and the running config stays."""
@@ -298,6 +337,7 @@ class Daemon:
         self.watch = TableWatch(self.config.network.netns)
         for hook in self.hooks:
             hook.start()
+        self.hooks_started = True
         backoff = 0.25
         while not self.stopping:
             try:

@@ -19,12 +19,15 @@ __all__ = [
     "COLUMNS",
     "GROUPS",
     "PERIODS",
+    "KINDS",
     "SURVEY_COLUMNS",
+    "VOUCHER_COLUMNS",
     "ReportError",
     "parse_rows",
     "reach_sql",
     "run_report",
     "survey_sql",
+    "vouchers_sql",
 ]
 
 GROUPS = {
@@ -33,8 +36,12 @@ GROUPS = {
     "province": "l.province",
 }
 PERIODS = ("day", "month")
-COLUMNS = ("period", "group", "sessions", "devices", "hours", "bytes", "central_accounts")
-_INTS = ("sessions", "devices", "bytes", "central_accounts")
+COLUMNS = ("period", "group", "sessions", "devices", "hours", "bytes", "central_accounts", "voucher_sessions")
+_INTS = ("sessions", "devices", "bytes", "central_accounts", "voucher_sessions")
+KINDS = ("reach", "vouchers", "survey", "libraries")
+LIBRARIES_SQL = "SELECT id, name, district, province FROM library ORDER BY id;"
+# a local voucher's session: the router sends User-Name "voucher:<voucher id>" (docs/fleet.md)
+_VOUCHER = "r.username LIKE 'voucher:%' AND r.acctauthentic = 'Local'"
 
 
 class ReportError(Exception):
@@ -60,7 +67,8 @@ SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}')
        count(DISTINCT NULLIF(r.callingstationid, '')) AS devices,
        round(COALESCE(sum(r.acctsessiontime), 0) / 3600.0, 2) AS hours,
        COALESCE(sum(r.acctinputoctets + r.acctoutputoctets), 0) AS bytes,
-       count(DISTINCT r.username) FILTER (WHERE r.acctauthentic = 'RADIUS') AS central_accounts
+       count(DISTINCT r.username) FILTER (WHERE r.acctauthentic = 'RADIUS') AS central_accounts,
+       count(*) FILTER (WHERE {_VOUCHER}) AS voucher_sessions
 FROM radacct r
 LEFT JOIN library l ON l.id = r.realm
 WHERE r.acctstarttime >= (:'since'::date)::timestamp AT TIME ZONE :'tz'
@@ -71,6 +79,51 @@ ORDER BY 1, 2;
 
 
 SURVEY_COLUMNS = ("period", "group", "question", "answer", "count")
+VOUCHER_COLUMNS = ("period", "group", "plan", "sessions", "vouchers")
+
+
+def _class_text(column: str) -> str:
+    """Return SQL for ``column`` (radacct.class) as text: FreeRADIUS writes an octets attribute as
+    "0x<hex>" (decoded here); anything else is taken as it is."""
+    return (
+        f"CASE WHEN {column} ~ '^0x([0-9a-fA-F]{{2}})+$' "
+        f"THEN encode(decode(substr({column}, 3), 'hex'), 'escape') ELSE COALESCE({column}, '') END"
+    )
+
+
+def vouchers_sql(by: str, per: str) -> str:
+    """Return the query of local vouchers used: sessions and distinct vouchers per plan.
+
+    A session is a local voucher's by its User-Name (``voucher:<voucher id>``); its plan is
+    the Class the router sent (``voucher:<plan>``, in ``radacct.class``), "(unknown)" for
+    records from routers that did not send one. The rows are grouped by the raw class first
+    and the few groups decoded after (a voucher keeps one plan, so its class is one value).
+    Same psql variables as :func:`reach_sql`.
+    """
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if per not in PERIODS:
+        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
+    group = GROUPS[by]
+    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    return f"""
+SELECT v.period, v."group",
+       COALESCE(NULLIF(substring({_class_text("v.class")} from '^voucher:(.*)$'), ''), '(unknown)') AS plan,
+       sum(v.sessions) AS sessions, sum(v.vouchers) AS vouchers
+FROM (
+  SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}') AS period,
+         COALESCE(NULLIF({group}, ''), '(unknown)') AS "group", r.class,
+         count(*) AS sessions, count(DISTINCT r.username) AS vouchers
+  FROM radacct r
+  LEFT JOIN library l ON l.id = r.realm
+  WHERE r.acctstarttime >= (:'since'::date)::timestamp AT TIME ZONE :'tz'
+    AND r.acctstarttime < (:'until'::date)::timestamp AT TIME ZONE :'tz'
+    AND {_VOUCHER}
+  GROUP BY 1, 2, 3
+) v
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3;
+"""
 
 
 def survey_sql(by: str, per: str) -> str:
@@ -113,9 +166,15 @@ def run_report(
     conninfo: str, since: date, until: date, *, by: str = "library", per: str = "month",
     tz: str = "Asia/Jakarta", psql: str = "psql", timeout: float = 120, kind: str = "reach",
 ) -> list[dict]:  # fmt: skip
-    """Run the report (``kind`` "reach" or "survey") against HQ's database (``conninfo``,
-    libpq syntax) and return its rows."""
-    sql = survey_sql(by, per) if kind == "survey" else reach_sql(by, per)
+    """Run the report (``kind`` "reach", "vouchers" or "survey"; "libraries": the library
+    metadata, for names) against HQ's database (``conninfo``, libpq syntax); return its rows."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    sql = (
+        LIBRARIES_SQL
+        if kind == "libraries"
+        else {"reach": reach_sql, "vouchers": vouchers_sql, "survey": survey_sql}[kind](by, per)
+    )
     argv = [
         psql, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1",
         "-v", f"since={since.isoformat()}", "-v", f"until={until.isoformat()}", "-v", f"tz={tz}",
@@ -129,7 +188,12 @@ def run_report(
         raise ReportError(f"the report took longer than {timeout:.0f}s") from None
     if result.returncode != 0:
         raise ReportError(result.stderr.strip() or f"psql exited with {result.returncode}")
+    if kind == "libraries":
+        return list(csv.DictReader(io.StringIO(result.stdout)))
     if kind == "survey":
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         return [{**row, "count": int(row["count"] or 0)} for row in rows]
+    if kind == "vouchers":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        return [{**row, **{k: int(row[k] or 0) for k in ("sessions", "vouchers")}} for row in rows]
     return parse_rows(result.stdout)

@@ -19,10 +19,11 @@ from pathlib import Path
 from gateway.lab.netns import LabError, run
 from gateway.lab.topology import HQ_IP, WAN_ROUTER, LabSpec
 
-__all__ = ["PG_BIN", "SCHEMA", "Headquarters", "HqTemplate"]
+__all__ = ["PG_BIN", "QUERIES", "SCHEMA", "Headquarters", "HqTemplate", "queries_with_class"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCHEMA = Path("/etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql")
+QUERIES = SCHEMA.with_name("queries.conf")
 HQ_TOOLS = ("freeradius", "radclient", str(PG_BIN / "postgres"), str(PG_BIN / "initdb"), str(PG_BIN / "psql"))
 RADIUS_USER = "freerad"
 PG_USER = "postgres"
@@ -125,6 +126,8 @@ class Headquarters:
         )
         conf = self.raddb / "radiusd.conf"
         conf.write_text(text)
+        queries = self.raddb / "queries.conf"
+        queries.write_text(queries_with_class(QUERIES.read_text()))
         dictionary = self.raddb / "dictionary"
         dictionary.write_text(
             HqTemplate(resources.files("gateway.lab").joinpath("hq/dictionary.in").read_text()).substitute(
@@ -132,7 +135,7 @@ class Headquarters:
             )
         )
         # FreeRADIUS drops to freerad: it reads its config (with the secret) and writes its pid
-        for path in (self.raddb, conf, dictionary, self.dir / "run", self.dir / "log"):
+        for path in (self.raddb, conf, queries, dictionary, self.dir / "run", self.dir / "log"):
             shutil.chown(path, "root", RADIUS_USER)
         self.raddb.chmod(0o750)
         conf.chmod(0o640)
@@ -258,6 +261,25 @@ class Headquarters:
             *argv,
             timeout=timeout,
         )
+
+
+def queries_with_class(text: str) -> str:
+    """Return Debian's ``queries.conf`` with its ``class`` items switched on (as its comment says).
+
+    The three items are commented out by default (``column_name =\t# ", Class"``); with them
+    the accounting queries write the packet's Class into ``radacct.class``.
+    """
+    lines = []
+    switched = 0
+    for line in text.splitlines(keepends=True):
+        key = line.strip().split("=", 1)[0].strip()
+        if key in ("column_name", "packet_xlat", "reply_xlat") and '# ",' in line:
+            line = line.replace('# ",', '",', 1)
+            switched += 1
+        lines.append(line)
+    if switched != 3:
+        raise LabError(f"{QUERIES}: expected 3 commented class items, found {switched}")
+    return "".join(lines)
 
 
 def _sql_literal(value: str) -> str:

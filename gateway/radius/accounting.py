@@ -75,6 +75,7 @@ def outbox_record(status: str, fields: Mapping[str, str], user: str = "") -> dic
         "sid": fields["sid"],
         "time": fields["time"],
         "kind": fields.get("kind", ""),
+        "plan": fields.get("plan", ""),
         "user": user or f"{fields.get('kind', 'local')}:{fields.get('voucher_id') or fields.get('plan', '')}",
         "mac": fields.get("mac", ""),
         "ip": fields.get("ip", ""),
@@ -245,10 +246,22 @@ class AccountingHook:
             raise ValueError("the config has no [radius] section")
         self.config = config
         self.redis = r
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # records were queued
         self.stopping = threading.Event()
+        self.kick = threading.Event()  # a reload or a stop: end a wait for HQ at once
+        self.rebuild = threading.Event()  # a reload: the next round sends with a new Sender
         self.thread: threading.Thread | None = None
         self.survey_at = 0.0  # when the survey counts were last looked at
+
+    def configure(self, config: Config) -> None:
+        """Take a reloaded config: new servers, secret, timeouts and NAS settings apply from the
+        next round of sends (the records in flight finish first; none leaves the outbox unanswered)."""
+        if config.radius is None:
+            raise ValueError("the config has no [radius] section")
+        self.config = config
+        self.rebuild.set()
+        self.kick.set()
+        self.wake.set()
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="radius-accounting", daemon=True)
@@ -272,17 +285,26 @@ class AccountingHook:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.kick.set()
         self.wake.set()
         if self.thread is not None:
             self.thread.join(5)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` for HQ to come back; a reload or a stop ends the wait."""
+        self.kick.wait(seconds)
+        self.kick.clear()
 
     def _run(self) -> None:
         wait = 1.0
         sender: Sender | None = None
         while not self.stopping.is_set():
             try:
-                if sender is None:
-                    sender = Sender(connect(self.config), self.config)
+                if sender is None or self.rebuild.is_set():
+                    self.rebuild.clear()
+                    # the config (servers, secret file, timeouts, NAS-Identifier) as it is now
+                    sender = Sender(sender.redis if sender else connect(self.config), self.config)
+                    wait = 1.0
                 sent = sender.send_pending()
                 if sent:
                     log.info("radius_accounting_sent", records=sent, backlog=sender.redis.xlen(OUTBOX))
@@ -292,10 +314,10 @@ class AccountingHook:
             except RadiusUnavailable:
                 backlog = sender.redis.xlen(OUTBOX) if sender is not None else -1
                 log.warning("radius_accounting_waiting", retry_in=wait, backlog=backlog)
-                self.stopping.wait(wait)
+                self._pause(wait)
                 wait = min(wait * 2, MAX_WAIT)
             except Exception:
                 log.exception("radius_accounting_failed", retry_in=wait)
-                self.stopping.wait(wait)
+                self._pause(wait)
                 wait = min(wait * 2, MAX_WAIT)
             self.wake.clear()

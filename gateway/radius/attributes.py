@@ -6,6 +6,7 @@
 - :data:`TERMINATE_CAUSE`: our end reasons as Acct-Terminate-Cause (RFC 2866 5.10).
 - :func:`device_id`: what is sent as Calling-Station-Id (raw MAC or a per-library keyed hash).
 - :func:`acct_attributes`: the Accounting-Request attributes of a queued record.
+- :func:`session_class`: the Class a local session's accounting carries (``voucher:<plan>``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "device_id",
     "dictionary_path",
     "grant_from_reply",
+    "session_class",
     "split_octets",
     "survey_attributes",
 ]
@@ -159,6 +161,18 @@ def survey_attributes(record: Mapping[str, str], *, nas_identifier: str) -> dict
     }
 
 
+def session_class(kind: str, plan: str) -> bytes:
+    """Return the Class (RFC 2865 5.25) a local session's accounting carries: ``<kind>:<plan>``.
+
+    A local session has no Access-Accept whose Class it could echo, so the router names
+    what let the device in: ``voucher:harian`` (a local voucher of plan "harian"),
+    ``free:gratis``, ``admin:...``. HQ stores it in ``radacct.class`` (the standard
+    column) and counts vouchers used per plan from it. Printable ASCII, at most 253 bytes.
+    """
+    text = "".join(ch for ch in f"{kind}:{plan}" if ch.isascii() and ch.isprintable())
+    return text.encode()[:MAX_MESSAGE]
+
+
 def acct_attributes(
     record: Mapping[str, str], *, nas_identifier: str, calling_station: str, delay: int, nas_ip: str = ""
 ) -> dict[str, Any]:
@@ -183,6 +197,8 @@ def acct_attributes(
         attrs["NAS-IP-Address"] = nas_ip
     if record.get("ip"):
         attrs["Framed-IP-Address"] = record["ip"]
+    if record.get("kind") and record.get("kind") != "central":
+        attrs["Class"] = session_class(record["kind"], record.get("plan", ""))
     if status in ("Interim-Update", "Stop"):
         attrs["Acct-Session-Time"] = max(0, int(float(record.get("duration") or 0)))
         up_octets, up_giga = split_octets(int(record.get("bytes_up") or 0))

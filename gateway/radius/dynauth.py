@@ -216,6 +216,16 @@ class DynAuthServer:
     def after_pass(self, now: float, *, duration: float, drift: dict[str, int], failed: bool) -> object:
         return None  # the listener runs on its own thread
 
+    def outdated(self, config: Config) -> bool:
+        """Return whether ``config`` (a reload) asks for another listener: other ``[radius]``
+        settings, a changed secret file, or this one never started listening."""
+        if config.radius != self.radius or self.sock is None:
+            return True
+        try:
+            return read_secret(config.radius) != self.secret
+        except (OSError, ValueError):
+            return True
+
     def stop(self) -> None:
         self.stopping.set()
         if self.thread is not None:

@@ -268,3 +268,105 @@ def test_a_phone_answers_the_survey_and_the_desk_and_hq_count_it(hq_lab, gw, des
 def r_and_hq_agree(r, hq, day) -> bool:
     """Whether HQ's survey counts of ``day`` equal the router's (every question, every answer)."""
     return r.xlen(OUTBOX) == 0 and _survey_at_hq(hq, day.isoformat()) == _survey_here(r, day)
+
+
+def _with_radius(text: str, **values: str) -> str:
+    """Return the config ``text`` with these ``[radius]`` keys set (TOML values as written)."""
+    head, _, section = text.partition("\n[radius]\n")
+    lines = [line for line in section.splitlines() if line.split("=", 1)[0].strip() not in values]
+    return head + "\n[radius]\n" + "\n".join([*(f"{k} = {v}" for k, v in values.items()), *lines]) + "\n"
+
+
+def _central_login(lab, ns: str, code: str) -> int:
+    import re
+
+    portal = "http://10.42.0.1:8080"
+    page = lab.exec(ns, "curl", "-s", "-m", "15", f"{portal}/", timeout=25).stdout
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    out = lab.exec(
+        ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "15",
+        "-d", f"code={code}&token={token}", f"{portal}/login", timeout=25,
+    )  # fmt: skip
+    return int(out.stdout or 0)
+
+
+def test_radius_changes_apply_on_reload_without_logging_anyone_out(hq_lab, gw):
+    """A reload (no restart) moves login, accounting and Disconnect/CoA to new [radius] settings
+    (servers, secret, timeouts, NAS-Identifier, listener), nobody is logged out, and what was
+    queued meanwhile reaches HQ exactly once when the settings point at HQ again."""
+    import os
+    import re
+
+    from gateway.lab.topology import HQ_IP, WAN_ROUTER
+    from gateway.model import commands
+    from gateway.model.sessions import get_session
+
+    hq = hq_lab.hq
+    hq.add_user("PUSAT-R1", "PUSAT-R1")
+    path = hq_lab.config_path
+    original = path.read_text()
+    gateway_pid = hq_lab.pid("gateway")
+    s1, ack = admit(gw, hq_lab, 1)
+    assert ack and ack["ok"]
+    wait_for(lambda: _rows(hq, [s1.sid]), 15, "the Start at HQ")
+    new_secret = hq_lab.dir / "radius-reload.secret"
+    new_secret.write_text("a-new-secret-hq-does-not-know\n")
+    new_secret.chmod(0o644)  # lab only: the portal runs as nobody
+    moved = _with_radius(
+        original, servers='["198.51.100.99"]', secret_file=f'"{new_secret}"', timeout="0.3", retries="1",
+        nas_identifier='"lab-renamed"', dynauth_listen=f'"{WAN_ROUTER}:3800"', dynauth_clients=f'["{HQ_IP}"]',
+    )  # fmt: skip
+
+    def reload() -> dict:
+        reply = commands.request(gw, "reload", 10)
+        os.kill(hq_lab.pid("portal"), signal.SIGHUP)  # gunicorn: new workers read the file
+        time.sleep(3)
+        return reply
+
+    def radclient(port: int, secret: str, body: str):
+        return hq_lab.exec(
+            hq_lab.spec.hq_ns, "radclient", "-x", "-r", "1", "-t", "2", f"{WAN_ROUTER}:{port}", "disconnect",
+            secret, input=body + "Message-Authenticator = 0x00\n", timeout=15,
+        )  # fmt: skip
+
+    s2 = None
+    try:
+        path.write_text(moved)
+        reply = reload()
+        assert reply["ok"] and "radius" in reply["changed"], reply
+        # nobody logged out, the same gateway process
+        assert get_session(gw, s1.sid).state == "online" and hq_lab.pid("gateway") == gateway_pid
+        end_session(gw, s1.sid, "logout", time.time())
+        s2, ack = admit(gw, hq_lab, 2)
+        assert ack and ack["ok"]
+        # accounting now goes to the new server (nobody there): S1's Stop and S2's Start wait
+        wait_for(lambda: gw.xlen(OUTBOX) >= 2, 15, "records queued for the new server")
+        assert _rows(hq, [s1.sid])[s1.sid][3] == ""  # no Stop at HQ
+        # Disconnect/CoA: the new port, secret and NAS-Identifier
+        assert "Received" not in radclient(3799, hq.secret(), f'Acct-Session-Id = "{s2.sid}"\n').stdout
+        nak = radclient(
+            3800, "a-new-secret-hq-does-not-know", f'NAS-Identifier = "lab"\nAcct-Session-Id = "{s2.sid}"\n'
+        )
+        assert "Disconnect-NAK" in nak.stdout, nak.stdout + nak.stderr
+        ack_out = radclient(
+            3800,
+            "a-new-secret-hq-does-not-know",
+            f'NAS-Identifier = "lab-renamed"\nAcct-Session-Id = "{s2.sid}"\n',
+        )
+        assert "Disconnect-ACK" in ack_out.stdout, ack_out.stdout + ack_out.stderr
+        wait_for(lambda: get_session(gw, s2.sid).state == "ended", 10, "S2 ended by HQ")
+        # a central login asks the new server and gives up within the new bound (0.3 s x 1 x 1)
+        started = time.monotonic()
+        assert _central_login(hq_lab, hq_lab.spec.client(4), "PUSAT-R1") == 503
+        assert time.monotonic() - started < 0.3 + 3
+    finally:
+        path.write_text(original)
+        reply = reload()
+    assert reply["ok"], reply
+    # HQ is the server again: the queue drains, each record once
+    wait_for(lambda: gw.xlen(OUTBOX) == 0, 40, "the outbox drained to HQ")
+    rows = _rows(hq, [s1.sid, s2.sid])
+    assert rows[s1.sid][3] == "User-Request" and rows[s2.sid][3] == "Admin-Reset", rows
+    assert re.fullmatch(r"\d+", rows[s2.sid][4]), rows  # S2's start time booked at HQ
+    assert _central_login(hq_lab, hq_lab.spec.client(4), "PUSAT-R1") == 303  # HQ again for logins
+    assert hq_lab.pid("gateway") == gateway_pid

@@ -53,10 +53,14 @@ def test_contracts_are_kept():
         ("gateway/units.py", "from gateway.model import sessions", "ground-floor"),
         ("gateway/ops/dnsmasq.py", "import structlog", "ops"),
         ("gateway/cli/access.py", "from gateway.lab import lab", "lab"),
+        ("hqweb/views.py", "from gateway.model import keys", "hqweb"),
+        ("hqweb/staff.py", "from portal.web import get_redis", "hqweb"),
+        ("portal/visitor.py", "import hqweb.views", "portal"),
+        ("gateway/daemon/loop.py", "import hqweb", "hqweb-protected"),
     ],
 )
 def test_a_planted_violation_breaks_its_contract(tmp_path, path, line, contract):
-    for name in ("gateway", "portal"):
+    for name in ("gateway", "portal", "hqweb"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     planted = tmp_path / path

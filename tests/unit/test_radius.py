@@ -87,6 +87,16 @@ def test_device_id_is_a_keyed_hash_unless_raw_macs_are_asked_for():
     assert device_id(mac, mode="mac", key=b"") == "02-00-00-00-01-01"
 
 
+def test_class_names_what_let_a_local_session_in():
+    from gateway.radius.attributes import session_class
+
+    assert session_class("voucher", "harian") == b"voucher:harian"
+    assert session_class("free", "gratis\n\u00e9") == b"free:gratis"  # printable ASCII only
+    assert len(session_class("voucher", "x" * 400)) == 253
+    central = {"status": "Start", "sid": "c", "time": "1", "kind": "central", "user": "ANGGOTA-1", "plan": ""}
+    assert "Class" not in acct_attributes(central, nas_identifier="lab", calling_station="x", delay=0)
+
+
 def test_octets_split_into_gigawords():
     assert split_octets(5 * 2**32 + 7) == (7, 5)
     assert split_octets(-3) == (0, 0)
@@ -96,6 +106,7 @@ def test_stop_attributes():
     record = {
         "status": "Stop", "sid": "abc", "time": "1700000100.5", "ip": "10.42.0.100", "duration": "100.4",
         "bytes_up": str(2**32 + 1), "bytes_down": "10", "reason": "idle", "kind": "voucher", "user": "",
+        "plan": "harian",
     }  # fmt: skip
     attrs = acct_attributes(record, nas_identifier="lab", calling_station="x", delay=30)
     assert attrs["Acct-Terminate-Cause"] == "Idle-Timeout"
@@ -103,6 +114,7 @@ def test_stop_attributes():
     assert (attrs["Acct-Output-Octets"], attrs["Acct-Output-Gigawords"]) == (10, 0)
     assert attrs["Acct-Session-Time"] == 100 and attrs["Event-Timestamp"] == 1700000100
     assert attrs["Acct-Delay-Time"] == 30 and attrs["Framed-IP-Address"] == "10.42.0.100"
+    assert attrs["Class"] == b"voucher:harian"  # HQ counts vouchers used per plan from it
     # every attribute is in the shipped dictionary, with a value it can encode
     d = load_dictionary()
     pkt = packet.AcctPacket(dict=d, secret=SECRET)

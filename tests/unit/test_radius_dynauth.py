@@ -119,3 +119,37 @@ def test_a_missing_secret_file_does_not_stop_the_daemon(r, config, tmp_path):
     assert server.sock is None
     assert server.handle(b"\x28" * 40, HQ) is None
     server.stop()
+
+
+def test_a_reload_replaces_the_listener_only_when_its_settings_or_secret_changed(r, config, tmp_path):
+    """The daemon asks outdated() on a reload: a new port, clients, NAS-Identifier or secret file
+    content means a new listener; the same settings keep the running one."""
+    from dataclasses import replace
+
+    server = DynAuthServer(config, r)
+    assert server.outdated(config)  # not listening yet
+    server.start()
+    try:
+        assert not server.outdated(config)
+        assert server.outdated(replace(config, radius=replace(config.radius, nas_identifier="lab-2")))
+        assert server.outdated(replace(config, radius=replace(config.radius, dynauth_listen="127.0.0.1:1")))
+        (tmp_path / "radius.secret").write_text("a-new-secret\n")
+        assert server.outdated(config)
+    finally:
+        server.stop()
+
+
+def test_accounting_hook_takes_a_reloaded_config_without_losing_the_outbox(r, config):
+    """configure() swaps the config the sender uses next round; the outbox stays where it is."""
+    from dataclasses import replace
+
+    from gateway.radius.accounting import OUTBOX, AccountingHook
+
+    hook = AccountingHook(config, r)
+    r.xadd(OUTBOX, {"status": "Start", "sid": "s1", "time": "1"})
+    renamed = replace(config, radius=replace(config.radius, nas_identifier="lab-2", timeout=0.2))
+    hook.configure(renamed)
+    assert hook.config.radius.nas_identifier == "lab-2" and hook.rebuild.is_set() and hook.kick.is_set()
+    assert r.xlen(OUTBOX) == 1
+    with pytest.raises(ValueError):
+        hook.configure(replace(config, radius=None))
