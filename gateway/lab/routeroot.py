@@ -50,8 +50,9 @@ __all__ = [
     "udp_streams",
 ]
 
-# what the package depends on, plus passwd (its users) and procps (sysctl)
-DEPENDS = "python3,python3.11,nftables,redis-server,dnsmasq,dnsmasq-base,iproute2,passwd,procps"
+# what the package depends on, plus passwd (its users), procps (sysctl) and python3-apt (the
+# apt module of the Ansible role, run against the root in tests/package/test_upgrade_lab.py)
+DEPENDS = "python3,python3.11,nftables,redis-server,dnsmasq,dnsmasq-base,iproute2,passwd,procps,python3-apt"
 UNITS = ("redis-server.service", "hotspot-gateway.service", "hotspot-portal.service")
 UNITCTL = Path(__file__).with_name("unitctl.py")
 ENV = {
@@ -64,10 +65,10 @@ ENV = {
 def make_base_tarball(out: Path, *, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run mmdebstrap (Debian 12 minbase + :data:`DEPENDS`, from the machine's apt sources) into ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".part")
+    partial = out.with_name(out.stem + ".part.tar")  # mmdebstrap goes by the name's ending too
     result = subprocess.run(
-        ["mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", f"--include={DEPENDS}", "bookworm",
-         str(partial)],
+        ["mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", "--format=tar", f"--include={DEPENDS}",
+         "bookworm", str(partial)],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     if result.returncode == 0:
@@ -83,6 +84,7 @@ def repack(deb: Path, out: Path, work: Path, *, version: str, break_module: str 
     on import: the "package that fails its post-install check" of the fault tests."""
     tree = work / "tree"
     shutil.rmtree(tree, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
     control = tree / "DEBIAN" / "control"
     control.write_text(re.sub(r"^Version: .*$", f"Version: {version}", control.read_text(), flags=re.M))
@@ -206,9 +208,13 @@ class RouterRoot:
     def unit_logs(self, lines: int = 15) -> str:
         """The last lines of each unit's output and the stand-in's calls (for failure messages)."""
         out = []
-        for path in sorted([*(self.root / "var/log/lab-units").glob("*.log"), self.root / "run/lab-units/calls.log"]):
+        for path in sorted(
+            [*(self.root / "var/log/lab-units").glob("*.log"), self.root / "run/lab-units/calls.log"]
+        ):
             if path.exists():
-                out.append(f"== {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+                out.append(
+                    f"== {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                )
         return "\n".join(out)
 
     def redis(self) -> redis.Redis:

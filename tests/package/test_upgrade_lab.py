@@ -26,9 +26,12 @@ after it; the lab's Redis, DHCP server, phones and internet are shared.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -239,6 +242,61 @@ def test_a_package_failing_its_post_install_check_keeps_the_old_daemons(router, 
     assert_served(lab, streams, "during the rollback")
     assert root.dpkg_status() == f"install ok installed {built_version(n1)}"
     assert root.run("hotspotctl", "self-check").returncode == 0
+    assert {s.sid for s in online_sessions(root.redis())} == set(sids.values())
+    converged(root, lab, ONLINE, [OFFLINE])
+    log_in(root, lab, [])
+    assert_log_exact(root)
+
+
+ANSIBLE = Path(__file__).resolve().parents[2] / "deploy" / "ansible"
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+PLUGINS = Path(__file__).resolve().parents[1] / "deploy" / "connection_plugins"  # the routeroot connection
+
+
+@pytest.mark.skipif(not PLAYBOOK.exists(), reason="ansible-core missing (pip install -e '.[test]')")
+def test_the_ansible_role_rolls_a_failing_package_back(router, lab, tmp_path):
+    """The role's package tasks against the router root (tests/deploy/connection_plugins/routeroot.py:
+    Ansible's local connection inside the namespace and the root), pushing a package that fails its
+    post-install check: the library fails with the reason, the previous version is back, nobody
+    was cut off or let in."""
+    root, n, n1 = router
+    previous = root.dpkg_status().split()[-1]  # what the tests before left installed (N+1, or N alone)
+    installed = n1 if previous == built_version(n1) else n
+    broken = repack(
+        root.root / n1.lstrip("/"), tmp_path / f"perpuseru-hotspot_{previous}.2_amd64.deb",
+        tmp_path / "repack", version=f"{previous}.2", break_module="gateway/firewall/doctor.py",
+    )  # fmt: skip
+    # the previous .deb where the role keeps the ones it pushed
+    cache = root.root / "var/cache/perpuseru-hotspot"
+    cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root.root / installed.lstrip("/"), cache / Path(installed).name)
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n    libraries:\n      hosts:\n        lab-router:\n"
+        "          ansible_connection: routeroot\n          ansible_python_interpreter: /usr/bin/python3\n"
+        "          ansible_become: false\n"
+    )
+    sids = log_in(root, lab, ONLINE)
+    env = {
+        **os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
+        "ANSIBLE_CONNECTION_PLUGINS": str(PLUGINS),
+        "HOTSPOT_ROUTER_ROOT": str(root.root), "HOTSPOT_ROUTER_NS": root.ns,
+    }  # fmt: skip
+    with udp_streams(lab, [*ONLINE, OFFLINE]) as streams:
+        run = subprocess.run(
+            [str(PLAYBOOK), "-i", str(inventory), "site.yml", "--tags", "package",
+             "-e", json.dumps({"hotspot_deb": str(broken), "hotspot_serial": [1]})],
+            cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-4000:]
+    assert (
+        "the new package failed to install" in out and f"rolled back to {previous}, still serving" in out
+    ), out[-4000:]
+    assert_served(lab, streams, "during the rollout of a failing package and its rollback")
+    assert root.dpkg_status() == f"install ok installed {previous}"
+    wait_for(lambda: root.metrics_version() == previous, timeout=30, what="the gateway on /metrics")
     assert {s.sid for s in online_sessions(root.redis())} == set(sids.values())
     converged(root, lab, ONLINE, [OFFLINE])
     log_in(root, lab, [])
