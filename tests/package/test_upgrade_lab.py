@@ -18,7 +18,9 @@ starts the units' ``ExecStart=``. Not exercised: systemd's sandboxing of the uni
 
 Faults: a ``dpkg -i`` killed with SIGKILL half-way through unpacking, and a package whose
 post-install check fails (a module that cannot be imported). Each keeps the router serving
-(the old daemons run on), says what happened, loses no session record, and is recovered.
+(the old daemons run on), says what happened, loses no session record, and is recovered; the
+last test pushes the failing package through the Ansible role's package tasks, whose rescue
+rolls it back (a test-only connection runs them in the namespace and the root).
 
 The lab's own gateway and portal (the checkout's) are stopped for the module and started again
 after it; the lab's Redis, DHCP server, phones and internet are shared.
