@@ -157,9 +157,10 @@ class RouterRoot:
         return result
 
     def popen(self, *argv: str) -> subprocess.Popen:
-        """Start ``argv`` in the root (its own process group, so it can be killed as a whole)."""
-        return subprocess.Popen(self.argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=ENV, start_new_session=True)  # fmt: skip
+        """Start ``argv`` in the root, output discarded, in a process group of its own (so it can
+        be killed as a whole, as a fault test does to dpkg)."""
+        quiet = subprocess.DEVNULL
+        return subprocess.Popen(self.argv(*argv), stdout=quiet, stderr=quiet, env=ENV, start_new_session=True)
 
     def copy_in(self, path: Path) -> str:
         """Copy a file into the root's /tmp; return its path inside."""
