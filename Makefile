@@ -105,13 +105,18 @@ uninstall:
 
 # The Debian package, built with debhelper in a copy of the tree (build/deb) so the checkout
 # stays clean; the .deb, .buildinfo and .changes land in dist/. See docs/fleet-ops.md.
+# DEB_VERSION=0.1.1 builds the tree as that version (a pilot or test build; an upgrade test
+# builds N and N+1 from one tree): the copy's gateway.__version__ and a changelog entry say it.
+# It must be a version Python (PEP 440) and Debian both accept, e.g. 0.1.1 or 0.1.0+pilot1.
 DEB_BUILD ?= build/deb
 DIST ?= dist
+DEB_VERSION ?=
 deb:
 	@command -v dpkg-buildpackage >/dev/null || { echo "dpkg-buildpackage missing: make deps"; exit 1; }
 	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/src $(DIST)
 	git ls-files -z --cached --others --exclude-standard -- . ':!tests' ':!bench' \
 		| tar --null --ignore-failed-read -cf - -T - | tar -xf - -C $(DEB_BUILD)/src
+	$(if $(DEB_VERSION),cd $(DEB_BUILD)/src && $(SYSTEM_PYTHON) -m gateway.ops.debversion "$(DEB_VERSION)")
 	cd $(DEB_BUILD)/src && env -u PYTHONPATH dpkg-buildpackage -b -us -uc -rfakeroot
 	mv $(DEB_BUILD)/*.deb $(DEB_BUILD)/*.buildinfo $(DEB_BUILD)/*.changes $(DIST)/
 	@ls -l $(DIST)/*.deb

@@ -14,7 +14,7 @@ One module per group of commands, each listing its click commands in ``COMMANDS`
 - :mod:`~gateway.cli.report`: ``report``
 - :mod:`~gateway.cli.sessionlog`: ``sessions``, ``logs``
 - :mod:`~gateway.cli.ops`: ``reload``
-- :mod:`~gateway.cli.admin`: ``config check``, ``version``
+- :mod:`~gateway.cli.admin`: ``config check``, ``self-check``, ``version``
 - :mod:`~gateway.cli.manpages`: hotspotctl(8) and hotspot.toml(5) generated from this command
   tree and the config example (run by ``make deb``)
 - :mod:`~gateway.cli.tables`: tables that fit 80 columns without cutting an identifier

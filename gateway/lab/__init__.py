@@ -11,6 +11,9 @@ Development only: left out of the installed package, so it never reaches a route
 - :mod:`~gateway.lab.probe`: what a lab phone can reach (tests, benches, the demo)
 - :mod:`~gateway.lab.measure`: iperf3 goodput, ping, fairness
 - :mod:`~gateway.lab.demo`, :mod:`~gateway.lab.demo_visit`: ``make demo``, step by step
+- :mod:`~gateway.lab.routeroot`: the Debian package installed for real in a lab router (a Debian
+  root run in the router's namespace), and steady UDP streams from the phones (upgrade tests)
+- :mod:`~gateway.lab.unitctl`: the stand-in ``systemctl`` copied into such a root
 
 May import: every wing below the CLI. Imported by: :mod:`gateway.cli.lab`, tests, benches.
 """

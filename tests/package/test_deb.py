@@ -140,8 +140,16 @@ def test_maintainer_scripts(built):
         assert subprocess.run(["sh", "-n", script]).returncode == 0, name
     postinst = (control / "postinst").read_text()
     assert "gateway.ops.install configure" in postinst and "compileall" in postinst
-    # gateway and portal are not started on a fresh install, restarted on upgrade if running
+    # gateway and portal are not started on a fresh install; on upgrade they keep running
+    # through the unpack (no stop in preinst/prerm) and postinst try-restarts them once its
+    # post-install check passed (tests/package/test_upgrade_lab.py runs it)
     assert "deb-systemd-invoke" in postinst and "hotspot-upkeep.timer" in postinst
+    check, restart = postinst.index("self-check"), postinst.index("try-restart hotspot-gateway.service")
+    assert check < restart, "the check comes before the restart"
+    for name in ("preinst", "prerm"):
+        script = control / name
+        text = script.read_text() if script.exists() else ""
+        assert "stop 'hotspot-gateway.service'" not in text, f"{name} stops the gateway on upgrade"
     postrm = (control / "postrm").read_text()
     purge = postrm[postrm.index("purge)") :]
     assert "rm -rf /etc/hotspot" in purge and "/var/log/hotspot" not in purge.split("echo")[0]
