@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "live_gateway",
     "read_commands",
     "reply",
+    "reply_many",
     "request",
     "send",
     "wait_reply",
@@ -117,6 +119,19 @@ def reply(r: redis.Redis, request_id: str, result: dict) -> None:
     with r.pipeline(transaction=True) as pipe:
         pipe.rpush(key, json.dumps(result))
         pipe.expire(key, REPLY_TTL)
+        pipe.execute()
+
+
+def reply_many(r: redis.Redis, replies: Sequence[tuple[str, dict]]) -> None:
+    """Push each ``(request_id, result)`` to its requester, all in one round trip to Redis."""
+    replies = [(request_id, result) for request_id, result in replies if request_id]
+    if not replies:
+        return
+    with r.pipeline(transaction=True) as pipe:
+        for request_id, result in replies:
+            key = keys.ack(request_id)
+            pipe.rpush(key, json.dumps(result))
+            pipe.expire(key, REPLY_TTL)
         pipe.execute()
 
 

@@ -1,0 +1,34 @@
+"""Commands that arrived together: which of them the daemon applies as one batch (pure).
+
+The gateway reads the command stream in batches (everything that arrived while it was
+busy). A class logging in within the same second sends 40 ``authorize`` commands; the
+daemon lets them through in one nftables transaction and one tc batch instead of 40 of
+each (issue 16), and replies to each requester on its own. Only a run of *consecutive*
+``authorize`` commands is batched: any other command between them keeps its place, so
+an ``authorize`` followed by a ``deauthorize`` of the same session still ends logged out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # only for hints: gateway.model.commands loads redis, and this module is pure
+    from gateway.model.commands import Command
+
+__all__ = ["BATCHED", "runs"]
+
+C = TypeVar("C", bound="Command")
+
+BATCHED = frozenset({"authorize"})  # ops whose consecutive commands are applied together
+
+
+def runs(commands: Sequence[C]) -> list[list[C]]:
+    """Split ``commands`` (in stream order) into runs: consecutive batched ops together, others alone."""
+    out: list[list[C]] = []
+    for command in commands:
+        if out and command.op in BATCHED and out[-1][-1].op == command.op:
+            out[-1].append(command)
+        else:
+            out.append([command])
+    return out
