@@ -49,14 +49,20 @@ class Command:
 def send(r: redis.Redis, op: str, **fields: Any) -> str:
     """Append command ``op`` to the stream and return its request id (do not wait)."""
     request_id = secrets.token_hex(8)
-    payload = {"id": request_id, "op": op, **{k: str(v) for k, v in fields.items()}}
-    r.xadd(keys.COMMANDS, payload, maxlen=STREAM_MAXLEN, approximate=True)
+    r.xadd(keys.COMMANDS, _payload(request_id, op, fields), maxlen=STREAM_MAXLEN, approximate=True)
     return request_id
 
 
 def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
     """Return the gateway's reply to ``request_id``, or None if none came within ``timeout`` s."""
-    item = r.blpop([keys.ack(request_id)], timeout=timeout)
+    return _decode_reply(r.blpop([keys.ack(request_id)], timeout=timeout))
+
+
+def _payload(request_id: str, op: str, fields: dict[str, Any]) -> dict[str, str]:
+    return {"id": request_id, "op": op, **{k: str(v) for k, v in fields.items()}}
+
+
+def _decode_reply(item: Any) -> dict | None:
     if item is None:
         return None
     raw = item[1]
@@ -64,8 +70,18 @@ def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
 
 
 def request(r: redis.Redis, op: str, timeout: float, **fields: Any) -> dict | None:
-    """Send ``op`` and wait for the reply; None means the gateway did not answer in time."""
-    return wait_reply(r, send(r, op, **fields), timeout)
+    """Send ``op`` and wait for the reply; None means the gateway did not answer in time.
+
+    The command and the wait for its reply go in one round trip (a pipeline: Redis adds
+    the command, then blocks on the ack key until the gateway pushes the reply), so a
+    login costs the portal one round trip to the gateway, not two.
+    """
+    request_id = secrets.token_hex(8)
+    with r.pipeline(transaction=False) as pipe:
+        pipe.xadd(keys.COMMANDS, _payload(request_id, op, fields), maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.blpop([keys.ack(request_id)], timeout=timeout)
+        _added, item = pipe.execute()
+    return _decode_reply(item)
 
 
 def heartbeat_ttl(reconcile_interval: float) -> int:

@@ -7,6 +7,7 @@ in through the real gateway.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -22,6 +23,7 @@ from gateway.firewall.plan import Element, Want, element_timeout, login_elements
 from gateway.model import commands, keys
 from gateway.model.commands import Command
 from gateway.model.sessions import end_session, new_session, start_session
+from gateway.model.store import connect
 
 NOW = 1_800_000_000.0
 CONFIG = """
@@ -86,6 +88,26 @@ def test_replies_go_to_each_requester_in_one_round_trip(r):
     assert commands.wait_reply(r, ids[0], 1) == {"ok": False}
     assert commands.wait_reply(r, ids[2], 1) == {"ok": True, "n": 2}
     assert commands.wait_reply(r, ids[1], 0.1) is None
+
+
+def test_a_request_is_sent_and_waited_for_in_one_round_trip(r, redis_url):
+    gateway = connect(redis_url)
+    answered: list[Command] = []
+
+    def serve() -> None:
+        for command in commands.read_commands(gateway, "0-0", 3000):
+            answered.append(command)
+            commands.reply_many(gateway, [(command.id, {"ok": True, "sid": command.fields["sid"]})])
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert commands.request(r, "authorize", 3, sid="s1") == {"ok": True, "sid": "s1"}
+    finally:
+        thread.join(5)
+    assert [(c.op, c.fields) for c in answered] == [("authorize", {"sid": "s1"})]
+    # nobody answers: None once the timeout is up
+    assert commands.request(r, "ping", 0.2) is None
 
 
 # -- the firewall: one transaction, one by one when it fails -------------------------------
