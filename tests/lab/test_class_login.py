@@ -96,6 +96,7 @@ def test_a_class_logging_in_at_once_is_let_through_in_one_batch(lab, gw):
     batches = [line for line in lines if line.get("event") == "commands_batch"]
     assert batches, "no commands_batch line: the logins were not read together"
     biggest = max(b["ops"].get("authorize", 0) for b in batches)
+    print(f"queued {queued} when the gateway resumed; batches {[b['ops'] for b in batches]}")
     # a gateway paused inside XREAD BLOCK has been handed the first command alone: the rest come next
     assert biggest >= max(2, queued - 1), (queued, [b["ops"] for b in batches])
     done = [line for line in lines if line.get("event") == "command_done" and line.get("op") == "authorize"]
