@@ -48,6 +48,7 @@ log = get_logger("gateway")
 
 MAX_BACKOFF = 2.0  # seconds between retries while Redis is away: logins resume soon after it returns
 WAKE_EVERY = 0.2  # longest wait for commands before looking at the table watch and signals
+DRAIN_ROUNDS = 4  # reads of waiting commands before a due pass (bounded: a flood cannot hold passes off)
 Handler = Callable[[commands.Command], dict]
 
 
@@ -328,8 +329,8 @@ class Daemon:
         saved = self.redis.get(keys.GATEWAY_CURSOR) or "0-0"
         return max(saved, floor, key=_stream_id)
 
-    def serve_commands(self, block_ms: int) -> int:
-        """Handle the commands that arrive within ``block_ms``; return how many."""
+    def serve_commands(self, block_ms: int | None) -> int:
+        """Handle the commands that arrive within ``block_ms`` (None: those waiting now); return how many."""
         batch = commands.read_commands(self.redis, self.cursor, block_ms)
         if len(batch) > 1:  # arrived together (e.g. a class logging in): see gateway.daemon.batch
             ops = Counter(command.op for command in batch)
@@ -364,6 +365,11 @@ class Daemon:
                     self.watch.changed.clear()  # someone edited our table: heal it now
                     self.next_pass = 0.0
                 if time.monotonic() >= self.next_pass:
+                    # commands already waiting go first: each has a requester (a phone's login)
+                    # waiting on it, and a pass with many online takes tens of milliseconds
+                    for _ in range(DRAIN_ROUNDS):
+                        if not self.serve_commands(None):
+                            break
                     self.run_pass()
                 wait = self.next_pass - time.monotonic()
                 # block for commands until the next pass; wake often enough to see a hand

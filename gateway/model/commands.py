@@ -109,8 +109,9 @@ def live_gateway(r: redis.Redis, now: float, reconcile_interval: float) -> dict 
     return info
 
 
-def read_commands(r: redis.Redis, last_id: str, block_ms: int, count: int = 500) -> list[Command]:
-    """Return commands after stream id ``last_id``, blocking up to ``block_ms`` for the first."""
+def read_commands(r: redis.Redis, last_id: str, block_ms: int | None, count: int = 500) -> list[Command]:
+    """Return commands after stream id ``last_id``, blocking up to ``block_ms`` for the first
+    (None: do not block, return what is there)."""
     found = r.xread({keys.COMMANDS: last_id}, count=count, block=block_ms)
     commands = []
     for _stream, entries in found or []:

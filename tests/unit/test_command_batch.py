@@ -229,3 +229,16 @@ def test_authorize_many_answers_each_command_and_lets_the_good_ones_in_together(
     assert nft.calls == [
         ("many", [good[0].sid, good[1].sid, refused_by_kernel.sid, good[2].sid, good[3].sid])
     ]
+
+
+def test_waiting_commands_are_served_without_blocking_and_logged_as_one_batch(r, capsys):
+    daemon = Daemon.__new__(Daemon)  # the command path only: no kernel, no loop
+    daemon.redis, daemon.cursor = r, "0-0"
+    daemon.handlers = {"ping": lambda command: {"ok": True, "n": command.fields["n"]}}
+    assert daemon.serve_commands(None) == 0  # nothing waiting: back at once
+    ids = [commands.send(r, "ping", n=n) for n in range(3)]
+    assert daemon.serve_commands(None) == 3
+    assert [commands.wait_reply(r, i, 1)["n"] for i in ids] == ["0", "1", "2"]
+    assert daemon.serve_commands(None) == 0
+    assert r.get(keys.GATEWAY_CURSOR) == daemon.cursor
+    assert "commands_batch" in capsys.readouterr().out
