@@ -24,11 +24,30 @@ BATCHED = frozenset({"authorize"})  # ops whose consecutive commands are applied
 
 
 def runs(commands: Sequence[C]) -> list[list[C]]:
-    """Split ``commands`` (in stream order) into runs: consecutive batched ops together, others alone."""
+    """Split ``commands`` (in stream order) into runs: consecutive batched ops together, others alone.
+
+    Within a stretch of consecutive ``authorize`` commands, those that move a session
+    (an ``ip`` field) come after the others, each alone: a move first probes whether the
+    device still answers at its old address (an ARP probe, up to a second), and the
+    others' replies must not wait for it. Authorizing other sessions first changes
+    nothing for the moved one, and an ``authorize`` of the same session before or after
+    its move ends at the same place (the moved address).
+    """
     out: list[list[C]] = []
+    stretch: list[C] = []  # consecutive commands of one batched op
+
+    def flush() -> None:
+        plain = [c for c in stretch if "ip" not in c.fields]
+        out.extend([plain] if plain else [])
+        out.extend([c] for c in stretch if "ip" in c.fields)
+        stretch.clear()
+
     for command in commands:
-        if out and command.op in BATCHED and out[-1][-1].op == command.op:
-            out[-1].append(command)
+        if stretch and command.op != stretch[0].op:
+            flush()
+        if command.op in BATCHED:
+            stretch.append(command)
         else:
             out.append([command])
+    flush()
     return out

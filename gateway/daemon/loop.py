@@ -338,8 +338,10 @@ class Daemon:
         for run in runs(batch):
             results = self.handle_run(run)
             commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)])
-            self.cursor = run[-1].stream_id
         if batch:
+            # after the whole batch (runs may be reordered): a failure midway replays it, and
+            # every command is idempotent
+            self.cursor = batch[-1].stream_id
             self.redis.set(keys.GATEWAY_CURSOR, self.cursor)
         return len(batch)
 

@@ -81,6 +81,19 @@ def test_consecutive_authorize_commands_form_one_run_and_others_keep_their_place
     assert runs([]) == []
 
 
+def test_a_move_comes_after_the_other_logins_of_its_stretch_alone():
+    batch = [_cmd("authorize", 0), _cmd("authorize", 1), _cmd("authorize", 2), _cmd("authorize", 3),
+             _cmd("ping", 4), _cmd("authorize", 5)]  # fmt: skip
+    batch[1] = Command(id="r1", op="authorize", fields={"sid": "s1", "ip": "10.42.0.9"}, stream_id="1-0")
+    batch[5] = Command(id="r5", op="authorize", fields={"sid": "s5", "ip": "10.42.0.8"}, stream_id="5-0")
+    assert [[c.stream_id for c in run] for run in runs(batch)] == [
+        ["0-0", "2-0", "3-0"],
+        ["1-0"],
+        ["4-0"],
+        ["5-0"],
+    ]
+
+
 def test_replies_go_to_each_requester_in_one_round_trip(r):
     ids = [commands.send(r, "authorize", sid=f"s{n}") for n in range(3)]
     commands.reply_many(r, [(ids[2], {"ok": True, "n": 2}), ("", {"ok": True}), (ids[0], {"ok": False})])
