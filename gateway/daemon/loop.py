@@ -231,11 +231,10 @@ class Daemon:
         session = get_session(self.redis, sid)
         if session is None:
             return {"ok": False, "error": "no such session"}
-        now = time.time()
-        if session.state == "online":  # cut off, count the last bytes, end: one step (item 10)
-            ended, failed = self.reconciler.finish(session, reason, now)
-        else:
-            ended, failed = None, self.reconciler.logout(session, now)
+        # cut off, count the last bytes, end: one step (item 10). A session already ended
+        # (the portal gave up waiting for this command's ack) still gets the bytes its
+        # elements counted since the last pass (late usage), as a pass would have added them
+        ended, failed = self.reconciler.finish(session, reason, time.time())
         if self.enforcer.name in failed:
             self.next_pass = time.monotonic()
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": sid}
@@ -368,8 +367,9 @@ class Daemon:
                     self.next_pass = 0.0
                 if time.monotonic() >= self.next_pass:
                     # commands already waiting go first: each has a requester (a phone's login)
-                    # waiting on it, and a pass with many online takes tens of milliseconds
-                    for _ in range(DRAIN_ROUNDS):
+                    # waiting on it, and a pass with many online takes tens of milliseconds;
+                    # not before the first pass after a start, which heals the kernel first
+                    for _ in range(DRAIN_ROUNDS if self.last_pass is not None else 0):
                         if not self.serve_commands(None):
                             break
                     self.run_pass()
