@@ -37,7 +37,14 @@ from gateway.firewall.monitor import TableWatch
 from gateway.firewall.plan import session_elements
 from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
-from gateway.model.sessions import END_REASONS, Session, get_session, normalize_mac, online_sessions
+from gateway.model.sessions import (
+    END_REASONS,
+    Session,
+    get_session,
+    get_sessions,
+    normalize_mac,
+    online_sessions,
+)
 from gateway.model.store import connect
 from gateway.radius.accounting import AccountingHook
 from gateway.radius.dynauth import DynAuthServer
@@ -170,9 +177,10 @@ class Daemon:
         now = time.time()
         replies: list[dict] = []
         ready: list[tuple[int, Session]] = []
-        for i, command in enumerate(run):
+        found = get_sessions(self.redis, [command.fields.get("sid", "") for command in run])  # one round trip
+        for i, (command, session) in enumerate(zip(run, found, strict=True)):
             try:
-                checked = self._authorize_check(command, now)
+                checked = self._authorize_check(command, session, now)
             except redis.RedisError:
                 raise
             except Exception as err:  # one bad command must not fail the others
@@ -187,9 +195,13 @@ class Daemon:
             replies[i] = self._authorized(session, failed.get(session.sid, []))
         return replies
 
-    def _authorize_check(self, command: commands.Command, now: float) -> Session | dict:
-        """Return the session ``command`` lets through (moved if it asks), or the reply refusing it."""
-        session = get_session(self.redis, command.fields.get("sid", ""))
+    def _authorize_check(
+        self, command: commands.Command, session: Session | None, now: float
+    ) -> Session | dict:
+        """Return the session ``command`` lets through (moved if it asks), or the reply refusing it.
+
+        ``session`` is the one ``command`` names, as just read from Redis (None: none).
+        """
         if session is None:
             return {"ok": False, "error": "no such session"}
         if session.state != "online" or session.expires_at <= now:
