@@ -1,6 +1,6 @@
-"""Plumbing every page shares: Redis on ``g``, language choice, CSRF, headers, error pages.
+"""Plumbing every page shares: one Redis pool per worker, language choice, CSRF, headers, error pages.
 
-- :func:`get_redis` returns the request's Redis client (cached on ``g``, as flaskr's ``get_db``).
+- :func:`get_redis` returns the worker's Redis client (one connection pool per process, on the app).
 - Catalogs: visitor pages read only ``messages``; desk requests (``/desk``) read ``desk``
   over ``messages`` (:data:`DESK_DOMAIN`), so a desk word never reaches a visitor's page.
 - Language: ``?lang=xx`` (remembered in a cookie), else the cookie, else the browser's
@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-from flask import Flask, Response, current_app, g, render_template, request, url_for
+from flask import Flask, Response, current_app, render_template, request, url_for
 from flask_babel import Babel, Domain, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -40,11 +40,22 @@ def hotspot() -> Config:
 
 
 def get_redis() -> redis.Redis:
-    """Return this request's Redis client (one per request, on ``g``)."""
-    if "redis" not in g:
-        # long enough for a login to wait for the gateway's ack (BLPOP) on the same client
-        g.redis = connect(hotspot(), timeout=max(3.0, hotspot().gateway.ack_timeout + 2))
-    return g.redis
+    """Return the app's Redis client: one connection pool per worker process, shared by its requests.
+
+    A client per request opened a new connection for every page and login (connect, the
+    client's handshake, and redis-py reading its own package metadata each time): about a
+    millisecond of CPU and three round trips per request, paid 40 times when a class logs
+    in at once (issue 16). Pooled connections go back to the pool after each command; a
+    pool notices a fork and starts afresh in the child.
+    """
+    config = hotspot()
+    # long enough for a login to wait for the gateway's ack (BLPOP) on a pooled connection
+    timeout = max(3.0, config.gateway.ack_timeout + 2)
+    clients = current_app.extensions.setdefault("hotspot_redis", {})
+    client = clients.get((config.redis_url, timeout))
+    if client is None:
+        client = clients[(config.redis_url, timeout)] = connect(config, timeout=timeout)
+    return client
 
 
 def select_locale() -> str:
@@ -125,12 +136,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_pick_catalog)
     app.after_request(_security_headers)
     app.after_request(_remember_language)
-
-    @app.teardown_appcontext
-    def _close_redis(_exc: BaseException | None) -> None:
-        client = g.pop("redis", None)
-        if client is not None:
-            client.close()
 
     @app.context_processor
     def _inject() -> dict:

@@ -5,6 +5,7 @@
 - :mod:`~gateway.daemon.reconcile`: one pass: Redis -> plans -> kernel, then accounting and ends;
   ``build_reconciler`` is where components plug in
 - :mod:`~gateway.daemon.lifecycle`: accounting and the end of sessions (pure)
+- :mod:`~gateway.daemon.batch`: which commands that arrived together are applied together (pure)
 - :mod:`~gateway.daemon.upkeep`: besides enforcing: the session log, /metrics, config reloads
 - :mod:`~gateway.daemon.sessionlog`: the durable session log (JSON lines on disk; a full disk
   delays records, never loses or doubles them)

@@ -5,7 +5,8 @@ It refuses to start on a bad config (one line per problem, exit 2), installs its
 nftables table at once (even before Redis answers: after a reboot nobody may get in),
 then loops: a reconcile pass every ``gateway.reconcile_interval`` (sooner when a session
 is about to end), and in between the commands of the ``hs:commands`` stream, each
-answered on its ack key as soon as it is applied. SIGTERM/SIGINT stop it cleanly and
+answered on its ack key as soon as it is applied (``authorize`` commands that arrived
+together are applied together: :mod:`gateway.daemon.batch`). SIGTERM/SIGINT stop it cleanly and
 leave the kernel's enforcement in place, so nobody is cut off and nobody gets in while
 it is down. See ``docs/gateway.md``.
 """
@@ -18,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
@@ -26,6 +28,7 @@ import redis
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.daemon.batch import runs
 from gateway.daemon.clock import ClockWatch
 from gateway.daemon.reconcile import PassHook, PassResult, build_reconciler
 from gateway.daemon.upkeep import Upkeep
@@ -35,7 +38,14 @@ from gateway.firewall.monitor import TableWatch
 from gateway.firewall.plan import session_elements
 from gateway.logs import get_logger, setup_logging
 from gateway.model import commands, keys
-from gateway.model.sessions import END_REASONS, Session, get_session, normalize_mac, online_sessions
+from gateway.model.sessions import (
+    END_REASONS,
+    Session,
+    get_session,
+    get_sessions,
+    normalize_mac,
+    online_sessions,
+)
 from gateway.model.store import connect
 from gateway.radius.accounting import AccountingHook
 from gateway.radius.dynauth import DynAuthServer
@@ -46,6 +56,7 @@ log = get_logger("gateway")
 
 MAX_BACKOFF = 2.0  # seconds between retries while Redis is away: logins resume soon after it returns
 WAKE_EVERY = 0.2  # longest wait for commands before looking at the table watch and signals
+DRAIN_ROUNDS = 4  # reads of waiting commands before a due pass (bounded: a flood cannot hold passes off)
 Handler = Callable[[commands.Command], dict]
 
 
@@ -167,14 +178,72 @@ class Daemon:
                  ms=round((time.monotonic() - started) * 1000, 2))  # fmt: skip
         return {"op": command.op, **result}
 
+    def handle_run(self, run: list[commands.Command]) -> list[dict]:
+        """Act on a run of commands (:func:`gateway.daemon.batch.runs`); return one reply each.
+
+        A run of ``authorize`` commands is applied together (:meth:`authorize_many`); if that
+        fails as a whole, each command is handled alone, so one bad command cannot fail the others.
+        """
+        if len(run) == 1 or run[0].op != "authorize":
+            return [self.handle(command) for command in run]
+        started = time.monotonic()
+        try:
+            results = self.authorize_many(run)
+        except redis.RedisError:
+            raise
+        except Exception:
+            log.exception("command_batch_failed", op="authorize", n=len(run), then="one by one")
+            return [self.handle(command) for command in run]
+        ms = round((time.monotonic() - started) * 1000, 2)
+        for command, result in zip(run, results, strict=True):
+            log.info("command_done", op=command.op, request_id=command.id, ok=result.get("ok"), ms=ms,
+                     batch=len(run))  # fmt: skip
+        return [{"op": command.op, **result} for command, result in zip(run, results, strict=True)]
+
     def authorize(self, command: commands.Command) -> dict:
         """Let the online session ``sid`` through now (fast path); the next pass checks it.
 
         An ``ip`` field moves the session to that address first (a device that logged in
         again from a new lease gets its session back there).
         """
-        session = get_session(self.redis, command.fields.get("sid", ""))
+        return self.authorize_many([command])[0]
+
+    def authorize_many(self, run: list[commands.Command]) -> list[dict]:
+        """Authorize every command of ``run`` (all ``authorize``); return one reply each, in order.
+
+        Each command is checked alone (no such session, not online, a refused move, a bad
+        MAC or IP: that command's reply says so); the sessions that pass are let through
+        together, in one firewall transaction and one tc batch
+        (:meth:`~gateway.daemon.reconcile.Reconciler.login_many`).
+        """
         now = time.time()
+        replies: list[dict] = []
+        ready: list[tuple[int, Session]] = []
+        found = get_sessions(self.redis, [command.fields.get("sid", "") for command in run])  # one round trip
+        for i, (command, session) in enumerate(zip(run, found, strict=True)):
+            try:
+                checked = self._authorize_check(command, session, now)
+            except redis.RedisError:
+                raise
+            except Exception as err:  # one bad command must not fail the others
+                log.exception("command_failed", op=command.op, request_id=command.id)
+                checked = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+            if isinstance(checked, Session):
+                ready.append((i, checked))
+                checked = {}
+            replies.append(checked)
+        failed = self.reconciler.login_many([session for _, session in ready], now) if ready else {}
+        for i, session in ready:
+            replies[i] = self._authorized(session, failed.get(session.sid, []))
+        return replies
+
+    def _authorize_check(
+        self, command: commands.Command, session: Session | None, now: float
+    ) -> Session | dict:
+        """Return the session ``command`` lets through (moved if it asks), or the reply refusing it.
+
+        ``session`` is the one ``command`` names, as just read from Redis (None: none).
+        """
         if session is None:
             return {"ok": False, "error": "no such session"}
         if session.state != "online" or session.expires_at <= now:
@@ -196,7 +265,10 @@ class Daemon:
             return {"ok": False, "error": f"session has a bad MAC or IP: {err}", "sid": session.sid}
         if moved:
             self.redis.hset(keys.session(session.sid), "ip", session.ip)
-        failed = self.reconciler.login(session, now)
+        return session
+
+    def _authorized(self, session: Session, failed: list[str]) -> dict:
+        """Return the reply for ``session`` once the components tried it (``failed``: who could not)."""
         if self.enforcer.name in failed:
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": session.sid}
         if session.expires_at < self.next_pass_at():
@@ -213,11 +285,10 @@ class Daemon:
         session = get_session(self.redis, sid)
         if session is None:
             return {"ok": False, "error": "no such session"}
-        now = time.time()
-        if session.state == "online":  # cut off, count the last bytes, end: one step (item 10)
-            ended, failed = self.reconciler.finish(session, reason, now)
-        else:
-            ended, failed = None, self.reconciler.logout(session, now)
+        # cut off, count the last bytes, end: one step (item 10). A session already ended
+        # (the portal gave up waiting for this command's ack) still gets the bytes its
+        # elements counted since the last pass (late usage), as a pass would have added them
+        ended, failed = self.reconciler.finish(session, reason, time.time())
         if self.enforcer.name in failed:
             self.next_pass = time.monotonic()
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": sid}
@@ -317,13 +388,19 @@ class Daemon:
         saved = self.redis.get(keys.GATEWAY_CURSOR) or "0-0"
         return max(saved, floor, key=_stream_id)
 
-    def serve_commands(self, block_ms: int) -> int:
-        """Handle the commands that arrive within ``block_ms``; return how many."""
+    def serve_commands(self, block_ms: int | None) -> int:
+        """Handle the commands that arrive within ``block_ms`` (None: those waiting now); return how many."""
         batch = commands.read_commands(self.redis, self.cursor, block_ms)
-        for command in batch:
-            commands.reply(self.redis, command.id, self.handle(command))
-            self.cursor = command.stream_id
+        if len(batch) > 1:  # arrived together (e.g. a class logging in): see gateway.daemon.batch
+            ops = Counter(command.op for command in batch)
+            log.info("commands_batch", n=len(batch), ops=dict(sorted(ops.items())))
+        for run in runs(batch):
+            results = self.handle_run(run)
+            commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)])
         if batch:
+            # after the whole batch (runs may be reordered): a failure midway replays it, and
+            # every command is idempotent
+            self.cursor = batch[-1].stream_id
             self.redis.set(keys.GATEWAY_CURSOR, self.cursor)
         return len(batch)
 
@@ -350,6 +427,12 @@ class Daemon:
                     self.watch.changed.clear()  # someone edited our table: heal it now
                     self.next_pass = 0.0
                 if time.monotonic() >= self.next_pass:
+                    # commands already waiting go first: each has a requester (a phone's login)
+                    # waiting on it, and a pass with many online takes tens of milliseconds;
+                    # not before the first pass after a start, which heals the kernel first
+                    for _ in range(DRAIN_ROUNDS if self.last_pass is not None else 0):
+                        if not self.serve_commands(None):
+                            break
                     self.run_pass()
                 wait = self.next_pass - time.monotonic()
                 # block for commands until the next pass; wake often enough to see a hand

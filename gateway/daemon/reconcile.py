@@ -63,6 +63,9 @@ class Component(Protocol):
     - ``login`` / ``logout``: fast paths for one session, called by the command handler
       (authorize/deauthorize) and for sessions the pass ends. No full read; the next
       pass checks their work. Must be idempotent (a replayed command is harmless).
+    - ``login_many`` (optional): the logins of commands that arrived together, in one
+      kernel transaction; returns ``{sid: why}`` for the sessions it could not let in
+      (the others are in). A component without it gets ``login`` once per session.
     - ``close``: release handles on shutdown. Kernel state must stay in place.
 
     Raise on failure: the loop logs it and carries on with the other components.
@@ -172,6 +175,40 @@ class Reconciler:
     def login(self, session: Session, now: float) -> list[str]:
         """Run every component's login for ``session``; return the names that failed."""
         return self._each("login", session, now)
+
+    def login_many(self, sessions: Sequence[Session], now: float) -> dict[str, list[str]]:
+        """Run every component's login for all ``sessions`` at once; return ``{sid: failed names}``.
+
+        A component with ``login_many`` gets them in one call (one nftables transaction, one
+        netlink batch); the others get ``login`` once per session. A component that fails
+        for some sessions fails for those alone; one that raises fails for all of them (the
+        next pass heals it). A sid given twice counts once, with its last session.
+        """
+        unique = list({session.sid: session for session in sessions}.values())
+        failed: dict[str, list[str]] = {session.sid: [] for session in unique}
+        if len(unique) == 1:
+            failed[unique[0].sid] = self.login(unique[0], now)
+            return failed
+        for component in self.components:
+            many = getattr(component, "login_many", None)
+            if many is None:
+                for session in unique:
+                    try:
+                        component.login(session, now)
+                    except Exception:
+                        log.exception("login_failed", component=component.name, sid=session.sid)
+                        failed[session.sid].append(component.name)
+                continue
+            try:
+                refused = many(unique, now)
+            except Exception:
+                log.exception("login_failed", component=component.name, sessions=len(unique))
+                refused = dict.fromkeys(failed, "raised")
+            for sid, why in refused.items():
+                if sid in failed:
+                    log.warning("login_refused", component=component.name, sid=sid, error=why)
+                    failed[sid].append(component.name)
+        return failed
 
     def logout(self, session: Session, now: float) -> list[str]:
         """Run every component's logout for ``session``; return the names that failed."""

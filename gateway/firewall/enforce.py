@@ -11,7 +11,8 @@ A thin applier around the pure planners in :mod:`gateway.firewall.ruleset` and
 - only elements differ: one batch adds, refreshes and deletes exactly the difference.
 
 :meth:`login` and :meth:`logout` are the command handler's fast paths: one small batch
-through the in-process binding, no read. The next pass checks their work.
+through the in-process binding, no read; :meth:`login_many` lets the logins that arrived
+together through in one transaction. The next pass checks their work.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from gateway.firewall.plan import (
     diff_elements,
     element_timeout,
     fresh_batch,
+    login_elements,
     parse_set,
     plan_elements,
     rebuild_batch,
@@ -99,9 +101,27 @@ class NftEnforcer:
         """Let ``session`` through at once (fresh elements, zero counters)."""
         want = Want(session.sid, element_timeout(session, now))
         ip6 = self.neighbours.ip6_by_mac.get(session.mac.lower(), ())
-        elements = session_elements(session, ip6)
-        self.nft.apply("\n".join(fresh_batch((e, want) for e in elements)), op="login")
-        self._remember({e: want for e in elements})
+        self._add_fresh([(e, want) for e in session_elements(session, ip6)])
+
+    def login_many(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
+        """Let all ``sessions`` through in ONE transaction; return ``{sid: why}`` for those refused.
+
+        Commands that arrived together (a class logging in) cost one libnftables call, not
+        one each. If that transaction fails (nftables applies all or nothing), each session
+        is tried alone, so one bad element cannot keep the others out.
+        """
+        wanted, refused = login_elements(sessions, now, self.neighbours.ip6_by_mac)
+        try:
+            self._add_fresh([pair for pairs in wanted.values() for pair in pairs])
+            return refused
+        except ApplyError as err:
+            log.warning("login_batch_refused", sessions=len(wanted), error=str(err)[:300], then="one by one")
+        for sid, pairs in wanted.items():
+            try:
+                self._add_fresh(pairs)
+            except ApplyError as err:
+                refused[sid] = str(err)
+        return refused
 
     def logout(self, session: Session, now: float) -> dict[Element, Present]:
         """Cut ``session`` off at once: delete its elements (those no other session holds).
@@ -173,6 +193,12 @@ class NftEnforcer:
             if present.comment:
                 out.setdefault(present.comment, {})[element] = present
         return out
+
+    def _add_fresh(self, items: Sequence[tuple[Element, Want]]) -> None:
+        """(Re)create ``items`` with zero counters in one transaction (in order: a later one wins)."""
+        if items:
+            self.nft.apply("\n".join(fresh_batch(items)), op="login")
+            self._remember(dict(items))
 
     def _remember(self, wanted: Mapping[Element, Want]) -> None:
         for element, want in wanted.items():

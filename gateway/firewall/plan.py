@@ -49,6 +49,7 @@ __all__ = [
     "diff_batch",
     "diff_elements",
     "fresh_batch",
+    "login_elements",
     "parse_set",
     "plan_elements",
     "rebuild_batch",
@@ -162,6 +163,37 @@ def plan_elements(
         for element in elements:
             wanted[element] = want
     return wanted, invalid
+
+
+def login_elements(
+    sessions: Sequence[Session],
+    now: float,
+    ip6_by_mac: Mapping[str, Iterable[str]] | None = None,
+) -> tuple[dict[str, list[tuple[Element, Want]]], dict[str, str]]:
+    """Return the elements the login fast path adds for each of ``sessions``, and who is refused.
+
+    The first dict maps each sid to its elements with their timeout, in the order given
+    (a sid given twice keeps its last session); the second maps the sids refused to why
+    (a bad MAC, IP or session id). Unlike :func:`plan_elements` nothing is decided between
+    sessions: logins apply in the order given, so a later login of a shared element wins,
+    as it would one command after the other.
+    """
+    ip6_by_mac = ip6_by_mac or {}
+    out: dict[str, list[tuple[Element, Want]]] = {}
+    refused: dict[str, str] = {}
+    for session in sessions:
+        out.pop(session.sid, None)
+        refused.pop(session.sid, None)
+        try:
+            if not _SID.match(session.sid):
+                raise ValueError(f"bad session id {session.sid!r}")
+            elements = session_elements(session, ip6_by_mac.get(session.mac.lower(), ()))
+        except ValueError as err:
+            refused[session.sid] = str(err)
+            continue
+        want = Want(session.sid, element_timeout(session, now))
+        out[session.sid] = [(element, want) for element in elements]
+    return out, refused
 
 
 def diff_elements(wanted: Mapping[Element, Want], present: Mapping[Element, Present]) -> ElementDiff:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "live_gateway",
     "read_commands",
     "reply",
+    "reply_many",
     "request",
     "send",
     "wait_reply",
@@ -47,14 +49,20 @@ class Command:
 def send(r: redis.Redis, op: str, **fields: Any) -> str:
     """Append command ``op`` to the stream and return its request id (do not wait)."""
     request_id = secrets.token_hex(8)
-    payload = {"id": request_id, "op": op, **{k: str(v) for k, v in fields.items()}}
-    r.xadd(keys.COMMANDS, payload, maxlen=STREAM_MAXLEN, approximate=True)
+    r.xadd(keys.COMMANDS, _payload(request_id, op, fields), maxlen=STREAM_MAXLEN, approximate=True)
     return request_id
 
 
 def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
     """Return the gateway's reply to ``request_id``, or None if none came within ``timeout`` s."""
-    item = r.blpop([keys.ack(request_id)], timeout=timeout)
+    return _decode_reply(r.blpop([keys.ack(request_id)], timeout=timeout))
+
+
+def _payload(request_id: str, op: str, fields: dict[str, Any]) -> dict[str, str]:
+    return {"id": request_id, "op": op, **{k: str(v) for k, v in fields.items()}}
+
+
+def _decode_reply(item: Any) -> dict | None:
     if item is None:
         return None
     raw = item[1]
@@ -62,8 +70,18 @@ def wait_reply(r: redis.Redis, request_id: str, timeout: float) -> dict | None:
 
 
 def request(r: redis.Redis, op: str, timeout: float, **fields: Any) -> dict | None:
-    """Send ``op`` and wait for the reply; None means the gateway did not answer in time."""
-    return wait_reply(r, send(r, op, **fields), timeout)
+    """Send ``op`` and wait for the reply; None means the gateway did not answer in time.
+
+    The command and the wait for its reply go in one round trip (a pipeline: Redis adds
+    the command, then blocks on the ack key until the gateway pushes the reply), so a
+    login costs the portal one round trip to the gateway, not two.
+    """
+    request_id = secrets.token_hex(8)
+    with r.pipeline(transaction=False) as pipe:
+        pipe.xadd(keys.COMMANDS, _payload(request_id, op, fields), maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.blpop([keys.ack(request_id)], timeout=timeout)
+        _added, item = pipe.execute()
+    return _decode_reply(item)
 
 
 def heartbeat_ttl(reconcile_interval: float) -> int:
@@ -91,8 +109,9 @@ def live_gateway(r: redis.Redis, now: float, reconcile_interval: float) -> dict 
     return info
 
 
-def read_commands(r: redis.Redis, last_id: str, block_ms: int, count: int = 500) -> list[Command]:
-    """Return commands after stream id ``last_id``, blocking up to ``block_ms`` for the first."""
+def read_commands(r: redis.Redis, last_id: str, block_ms: int | None, count: int = 500) -> list[Command]:
+    """Return commands after stream id ``last_id``, blocking up to ``block_ms`` for the first
+    (None: do not block, return what is there)."""
     found = r.xread({keys.COMMANDS: last_id}, count=count, block=block_ms)
     commands = []
     for _stream, entries in found or []:
@@ -117,6 +136,19 @@ def reply(r: redis.Redis, request_id: str, result: dict) -> None:
     with r.pipeline(transaction=True) as pipe:
         pipe.rpush(key, json.dumps(result))
         pipe.expire(key, REPLY_TTL)
+        pipe.execute()
+
+
+def reply_many(r: redis.Redis, replies: Sequence[tuple[str, dict]]) -> None:
+    """Push each ``(request_id, result)`` to its requester, all in one round trip to Redis."""
+    replies = [(request_id, result) for request_id, result in replies if request_id]
+    if not replies:
+        return
+    with r.pipeline(transaction=True) as pipe:
+        for request_id, result in replies:
+            key = keys.ack(request_id)
+            pipe.rpush(key, json.dumps(result))
+            pipe.expire(key, REPLY_TTL)
         pipe.execute()
 
 

@@ -12,6 +12,7 @@ Times are Unix epoch seconds (float), rates bits/s, sizes bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "add_late_usage",
     "end_session",
     "get_session",
+    "get_sessions",
     "new_session",
     "normalize_mac",
     "online_sessions",
@@ -61,6 +63,15 @@ def get_session(r: redis.Redis, sid: str) -> Session | None:
     """Return the session ``sid`` (online or ended), or None."""
     data = r.hgetall(keys.session(sid))
     return Session.from_redis(_str_dict(data)) if data else None
+
+
+def get_sessions(r: redis.Redis, sids: Sequence[str]) -> list[Session | None]:
+    """Return the sessions ``sids`` in order (None for one that does not exist), in one round trip."""
+    with r.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            pipe.hgetall(keys.session(sid))
+        found = pipe.execute()
+    return [Session.from_redis(_str_dict(data)) if data else None for data in found]
 
 
 def session_for_mac(r: redis.Redis, mac: str) -> Session | None:

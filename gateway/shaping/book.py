@@ -20,6 +20,8 @@ book only remembers what the last pass planned and what the fast paths did since
   A device logging in again (same MAC or address) has its old session logged out in the
   same entry. When every slot is taken a newcomer gets none and no objects: its traffic
   stays in the small default class until a slot frees up.
+- :meth:`ShareBook.login_many` is a row of logins in one entry (commands that arrived
+  together): the line is split once for all the newcomers, not once per newcomer.
 
 Guarantees never add up to more than the line: HTB charges the uplink class for what
 its children send at their guaranteed rates, so an overcommitted tree leaves it in debt
@@ -29,7 +31,7 @@ the kernel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -162,6 +164,65 @@ class ShareBook:
         """Return what gives ``session`` its classes now, at its fair share (no kernel read, no full plan)."""
         if not self.ready:
             return Entry()  # no pass yet: the first one does it
+        changes, slots, admitted = self._admit(session)
+        if admitted is None:
+            return Entry(tuple(changes), slots)
+        if len(self.shapes) < EXACT_UP_TO:
+            changes += self._resplit({**self.sessions, admitted.sid: admitted}, fresh={admitted.sid})
+            return Entry(tuple(changes), slots)
+        client = client_shape(self.settings, admitted)
+        assert client is not None  # noqa: S101 - _admit admits only sessions that have a shape
+        caps = client_caps(self.settings, client)
+        (down, water_down), (up, water_up) = (
+            w.admit(client.weight, c) for w, c in zip(self.waters, caps, strict=True)
+        )
+        changes += self._put(client, (down, up), fresh=True)
+        self.waters = (water_down, water_up)
+        self._known(admitted, client, (down, up))
+        return Entry(tuple(changes), slots)
+
+    def login_many(self, sessions: Sequence[SessionLike]) -> Entry:
+        """Return what gives all ``sessions`` their classes now: the same as their logins one
+        after the other, in one entry, with the line split once for them all.
+
+        A class logging in together (issue 16) would otherwise split the line again at each
+        login and resend everyone's class each time (n logins, n^2/2 classes). Up to
+        :data:`EXACT_UP_TO` clients in all, the newcomers are admitted (old sessions of the
+        same device replaced, slots given) and the line is split once; beyond, each login
+        costs constant time anyway and they go one after the other. Within the batch a later
+        login of the same session, MAC or address replaces an earlier one, as it would in a row.
+        """
+        if not self.ready or not sessions:
+            return Entry()
+        if len(sessions) == 1 or len(self.shapes) + len(sessions) > EXACT_UP_TO:
+            return _merge([self.login(session) for session in sessions])
+        changes: list[TcChange] = []
+        slots: dict[str, int] = {}
+        joining: dict[str, SessionLike] = {}
+        for session in sessions:
+            # an earlier login in this batch of the same session or device never got its classes
+            for other in [o for o in joining.values() if session.sid == o.sid or
+                          session.mac == o.mac or session.ip == o.ip]:  # fmt: skip
+                del joining[other.sid]
+            more, given, admitted = self._admit(session, set(slots.values()))
+            changes += more
+            slots.update(given)
+            if admitted is not None:
+                joining[admitted.sid] = admitted
+        if joining:
+            changes += self._resplit({**self.sessions, **joining}, fresh=set(joining))
+        return Entry(tuple(changes), slots)
+
+    def _admit(
+        self, session: SessionLike, taken: set[int] | None = None
+    ) -> tuple[list[TcChange], dict[str, int], SessionLike | None]:
+        """Get ``session`` ready to have classes: replace the device's old session, give a slot.
+
+        Returns the changes that take an old session of the same MAC or address away, the
+        slot to record, and the session with its slot (None when it gets no class: no IPv4
+        address on the LAN, or every slot taken). ``taken``: slots given in the same batch.
+        """
+        taken = taken or set()
         changes: list[TcChange] = []
         # a device logging in again replaces its old session (same MAC or same address)
         for key in (("mac", session.mac), ("ip", session.ip)):
@@ -169,29 +230,18 @@ class ShareBook:
             if old is not None and old.sid != session.sid:
                 changes += self.logout(old).changes
         if not self.on_lan(session.ip):
-            return Entry(tuple(changes))  # no IPv4 address on the LAN: its traffic stays in the default class
+            return changes, {}, None  # no IPv4 address on the LAN: its traffic stays in the default class
         slot, slots = session.slot, {}
-        if not slot or self.owner.get(("slot", slot), session.sid) != session.sid:
-            given = assign_slots({session.sid: 0}, [session.sid], reserved=self.kernel_slots)
+        if not slot or slot in taken or self.owner.get(("slot", slot), session.sid) != session.sid:
+            given = assign_slots({session.sid: 0}, [session.sid], reserved=self.kernel_slots | taken)
             slot = given.get(session.sid, 0)
             if not slot:
-                return Entry(tuple(changes))  # all slots taken: its traffic stays in the default class
+                return changes, {}, None  # all slots taken: its traffic stays in the default class
             slots = {session.sid: slot}
         session = replace(session, slot=slot)
-        client = client_shape(self.settings, session)
-        if client is None:
-            return Entry(tuple(changes), slots)
-        if len(self.shapes) < EXACT_UP_TO:
-            changes += self._resplit({**self.sessions, session.sid: session}, fresh=session.sid)
-            return Entry(tuple(changes), slots)
-        caps = client_caps(self.settings, client)
-        (down, water_down), (up, water_up) = (
-            w.admit(client.weight, c) for w, c in zip(self.waters, caps, strict=True)
-        )
-        changes += self._put(client, (down, up), fresh=True)
-        self.waters = (water_down, water_up)
-        self._known(session, client, (down, up))
-        return Entry(tuple(changes), slots)
+        if client_shape(self.settings, session) is None:
+            return changes, slots, None
+        return changes, slots, session
 
     def logout(self, session: SessionLike) -> Entry:
         """Return what takes ``session``'s classes away now (and, up to :data:`EXACT_UP_TO`,
@@ -261,8 +311,8 @@ class ShareBook:
             out.append(TcChange("del", tree.device, tree.classes[0]))
         return out
 
-    def _resplit(self, sessions: dict[str, SessionLike], fresh: str = "") -> list[TcChange]:
-        """Split the line again among ``sessions``; return the ``fresh`` one's objects and the
+    def _resplit(self, sessions: dict[str, SessionLike], fresh: Collection[str] = ()) -> list[TcChange]:
+        """Split the line again among ``sessions``; return the ``fresh`` ones' objects and the
         classes whose share moved."""
         shapes = {}
         for sid, s in sessions.items():
@@ -282,8 +332,8 @@ class ShareBook:
         for sid, client in shapes.items():
             new, old = rates[client.slot], self.rates.get(client.slot)
             moved = old is None or any(_moved(n, o) for n, o in zip(new, old, strict=True))
-            if sid == fresh or moved:
-                out += self._put(client, new, fresh=sid == fresh)
+            if sid in fresh or moved:
+                out += self._put(client, new, fresh=sid in fresh)
                 self.rates[client.slot] = new
         self.sessions, self.shapes = {sid: sessions[sid] for sid in shapes}, shapes
         self.kernel_slots |= kept
@@ -301,6 +351,12 @@ class _Probe:
     down: int = 0
     up: int = 0
     weight: float = 1.0
+
+
+def _merge(entries: Sequence[Entry]) -> Entry:
+    """Return one entry doing what ``entries`` do in this order."""
+    changes = tuple(change for entry in entries for change in entry.changes)
+    return Entry(changes, {sid: slot for entry in entries for sid, slot in entry.slots.items()})
 
 
 def _moved(new: int, old: int) -> bool:

@@ -16,7 +16,7 @@ A pass (level-triggered, from the kernel and Redis, nothing remembered that matt
    Redis when it moved), and the plan of both trees;
 3. apply the plan's difference from what was read, and tell the book it is in place.
 
-The fast paths read nothing: the book says which objects to send (the newcomer's, or
+The fast paths read nothing: the book says which objects to send (the newcomers', or
 the leaver's deletes, and the others' classes whose share moved), the slot goes to Redis,
 and the applier sends the lot in one netlink batch (:meth:`TcApplier.queue` /
 :meth:`TcApplier.commit`). The next pass checks the fast paths' work against the kernel.
@@ -103,6 +103,13 @@ class Shaper:
         batch; with every slot taken, nothing is sent (the default class carries it).
         """
         self._send(self.book.login(session))
+
+    def login_many(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
+        """Give all ``sessions`` their classes in one netlink batch, the line split once (a class
+        logging in together); raise if the batch failed (tc has no transactions: the rest was
+        sent, and the next pass finishes the job)."""
+        self._send(self.book.login_many(sessions))
+        return {}
 
     def logout(self, session: Session, now: float) -> None:
         """Take ``session``'s classes away now (and, up to :data:`EXACT_UP_TO`, give its share back)."""

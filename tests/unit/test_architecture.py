@@ -92,7 +92,13 @@ def test_every_wing_and_ground_floor_module_is_placed():
 
 @pytest.mark.parametrize(
     "module",
-    ["gateway.firewall.doctor", "gateway.firewall.plan", "gateway.shaping.plan", "gateway.neighbours"],
+    [
+        "gateway.firewall.doctor",
+        "gateway.firewall.plan",
+        "gateway.shaping.plan",
+        "gateway.neighbours",
+        "gateway.daemon.batch",
+    ],
 )
 def test_planners_load_no_redis_or_kernel_library(module):
     code = (

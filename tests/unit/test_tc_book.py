@@ -213,6 +213,67 @@ def test_a_device_logging_in_again_replaces_its_old_session_in_the_same_entry():
     assert set(book.sessions) == {"s1", "s2-new"}
 
 
+def final(entries: list[Entry]) -> dict[tuple[str, str, object], object]:
+    """Return what the kernel ends up with after ``entries`` are sent in order: object -> item or None."""
+    out: dict[tuple[str, str, object], object] = {}
+    for entry in entries:
+        for change in entry.changes:
+            item = change.item
+            key = (change.device, type(item).__name__, getattr(item, "handle", None) or item)
+            out[key] = item if change.op == "replace" else None
+    return out
+
+
+def test_a_batch_of_logins_ends_where_the_same_logins_in_a_row_end_with_fewer_objects():
+    newcomers = [phone(n) for n in range(3, 23)]
+    in_a_row, _ = booked([phone(1), phone(2)])
+    one_by_one = [in_a_row.login(s) for s in newcomers]
+    together, online = booked([phone(1), phone(2)])
+    batch = together.login_many(newcomers)
+    assert batch.slots == {s.sid: n for s, n in zip(newcomers, range(3, 23), strict=True)}
+    assert final([batch]) == final(one_by_one)  # the same objects, at the same rates
+    assert together.rates == in_a_row.rates and together.kernel_slots == set(range(1, 23))
+    # everyone at the share a full plan gives 22 clients, each newcomer's filters sent once
+    everyone = [*online, *(phone(n, slot=n) for n in range(3, 23))]
+    full = plan_tc(SETTINGS, everyone)
+    assert {h: c.rate for h, c in classes(batch).items()} == {
+        c.handle: c.rate for c in full.down.classes if c.handle in {client_class(n) for n in range(1, 23)}
+    }
+    for n in range(3, 23):
+        for device, wanted in objects(full, n).items():
+            assert wanted <= sent(batch)[device]
+    # one split instead of twenty: each class once, not once per later newcomer
+    assert len(batch.changes) < sum(len(e.changes) for e in one_by_one) / 4
+    assert len(classes(batch)) == 22
+
+
+def test_a_batch_keeps_the_last_login_of_a_device_and_skips_who_gets_no_class():
+    book, _ = booked([phone(1)])
+    first, again = phone(2), Sess("s2-again", phone(2).mac, "10.42.0.99")
+    away = Sess("x", "02:00:00:00:09:09", "192.0.2.9")
+    entry = book.login_many([first, away, phone(3), again, phone(3)])
+    assert set(book.sessions) == {"s1", "s3", "s2-again"}
+    handles = set(classes(entry))
+    assert handles == {client_class(1), client_class(book.sessions["s3"].slot),
+                       client_class(book.sessions["s2-again"].slot)}  # fmt: skip
+    slots = [book.sessions[sid].slot for sid in ("s1", "s3", "s2-again")]
+    assert len(set(slots)) == 3
+    # nothing before the first pass, and an empty batch sends nothing
+    assert ShareBook(SETTINGS).login_many([phone(1), phone(2)]) == Entry()
+    assert book.login_many([]) == Entry()
+
+
+def test_a_batch_with_many_online_is_the_logins_in_a_row():
+    crowd = [phone(n) for n in range(1, EXACT_UP_TO + 6)]
+    newcomers = [phone(n) for n in range(300, 304)]
+    in_a_row, _ = booked(crowd)
+    together, _ = booked(crowd)
+    expected = [in_a_row.login(s) for s in newcomers]
+    batch = together.login_many(newcomers)
+    assert batch.changes == tuple(c for e in expected for c in e.changes)
+    assert batch.slots == {sid: slot for e in expected for sid, slot in e.slots.items()}
+
+
 def test_no_class_for_an_address_off_the_lan():
     book, _ = booked([phone(1)])
     assert book.login(Sess("x", "02:00:00:00:09:09", "192.0.2.9")) == Entry()
