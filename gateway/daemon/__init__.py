@@ -2,6 +2,7 @@
 
 - :mod:`~gateway.daemon.__main__`: the entry point
 - :mod:`~gateway.daemon.loop`: the loop: passes on a timer, commands from Redis in between, heartbeat
+- :mod:`~gateway.daemon.handlers`: what each command does (authorize, deauthorize...), in the loop's Daemon
 - :mod:`~gateway.daemon.reconcile`: one pass: Redis -> plans -> kernel, then accounting and ends;
   ``build_reconciler`` is where components plug in
 - :mod:`~gateway.daemon.lifecycle`: accounting and the end of sessions (pure)
