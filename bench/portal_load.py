@@ -169,6 +169,20 @@ def _print(results: dict) -> None:
     print(json.dumps(results, indent=1, default=str))
 
 
+def _portal_workers(lab: Lab, workers: int) -> None:
+    """Run the lab's portal with ``workers`` gunicorn workers (until the next ``lab up``)."""
+    text = re.sub(r"\n\[portal\]\n(workers = \d+\n)?", "\n[portal]\n", lab.config_path.read_text(), count=1)
+    lab.config_path.write_text(text.replace("\n[portal]\n", f"\n[portal]\nworkers = {workers}\n", 1))
+    lab.restart("portal")
+    url = f"http://{lab.config().portal.address}:{lab.config().portal.port}/healthz"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        ask = lab.exec(lab.spec.client(1), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", url)
+        if ask.stdout.strip() == "200":
+            return
+        time.sleep(0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build (or reuse) a lab, measure, print, tear down what was built."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -176,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--class-size", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="portal.workers for this run (default: the lab config's, 1)")  # fmt: skip
     args = parser.parse_args(argv)
     args.class_size = max(1, min(args.class_size, 50))
     existed = bool(lab_namespaces(args.prefix))
@@ -183,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     lab = args.lab = Lab(spec)
     try:
         lab.up()
+        if args.workers:
+            _portal_workers(lab, args.workers)
+        print(f"portal workers: {lab.config().portal.workers}")
         _print(run(args))
     finally:
         if not existed:
