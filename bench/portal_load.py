@@ -177,7 +177,8 @@ def _portal_workers(lab: Lab, workers: int) -> None:
     url = f"http://{lab.config().portal.address}:{lab.config().portal.port}/healthz"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        ask = lab.exec(lab.spec.client(1), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", url)
+        ask = lab.exec(lab.spec.client(1), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1",
+                       url)  # fmt: skip
         if ask.stdout.strip() == "200":
             return
         time.sleep(0.2)
