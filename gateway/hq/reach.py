@@ -48,18 +48,23 @@ class ReportError(Exception):
     """The report could not be made (psql missing, database unreachable, bad query)."""
 
 
+def _grouping(by: str, per: str) -> tuple[str, str]:
+    """Return the SQL column grouped ``by`` and the period's ``to_char`` format; ValueError if
+    either is not one of :data:`GROUPS` / :data:`PERIODS` (they are spliced into the query)."""
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if per not in PERIODS:
+        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
+    return GROUPS[by], "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+
+
 def reach_sql(by: str, per: str) -> str:
     """Return the report query grouped ``by`` library/district/province ``per`` day/month.
 
     psql variables: ``since`` and ``until`` (dates, until exclusive) and ``tz`` (the
     program's time zone, for day and month boundaries).
     """
-    if by not in GROUPS:
-        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
-    if per not in PERIODS:
-        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
-    group = GROUPS[by]
-    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    group, fmt = _grouping(by, per)
     return f"""
 SELECT to_char(date_trunc('{per}', r.acctstarttime AT TIME ZONE :'tz'), '{fmt}') AS period,
        COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
@@ -100,12 +105,7 @@ def vouchers_sql(by: str, per: str) -> str:
     and the few groups decoded after (a voucher keeps one plan, so its class is one value).
     Same psql variables as :func:`reach_sql`.
     """
-    if by not in GROUPS:
-        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
-    if per not in PERIODS:
-        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
-    group = GROUPS[by]
-    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    group, fmt = _grouping(by, per)
     return f"""
 SELECT v.period, v."group",
        COALESCE(NULLIF(substring({_class_text("v.class")} from '^voucher:(.*)$'), ''), '(unknown)') AS plan,
@@ -132,12 +132,8 @@ def survey_sql(by: str, per: str) -> str:
     The counts are the libraries' anonymous day totals (``survey_count``); the same psql
     variables as :func:`reach_sql` (``tz`` is not needed: a count's day is the library's).
     """
-    if by not in GROUPS:
-        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
-    if per not in PERIODS:
-        raise ValueError(f"per must be one of {', '.join(PERIODS)}, got {per!r}")
-    group = "s.library" if by == "library" else GROUPS[by]
-    fmt = "YYYY-MM-DD" if per == "day" else "YYYY-MM"
+    group, fmt = _grouping(by, per)
+    group = "s.library" if by == "library" else group
     return f"""
 SELECT to_char(date_trunc('{per}', s.day), '{fmt}') AS period,
        COALESCE(NULLIF({group}, ''), '(unknown)') AS "group",
