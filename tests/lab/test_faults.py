@@ -265,15 +265,7 @@ def test_a_clock_years_behind_then_ntp_keeps_sessions_vouchers_and_records_right
         for i in (1, 2):
             kicked = ctl(lab, "kick", lab.client_mac(i))
             assert kicked.returncode == 0, kicked.stderr
-        stream = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
-        wanted = set(stream)
-
-        def on_disk() -> list[dict]:
-            return [rec for rec in SessionLog.from_config(config).records() if rec["id"] in wanted]
-
-        wait_for(lambda: len(on_disk()) == len(stream), timeout=15, what="the records on disk")
-        records = on_disk()
-        assert [rec["id"] for rec in records] == stream, "each record once, in order"
+        records = _records_once_in_order(r, config, start_id)
         ends = {rec["sid"]: rec for rec in records if rec["event"] == "end"}
         assert set(ends) == {before.sid, during.sid}
         assert ends[during.sid]["duration"] < 5 * 60
@@ -332,15 +324,7 @@ def test_a_clock_a_year_ahead_then_ntp_deletes_nothing_and_keeps_durations_sane(
         end_session(r, during.sid, "logout", time.time())  # as the portal's logout does
         wait_for(lambda: not online_from(lab, 2), timeout=15, what="phone 2 cut off")
 
-        stream = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
-        wanted = set(stream)
-
-        def on_disk() -> list[dict]:
-            return [rec for rec in SessionLog.from_config(config).records() if rec["id"] in wanted]
-
-        wait_for(lambda: len(on_disk()) == len(stream), timeout=15, what="the records on disk")
-        records = on_disk()
-        assert [rec["id"] for rec in records] == stream, "each record once, in order"
+        records = _records_once_in_order(r, config, start_id)
         ends = {rec["sid"]: rec for rec in records if rec["event"] == "end"}
         assert ends[before.sid]["reason"] == "expired" and ends[before.sid]["duration"] <= 3600, (
             "ended at its expiry, not a year later"
@@ -350,3 +334,18 @@ def test_a_clock_a_year_ahead_then_ntp_deletes_nothing_and_keeps_durations_sane(
         restore_gateway(lab, signal.SIGKILL)  # SIGKILL: see the test above
         offset_file.unlink(missing_ok=True)
         old_file.unlink(missing_ok=True)
+
+
+def _records_once_in_order(r, config, start_id: str) -> list[dict]:
+    """Wait until the session log on disk holds every event after ``start_id``; return them,
+    checked to be there once each and in the stream's order."""
+    stream = [entry_id for entry_id, _ in r.xrange(keys.EVENTS, f"({start_id}", "+")]
+    wanted = set(stream)
+
+    def on_disk() -> list[dict]:
+        return [rec for rec in SessionLog.from_config(config).records() if rec["id"] in wanted]
+
+    wait_for(lambda: len(on_disk()) == len(stream), timeout=15, what="the records on disk")
+    records = on_disk()
+    assert [rec["id"] for rec in records] == stream, "each record once, in order"
+    return records
