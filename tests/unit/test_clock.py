@@ -5,6 +5,7 @@ their time left and their real duration, vouchers their validity, and a restart 
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from gateway.model import clock, keys
 from gateway.model.sessions import end_session, get_session, new_session, start_session
 from gateway.model.vouchers import get_voucher, issue_batch, redeem
 
-REAL = time.time()  # the true time (Redis stamps the session records with it)
+REAL = time.time()  # the true time (Redis stamps the session records with it); reset per test
 BOOT = 1_577_836_800.0  # 2020-01-01 00:00 UTC: what the router believes after the power cut
 PLAN = Plan(name="harian", label={"id": "Harian"}, duration=7200, validity=30 * 86400, quota=None,
             down=4_000_000, up=2_000_000, weight=1.0, max_devices=1, multi_day=True)  # fmt: skip
@@ -48,7 +49,11 @@ def a_session(i: int, now: float, minutes: float = 120):
 
 @pytest.fixture(autouse=True)
 def built_long_ago(monkeypatch):
-    monkeypatch.setattr(clock, "build_time", lambda: REAL - 30 * 86400)
+    # REAL is the true time when each test starts: Redis stamps the records it writes with
+    # the true time, which must not run far ahead of REAL (the suite can take many minutes)
+    real = time.time()
+    monkeypatch.setattr(sys.modules[__name__], "REAL", real)
+    monkeypatch.setattr(clock, "build_time", lambda: real - 30 * 86400)
 
 
 def test_ntp_jumping_forward_keeps_time_left_durations_and_vouchers(r):
