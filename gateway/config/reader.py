@@ -45,11 +45,16 @@ class _Reader:
             self.problem(key, f"expected a table ([{key}]), got {_type_name(node)}")
             return {}
         if known is not None:
-            for extra in sorted(set(node) - known):
-                close = _closest(extra, known)
-                hint = f'; did you mean "{close}"?' if close else ""
-                self.problem(f"{key}.{extra}", f"unknown key{hint}")
+            self.known_keys(key, node, known)
         return node
+
+    def known_keys(self, key: str, node: Mapping, known: set[str]) -> bool:
+        """Report each key of table ``node`` (at ``key``) not in ``known``; return whether none was."""
+        for extra in sorted(set(node) - known):
+            close = _closest(extra, known)
+            hint = f'; did you mean "{close}"?' if close else ""
+            self.problem(f"{key}.{extra}", f"unknown key{hint}")
+        return set(node) <= known
 
     def get(
         self,

@@ -35,6 +35,7 @@ from gateway.config.reader import (
     _str,
     _text,
     _timezone,
+    _type_name,
     _url,
 )
 from gateway.config.records import (
@@ -182,7 +183,10 @@ def _reservations(
     out: list[tuple[str, ipaddress.IPv4Address]] = []
     for i, item in enumerate(items, 1):
         key = f"dhcp.reservations[{i}]"
-        item = r.table(key, {"mac", "ip"}, parent={key.rsplit(".", 1)[-1]: item})
+        if not isinstance(item, dict):
+            r.problem(key, f'expected a table like {{ mac = "...", ip = "..." }}, got {_type_name(item)}')
+            continue
+        r.known_keys(key, item, {"mac", "ip"})
         mac = r.get(item, f"{key}.mac", _mac)
         ip = r.get(item, f"{key}.ip", _ipv4)
         if _BAD in (mac, ip):

@@ -110,8 +110,7 @@ def _options(r: _Reader, key: str, value: Any) -> tuple[SurveyOption, ...] | obj
             r.problem(where, f'expected a table like {{ id = "...", text = "..." }}, got {_type_name(item)}')
             ok = False
             continue
-        for extra in sorted(set(item) - {"id", "text"}):
-            r.problem(f"{where}.{extra}", "unknown key")
+        if not r.known_keys(where, item, {"id", "text"}):
             ok = False
         oid = _id(r, f"{where}.id", item["id"]) if "id" in item else r.problem(f"{where}.id", "is required")
         text = (
@@ -135,8 +134,7 @@ def _question(r: _Reader, key: str, item: Any) -> SurveyQuestion | object:
         item = {"id": item}
     if not isinstance(item, dict):
         return r.problem(key, f"expected a question id or a table, got {_type_name(item)}")
-    for extra in sorted(set(item) - {"id", "text", "options"}):
-        r.problem(f"{key}.{extra}", "unknown key")
+    r.known_keys(key, item, {"id", "text", "options"})
     if "id" not in item:
         return r.problem(f"{key}.id", "is required")
     qid = _id(r, f"{key}.id", item["id"])
