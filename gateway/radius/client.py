@@ -30,7 +30,14 @@ from gateway.config import Radius, RadiusServer
 from gateway.logs import get_logger
 from gateway.radius.attributes import dictionary_path
 
-__all__ = ["RadiusClient", "RadiusReply", "RadiusUnavailable", "load_dictionary", "read_secret"]
+__all__ = [
+    "RadiusClient",
+    "RadiusReply",
+    "RadiusUnavailable",
+    "attributes_by_name",
+    "load_dictionary",
+    "read_secret",
+]
 
 log = get_logger("radius")
 
@@ -122,7 +129,7 @@ class RadiusClient:
                 continue
             finally:
                 client._CloseSocket()
-            return RadiusReply(reply.code == packet.AccessAccept, _by_name(reply), str(server.host))
+            return RadiusReply(reply.code == packet.AccessAccept, attributes_by_name(reply), str(server.host))
         raise RadiusUnavailable(f"no RADIUS server answered within {self.radius.auth_bound:g}s")
 
     def account(self, attributes: Mapping[str, Any]) -> str:
@@ -217,13 +224,13 @@ class RadiusClient:
         return acked
 
 
-def _by_name(reply: packet.Packet) -> dict[str, list]:
-    """Return the reply's attributes by dictionary name (unknown ones by number, as text)."""
+def attributes_by_name(pkt: packet.Packet) -> dict[str, list]:
+    """Return a packet's attributes by dictionary name (unknown ones by number, as text)."""
     found: dict[str, list] = {}
-    for key in reply.keys():
+    for key in pkt.keys():
         name = key if isinstance(key, str) else str(key)
         try:
-            found[name] = list(reply[key])
+            found[name] = list(pkt[key])
         except (KeyError, TypeError, ValueError):
             found[name] = []
     return found

@@ -35,7 +35,7 @@ from gateway.model import audit
 from gateway.model.limits import NotOnline, set_limit
 from gateway.model.sessions import Session, end_session, get_session, online_sessions
 from gateway.radius.attributes import RATE_BOUNDS, device_id
-from gateway.radius.client import load_dictionary, read_secret
+from gateway.radius.client import attributes_by_name, load_dictionary, read_secret
 from gateway.radius.login import device_key
 
 __all__ = ["MAX_PACKET", "DynAuthServer"]
@@ -114,7 +114,7 @@ class DynAuthServer:
         if not valid:
             log.warning("dynauth_refused", source=source, reason="bad_message_authenticator")
             return None
-        attrs = _attributes(request)
+        attrs = attributes_by_name(request)
         now = self.clock()
         stamp = _first(attrs, "Event-Timestamp")
         if stamp is not None and abs(now - _epoch(stamp)) > MAX_SKEW:
@@ -250,17 +250,6 @@ class DynAuthServer:
                     self.sock.sendto(answer, (source, port))
             except Exception:  # one bad request must never stop the listener
                 log.exception("dynauth_failed", source=source)
-
-
-def _attributes(request: packet.Packet) -> dict[str, list]:
-    found: dict[str, list] = {}
-    for key in request.keys():
-        name = key if isinstance(key, str) else str(key)
-        try:
-            found[name] = list(request[key])
-        except (KeyError, TypeError, ValueError):
-            found[name] = []
-    return found
 
 
 def _first(attrs: dict[str, list], name: str) -> Any:
