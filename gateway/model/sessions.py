@@ -88,12 +88,8 @@ def online_sessions(r: redis.Redis) -> list[Session]:
     sids = sorted(_str(s) for s in r.smembers(keys.ONLINE))
     if not sids:
         return []
-    with r.pipeline(transaction=False) as pipe:
-        for sid in sids:
-            pipe.hgetall(keys.session(sid))
-        rows = pipe.execute()
-    found = [Session.from_redis(_str_dict(row)) for row in rows if row]
-    return sorted((s for s in found if s.state == "online"), key=lambda s: (s.started_at, s.sid))
+    found = get_sessions(r, sids)
+    return sorted((s for s in found if s and s.state == "online"), key=lambda s: (s.started_at, s.sid))
 
 
 def end_session(
