@@ -5,6 +5,8 @@
 - ``lab``: the lab built once per session with prefix ``$HOTSPOT_TEST_PREFIX``
   (default ``hs-t-``, so a demo lab ``hs-`` keeps running), torn down at the end
   even when tests fail.
+- ``gw``: the lab's Redis, with nobody online before and after the test (lab, deploy and
+  monitoring tests).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import pytest
 import redis
 
 from gateway.lab.lab import Lab, LabError
+from gateway.lab.probe import everyone_out
 from gateway.lab.topology import LabSpec
+from gateway.model.store import connect
 
 TEST_PREFIX = os.environ.get("HOTSPOT_TEST_PREFIX", "hs-t-")
 LAB_CLIENTS = int(os.environ.get("HOTSPOT_TEST_CLIENTS", "6"))
@@ -83,6 +87,15 @@ def lab():
         raise
     yield the_lab
     the_lab.down(wipe=os.environ.get("HOTSPOT_TEST_KEEP_LAB_STATE") != "1")
+
+
+@pytest.fixture
+def gw(lab):
+    """Redis of the running lab, with nobody online before and after the test."""
+    r = connect(lab.config())
+    everyone_out(lab, r)
+    yield r
+    everyone_out(lab, r)
 
 
 @pytest.fixture

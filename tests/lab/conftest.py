@@ -1,20 +1,8 @@
-"""Fixtures shared by the lab tests (the lab itself is ``tests/conftest.py``'s)."""
+"""Fixtures shared by the lab tests (the lab itself and ``gw`` are ``tests/conftest.py``'s)."""
 
 from __future__ import annotations
 
 import pytest
-
-from gateway.lab.probe import everyone_out
-from gateway.model.store import connect
-
-
-@pytest.fixture
-def gw(lab):
-    """Redis of the running lab, with nobody online before and after the test."""
-    r = connect(lab.config())
-    everyone_out(lab, r)
-    yield r
-    everyone_out(lab, r)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import time
 import pytest
 import yaml
 
-from gateway.lab.probe import admit
+from gateway.lab.probe import admit, wait_for
 from gateway.lab.topology import UPSTREAM_IP, WAN_ROUTER
 from tests.monitoring.test_rules import NODE_SERIES, RULES
 
@@ -52,13 +52,8 @@ def http_get(lab, ns: str, url: str) -> str:
 
 
 def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} within {timeout:.0f}s")
+    """:func:`gateway.lab.probe.wait_for`, asking every half second (Prometheus answers over curl)."""
+    return wait_for(check, timeout, what, every=0.5)
 
 
 @pytest.fixture(scope="module")
