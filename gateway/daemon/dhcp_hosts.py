@@ -16,6 +16,7 @@ A reconcile :class:`~gateway.daemon.reconcile.Component`; files are written atom
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,11 @@ class DhcpHosts:
         self.folder: Path | None = config.dhcp.hosts_dir
         self.lease = config.dhcp.online_lease_time
         self.reserved = {mac: str(ip) for mac, ip in config.dhcp.reservations}
+        if self.folder is not None and self.folder.is_dir():  # a reload may change both: rewrite
+            for path in self.folder.iterdir():  # the files whose line changed (one per device online)
+                if not path.name.startswith("."):
+                    with contextlib.suppress(ValueError):  # a name that is not a MAC: not ours
+                        self._write(path.name.replace("-", ":"))
 
     def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]:
         """Write files for online MACs that have none; drop stale ones; return counts."""

@@ -87,3 +87,8 @@ def test_a_reserved_device_keeps_its_fixed_address_in_its_online_file(tmp_path):
     (tmp_path / "02-00-00-00-03-0a").write_text("02:00:00:00:03:0a,120m\n")
     hosts.login(desk, NOW)
     assert (tmp_path / "02-00-00-00-03-0a").read_text() == "02:00:00:00:03:0a,10.42.0.10,120m\n"
+    # a reload that drops the reservation (or changes the lease) rewrites the files it changes
+    hosts.configure(replace(config, dhcp=replace(config.dhcp, hosts_dir=tmp_path, reservations=(),
+                                                 online_lease_time=3600)))  # fmt: skip
+    assert (tmp_path / "02-00-00-00-03-0a").read_text() == "02:00:00:00:03:0a,60m\n"
+    assert (tmp_path / "02-00-00-00-03-0b").read_text() == "02:00:00:00:03:0b,60m\n"
