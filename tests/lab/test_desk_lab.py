@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.lab.probe import wait_for
 from gateway.lab.topology import UPSTREAM_IP
 from gateway.lab.upstream import UPSTREAM_MARKER
 from gateway.model import commands, keys
@@ -125,16 +126,6 @@ def _visitor_login(lab, phone: LanBrowser, code: str, mac: str) -> None:
     assert reply is not None and reply.get("ok"), reply
 
 
-def _wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"{what} within {timeout:.0f}s")
-
-
 def test_visitor_online_with_live_usage_then_kicked(lab, desk_pc):
     config = lab.config()
     r = connect(config)
@@ -146,7 +137,7 @@ def test_visitor_online_with_live_usage_then_kicked(lab, desk_pc):
     _visitor_login(lab, phone, code, mac)
     session = session_for_mac(r, mac)
     assert session is not None and session.kind == "voucher"
-    _wait_for(
+    wait_for(
         lambda: UPSTREAM_MARKER in phone.request(f"http://{UPSTREAM_IP}/")[2],
         10,
         "the visitor reaches the web",
@@ -159,9 +150,9 @@ def test_visitor_online_with_live_usage_then_kicked(lab, desk_pc):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_for(lambda: get_session(r, session.sid).bytes_down > 1_000_000, 15, "usage is accounted")
+        wait_for(lambda: get_session(r, session.sid).bytes_down > 1_000_000, 15, "usage is accounted")
         if importlib.util.find_spec("gateway.accounting") is not None:  # the shaper measures rates
-            _wait_for(lambda: float(r.hget(keys.session(session.sid), "rate_down") or 0) > 0, 10, "a rate")
+            wait_for(lambda: float(r.hget(keys.session(session.sid), "rate_down") or 0) > 0, 10, "a rate")
             status, _, dashboard = desk_pc.request("/desk/")
             row = next(part for part in dashboard.split("<tr>") if mac in part)
             assert re.search(r"↓ [0-9.]+ [kMG]?bit/s", row), "the dashboard shows the current speed"
@@ -175,7 +166,7 @@ def test_visitor_online_with_live_usage_then_kicked(lab, desk_pc):
     status, location, _ = desk_pc.form("/desk/", f"/desk/clients/{session.sid}/kick", {})
     assert status == 302
     assert get_session(r, session.sid).end_reason == "kicked"
-    _wait_for(lambda: UPSTREAM_MARKER not in phone.request(f"http://{UPSTREAM_IP}/")[2], 10,
+    wait_for(lambda: UPSTREAM_MARKER not in phone.request(f"http://{UPSTREAM_IP}/")[2], 10,
               "the kicked visitor is back behind the portal")  # fmt: skip
 
     status, _, csv_text = desk_pc.request("/desk/reports/day.csv")
@@ -196,7 +187,7 @@ def test_the_desk_pc_keeps_its_reserved_address_when_it_logs_in(lab, desk_pc):
     result = CliRunner().invoke(cli, [*config, "auth", mac, "--minutes", "5", "--replace", "--json"])
     assert result.exit_code == 0, result.output
     host_file = lab.config().dhcp.hosts_dir / mac.replace(":", "-")
-    _wait_for(lambda: host_file.exists(), 10, "the desk PC's online-lease file")
+    wait_for(lambda: host_file.exists(), 10, "the desk PC's online-lease file")
     assert host_file.read_text().startswith(f"{mac},{reserved},")
     lab.stop(f"dhcp-c{index}")
     try:
