@@ -46,6 +46,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from gateway.days import month_of, next_month
 from gateway.hq.reach import COLUMNS, GROUPS, SURVEY_COLUMNS, VOUCHER_COLUMNS, ReportError, run_report
 from gateway.logs import get_logger
 from hqweb import HERE
@@ -61,7 +62,6 @@ csrf = CSRFProtect()
 log = get_logger("hq-web")
 LANG_COOKIE = "lang"
 SESSION_KEY = "hq_staff"
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KIND_COLUMNS = {"reach": COLUMNS, "vouchers": VOUCHER_COLUMNS, "survey": SURVEY_COLUMNS}
 
@@ -101,9 +101,8 @@ class Formatter:
         try:
             if _DAY.match(label):
                 return format_skeleton("yMMMd", date.fromisoformat(label), locale=self.locale)
-            if _MONTH.match(label):
-                year, month = label.split("-")
-                return format_skeleton("yMMMM", date(int(year), int(month), 1), locale=self.locale)
+            if first := month_of(label):
+                return format_skeleton("yMMMM", first, locale=self.locale)
         except ValueError:
             pass
         return label
@@ -210,10 +209,6 @@ def _this_month() -> date:
     return datetime.now(ZoneInfo(settings().timezone)).date().replace(day=1)
 
 
-def _next_month(start: date) -> date:
-    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 def report_query(args: Any) -> dict[str, Any]:
     """Return the report's period and grouping from the query string; raise :class:`BadQuery`."""
     by = args.get("by", "library")
@@ -230,16 +225,15 @@ def report_query(args: Any) -> dict[str, Any]:
         return {"by": by, "per": "day", "since": day, "until": day + timedelta(days=1), "day": day,
                 "month": day.replace(day=1)}  # fmt: skip
     if month_text:
-        match = _MONTH.match(month_text)
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        start = month_of(month_text)
+        if start is None:
             raise BadQuery(_('"%(month)s" is not a month like 2026-11.', month=month_text[:20]))
-        start = date(int(match.group(1)), int(match.group(2)), 1)
     else:
         start = _this_month()
     per = args.get("per", "month")
     if per not in ("month", "day"):
         raise BadQuery(_("Show per month or per day."))
-    return {"by": by, "per": per, "since": start, "until": _next_month(start), "day": None, "month": start}
+    return {"by": by, "per": per, "since": start, "until": next_month(start), "day": None, "month": start}
 
 
 def _run(query: dict[str, Any], kind: str, hq: Settings | None = None) -> list[dict]:
@@ -285,7 +279,7 @@ def report():
         "hq/report.html", q=query, rows=rows, total=_totals(rows), vouchers=vouchers, survey=survey,
         names=names,
         prev=(month - timedelta(days=1)).replace(day=1).strftime("%Y-%m"),
-        next=_next_month(month).strftime("%Y-%m"), month=month.strftime("%Y-%m"), tz=settings().timezone,
+        next=next_month(month).strftime("%Y-%m"), month=month.strftime("%Y-%m"), tz=settings().timezone,
     )  # fmt: skip
 
 

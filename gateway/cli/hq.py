@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import sys
 from datetime import date, timedelta
 
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, fail, print_json
+from gateway.days import month_of, next_month
 from gateway.hq.reach import (
     COLUMNS,
     GROUPS,
@@ -31,8 +31,6 @@ from gateway.units import format_size
 
 __all__ = ["COMMANDS"]
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
 
 def _period(month: str | None, day: str | None) -> tuple[date, date]:
     if month and day:
@@ -44,14 +42,12 @@ def _period(month: str | None, day: str | None) -> tuple[date, date]:
             fail(f'--day: "{day}" is not a day like 2026-11-03', EXIT_USAGE)
         return start, start + timedelta(days=1)
     if month:
-        match = _MONTH.match(month)
-        if not match or not 1 <= int(match.group(2)) <= 12:
+        start = month_of(month)
+        if start is None:
             fail(f'--month: "{month}" is not a month like 2026-11', EXIT_USAGE)
-        start = date(int(match.group(1)), int(match.group(2)), 1)
     else:
         start = date.today().replace(day=1)
-    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, following
+    return start, next_month(start)
 
 
 @click.group("hq")

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict
 from datetime import date, datetime
@@ -18,14 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli import EXIT_USAGE, Context, fail, pass_ctx, print_json
+from gateway.days import month_of
 from gateway.model.report_csv import day_csv, month_csv
 from gateway.model.reports import Period, Totals, day_report, month_report
 from gateway.model.sessions import online_sessions
 from gateway.units import format_size
 
 __all__ = ["COMMANDS"]
-
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def _totals_dict(t: Totals) -> dict:
@@ -36,10 +34,10 @@ def _totals_dict(t: Totals) -> dict:
 
 
 def _parse_month(text: str) -> tuple[int, int]:
-    match = _MONTH.match(text)
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+    first = month_of(text)
+    if first is None:
         fail(f'--month: "{text}" is not a month like 2026-11', EXIT_USAGE)
-    return int(match.group(1)), int(match.group(2))
+    return first.year, first.month
 
 
 def _parse_day(text: str) -> date:

@@ -7,7 +7,6 @@ same file ``hotspotctl report --csv`` writes.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -15,7 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Response, abort, render_template, request
 from flask_babel import gettext as _
 
-from gateway.days import day_of
+from gateway.days import day_of, month_of
 from gateway.model.report_csv import day_csv, month_csv
 from gateway.model.reports import DayReport, MonthReport, day_report, month_report
 from gateway.model.sessions import online_sessions
@@ -26,8 +25,6 @@ from portal.survey_text import survey_table
 from portal.web import get_redis, hotspot
 
 __all__ = ["report_day", "report_month"]
-
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def _today(tz: ZoneInfo) -> date:
@@ -52,10 +49,10 @@ def _month_arg(tz: ZoneInfo) -> tuple[int, int]:
     if not text:
         today = _today(tz)
         return today.year, today.month
-    match = _MONTH.match(text)
-    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+    first = month_of(text)
+    if first is None:
         abort(400)
-    return int(match.group(1)), int(match.group(2))
+    return first.year, first.month
 
 
 def _excel() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.days import day_of, end_of_day
+from gateway.days import day_of, end_of_day, month_of, next_month
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -26,3 +26,11 @@ def test_a_day_ends_at_the_next_local_midnight():
     berlin = ZoneInfo("Europe/Berlin")
     spring = datetime(2026, 3, 29, 0, 30, tzinfo=berlin).timestamp()
     assert end_of_day(spring, berlin) - spring == 22.5 * 3600
+
+
+def test_a_reports_month():
+    assert month_of("2026-11") == date(2026, 11, 1)
+    for bad in ("2026-13", "2026-00", "1999-12", "2101-01", "2026-1", "2026-11-03", " 2026-11", "nov"):
+        assert month_of(bad) is None, bad
+    assert next_month(date(2026, 12, 1)) == date(2027, 1, 1)
+    assert next_month(date(2026, 1, 31)) == date(2026, 2, 1)
