@@ -189,13 +189,21 @@ class ShareBook:
         login and resend everyone's class each time (n logins, n^2/2 classes). Up to
         :data:`EXACT_UP_TO` clients in all, the newcomers are admitted (old sessions of the
         same device replaced, slots given) and the line is split once; beyond, each login
-        costs constant time anyway and they go one after the other. Within the batch a later
-        login of the same session, MAC or address replaces an earlier one, as it would in a row.
+        costs constant time anyway and they go one after the other. A batch that crosses
+        :data:`EXACT_UP_TO` (a second class logging in while the first is online) is split
+        there: the newcomers that fit are admitted with one split, the rest in constant time
+        each (in a row, each of the first would split the line again for everyone). Within
+        the batch a later login of the same session, MAC or address replaces an earlier one,
+        as it would in a row.
         """
         if not self.ready or not sessions:
             return Entry()
-        if len(sessions) == 1 or len(self.shapes) + len(sessions) > EXACT_UP_TO:
+        room = EXACT_UP_TO - len(self.shapes)
+        if len(sessions) == 1 or room <= 1:
             return _merge([self.login(session) for session in sessions])
+        if len(sessions) > room:
+            head = self.login_many(sessions[:room])
+            return _merge([head, *(self.login(session) for session in sessions[room:])])
         changes: list[TcChange] = []
         slots: dict[str, int] = {}
         joining: dict[str, SessionLike] = {}

@@ -274,6 +274,21 @@ def test_a_batch_with_many_online_is_the_logins_in_a_row():
     assert batch.slots == {sid: slot for e in expected for sid, slot in e.slots.items()}
 
 
+def test_a_batch_crossing_the_exact_limit_splits_once_then_goes_in_constant_time():
+    # a second class logging in while the first is online: 40 online, 30 newcomers
+    crowd = [phone(n) for n in range(1, 41)]
+    newcomers = [phone(n) for n in range(300, 330)]
+    in_a_row, _ = booked(crowd)
+    together, _ = booked(crowd)
+    one_by_one = [in_a_row.login(s) for s in newcomers]
+    batch = together.login_many(newcomers)
+    assert final([batch]) == final(one_by_one)  # the same objects, at the same rates
+    assert together.rates == in_a_row.rates and set(together.sessions) == set(in_a_row.sessions)
+    assert batch.slots == {sid: slot for e in one_by_one for sid, slot in e.slots.items()}
+    # in a row, each of the first ten newcomers resends everyone's class
+    assert len(batch.changes) < sum(len(e.changes) for e in one_by_one) / 3
+
+
 def test_no_class_for_an_address_off_the_lan():
     book, _ = booked([phone(1)])
     assert book.login(Sess("x", "02:00:00:00:09:09", "192.0.2.9")) == Entry()
