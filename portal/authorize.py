@@ -2,8 +2,9 @@
 
 The session itself is already in Redis when these run, so a lost command heals at
 the gateway's next reconcile pass; the ack is what lets the portal say "you are
-online" truthfully. An acked session is remembered for a while
-(``hs:portal:acked:<sid>``) so reloading the online page does not ask again.
+online" truthfully. The gateway remembers an acked session for a while
+(``hs:portal:acked:<sid>``, written with its reply) so reloading the online page does
+not ask again.
 """
 
 from __future__ import annotations
@@ -24,14 +25,19 @@ def count(r: redis.Redis, name: str) -> None:
     r.hincrby(keys.COUNTERS, name, 1)
 
 
-def confirm_online(r: redis.Redis, session: Session, *, timeout: float, now: float, ip: str = "") -> bool:
+def confirm_online(
+    r: redis.Redis, session: Session, *, timeout: float, now: float, ip: str = "", fresh: bool = False
+) -> bool:
     """Return True once the gateway has applied ``session``; False if it did not ack in time.
 
     ``ip`` is the address the device asks from; when it is not the session's (the device
     came back with a new lease and logged in again), the gateway moves the session there.
+    ``fresh``: the caller just started ``session``, so it cannot have been acked yet.
+    The gateway marks an applied session acked itself, in the same Redis transaction as
+    its reply (``gateway.model.commands.reply_many``).
     """
     moved = bool(ip) and ip != session.ip
-    if not moved and r.exists(keys.portal_acked(session.sid)):
+    if not moved and not fresh and r.exists(keys.portal_acked(session.sid)):
         return True
     fields = {"sid": session.sid, **({"ip": ip} if moved else {})}
     reply = commands.request(r, "authorize", timeout, **fields)
@@ -42,8 +48,6 @@ def confirm_online(r: redis.Redis, session: Session, *, timeout: float, now: flo
     if not reply.get("ok"):
         log.warning("gateway_refused", op="authorize", sid=session.sid, error=reply.get("error", ""))
         return False
-    ttl = int(min(3600, max(60, session.seconds_left(now))))
-    r.set(keys.portal_acked(session.sid), "1", ex=ttl)
     return True
 
 

@@ -115,9 +115,10 @@ def _count_answers(session: Session) -> list[str]:
     )  # fmt: skip
 
 
-def _online(session: Session, *, move: bool = False) -> Response:
+def _online(session: Session, *, move: bool = False, fresh: bool = False) -> Response:
     """Ask the gateway to apply ``session``; go on to the online page once it has.
 
+    ``fresh``: the session was started by this request (never acked yet).
     ``move``: a session bound to another address follows the device here. Only after the
     gateway's probe found that address silent (:func:`_online_elsewhere`): a MAC still
     answering there is another device (a clone, a planted neighbour entry) and keeps
@@ -128,7 +129,8 @@ def _online(session: Session, *, move: bool = False) -> Response:
     # online page's survey, so answers may come with the login (never needed)
     _count_answers(session)
     ip = client_ip() if move else ""
-    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, now=now(), ip=ip):
+    r = get_redis()
+    if confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now(), ip=ip, fresh=fresh):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
 
@@ -186,8 +188,9 @@ def login():
             raise VoucherNotFound("(too long)")
         try:
             session = redeem(
-                r, code, mac=mac, ip=ip, plans=config.plans, now=at, timezone=config.library.timezone
-            )
+                r, code, mac=mac, ip=ip, plans=config.plans, now=at, timezone=config.library.timezone,
+                existing=mac_session(),  # read once: _online_elsewhere above looked it up
+            )  # fmt: skip
         except VoucherNotFound:
             if config.radius is None:
                 raise
@@ -202,8 +205,7 @@ def login():
         )
         return render_splash(code=code[:MAX_CODE], message=message, status=503)
     except (VoucherError, CentralRefused) as err:
-        wait = ratelimit.settle(r, limit, whos, at, ok=False)
-        count(r, "logins_failed")
+        wait = ratelimit.settle(r, limit, whos, at, ok=False, counter="logins_failed")
         log.info("login_failed", mac=mac, ip=ip, reason=type(err).__name__, locked_for=wait)
         if wait:
             message = _wait_message(wait)
@@ -213,10 +215,10 @@ def login():
             message = voucher_message(err)
         return render_splash(code=code[:MAX_CODE], message=message, status=429 if wait else 400)
     # gives back this attempt only: a right code never clears earlier wrong ones
-    ratelimit.settle(r, limit, whos, at, ok=True)
-    count(r, "logins_ok")
+    ratelimit.settle(r, limit, whos, at, ok=True, counter="logins_ok")
     log.info("login_ok", mac=mac, ip=ip, sid=session.sid, voucher_id=session.voucher_id, plan=session.plan)
-    return _online(session, move=True)
+    # a session this login started has never been acked: no need to ask Redis whether it was
+    return _online(session, move=True, fresh=session.started_at == at)
 
 
 @bp.post("/free")

@@ -84,9 +84,12 @@ def mac_session() -> Session | None:
     """Return the online session of the requesting MAC, whatever address it was bound to.
 
     Only for a voucher login, whose code proves the right to the session wherever it is.
+    Read once per request (the login checks it, then hands it to the voucher's redeem).
     """
-    mac = client_mac()
-    return session_for_mac(get_redis(), mac) if mac else None
+    if "mac_session" not in g:
+        mac = client_mac()
+        g.mac_session = session_for_mac(get_redis(), mac) if mac else None
+    return g.mac_session
 
 
 def _ipv4(ip: str) -> str:
@@ -94,8 +97,9 @@ def _ipv4(ip: str) -> str:
 
 
 def forget_session_cache() -> None:
-    """Drop the cached session (after logging in or out within the request)."""
+    """Drop the cached sessions (after logging in or out within the request)."""
     g.pop("visitor_session", None)
+    g.pop("mac_session", None)
 
 
 def _device_id() -> str:

@@ -203,7 +203,8 @@ class Daemon(CommandHandlers):
             log.info("commands_batch", n=len(batch), ops=dict(sorted(ops.items())))
         for run in runs(batch):
             results = self.handle_run(run)
-            commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)])
+            commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)],
+                                now=time.time())  # fmt: skip
         if batch:
             # after the whole batch (runs may be reordered): a failure midway replays it, and
             # every command is idempotent

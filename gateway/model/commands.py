@@ -34,6 +34,7 @@ __all__ = [
 
 STREAM_MAXLEN = 10_000
 REPLY_TTL = 30  # seconds an unread reply stays
+ACKED_MIN, ACKED_MAX = 60, 3600  # seconds an applied session stays marked acked (reply_many)
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,23 @@ def reply(r: redis.Redis, request_id: str, result: dict) -> None:
         pipe.execute()
 
 
-def reply_many(r: redis.Redis, replies: Sequence[tuple[str, dict]]) -> None:
-    """Push each ``(request_id, result)`` to its requester, all in one round trip to Redis."""
+def reply_many(r: redis.Redis, replies: Sequence[tuple[str, dict]], *, now: float = 0.0) -> None:
+    """Push each ``(request_id, result)`` to its requester, all in one round trip to Redis.
+
+    A successful ``authorize`` (a result with ``op``, ``ok``, ``sid`` and ``expires_at``)
+    also marks its session acked (``keys.portal_acked``, for :data:`ACKED_MAX` seconds at
+    most, and never past the session's end as of ``now``), in the same transaction: the
+    portal's online page then knows it is applied without asking again, and the portal's
+    login does not spend a round trip writing it.
+    """
     replies = [(request_id, result) for request_id, result in replies if request_id]
     if not replies:
         return
     with r.pipeline(transaction=True) as pipe:
         for request_id, result in replies:
+            if result.get("op") == "authorize" and result.get("ok") and result.get("sid"):
+                ttl = int(min(ACKED_MAX, max(ACKED_MIN, float(result.get("expires_at", 0)) - now)))
+                pipe.set(keys.portal_acked(result["sid"]), "1", ex=ttl)
             key = keys.ack(request_id)
             pipe.rpush(key, json.dumps(result))
             pipe.expire(key, REPLY_TTL)

@@ -31,8 +31,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+from redis.commands.core import Script
+
+from gateway.model import keys
 
 __all__ = ["Limit", "acquire", "check", "library_key", "record_failure", "reset", "settle"]
 
@@ -124,13 +128,16 @@ return {0, 0}
 """
 )
 
-# ARGV: n keys, ok (1/0), max_failures, lockout, max_lockout. Returns the wait a failure caused.
+# KEYS: as _ACQUIRE's, then the metrics counters' hash.
+# ARGV: n keys, ok (1/0), max_failures, lockout, max_lockout, the counter to add one to (or '').
+# Returns the wait a failure caused.
 _SETTLE = (
     _LOCK
     + """
 local n, ok, max_failures = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lockout, max_lockout = tonumber(ARGV[4]), tonumber(ARGV[5])
 local library, inflight = KEYS[3*n+1], KEYS[3*n+2]
+if ARGV[6] ~= nil and ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[3*n+3], ARGV[6], 1) end
 if tonumber(redis.call('GET', inflight) or '0') > 0 then redis.call('DECR', inflight) end
 if ok == 1 then
   for i = 0, n - 1 do
@@ -152,8 +159,8 @@ return wait
 
 
 def _script_keys(limit: Limit, whos: Sequence[str], now: float) -> list[str]:
-    keys = [key for who in whos for key in _keys(limit, who)]
-    return [*keys, library_key(limit, now), _inflight_key(limit, now)]
+    per_who = [key for who in whos for key in _keys(limit, who)]
+    return [*per_who, library_key(limit, now), _inflight_key(limit, now)]
 
 
 def acquire(
@@ -174,7 +181,7 @@ def acquire(
     )  # fmt: skip
     deadline = time.monotonic() + patience
     while True:
-        wait, why = r.eval(_ACQUIRE, 3 * len(whos) + 2, *_script_keys(limit, whos, now), *args)
+        wait, why = _run(r, _ACQUIRE, _script_keys(limit, whos, now), args)
         if int(why) != 3:
             return int(wait), int(why) == 2
         if time.monotonic() >= deadline:  # still full: as good as used up
@@ -182,17 +189,35 @@ def acquire(
         time.sleep(0.01)
 
 
-def settle(r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, ok: bool) -> int:
+def settle(
+    r: redis.Redis, limit: Limit, whos: Sequence[str], now: float, *, ok: bool, counter: str = ""
+) -> int:
     """Settle an attempt :func:`acquire` reserved at ``now``; return the wait a failure caused.
 
     A success gives back its own reservation only (earlier failures stay counted); a
-    failure stays counted and locks the keys that reached ``max_failures``.
+    failure stays counted and locks the keys that reached ``max_failures``. ``counter``:
+    a metrics counter (``keys.COUNTERS``) to add one to in the same round trip (a login
+    costs the portal one round trip fewer).
     """
-    wait = r.eval(
-        _SETTLE, 3 * len(whos) + 2, *_script_keys(limit, whos, now),
-        len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout,
+    wait = _run(
+        r, _SETTLE, [*_script_keys(limit, whos, now), keys.COUNTERS],
+        (len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout, counter),
     )  # fmt: skip
     return int(wait)
+
+
+_SCRIPTS: dict[str, Script] = {}
+
+
+def _run(r: redis.Redis, text: str, script_keys: Sequence[str], args: Sequence[object]) -> Any:
+    """Run the Lua ``text`` by its digest (EVALSHA; loaded once per Redis, on the first NOSCRIPT).
+
+    EVAL would send, and Redis hash, the whole script at every login.
+    """
+    script = _SCRIPTS.get(text)
+    if script is None:
+        script = _SCRIPTS[text] = r.register_script(text)
+    return script(keys=list(script_keys), args=list(args), client=r)
 
 
 def check(r: redis.Redis, limit: Limit, who: str) -> int:

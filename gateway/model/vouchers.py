@@ -307,6 +307,8 @@ def issue_batch(
 
 # -- redeeming -----------------------------------------------------------------------
 
+_LOOK_UP = object()  # redeem's default ``existing``: read the device's session in Redis
+
 
 def redeem(
     r: redis.Redis,
@@ -317,17 +319,21 @@ def redeem(
     plans: Mapping[str, Plan],
     now: float,
     timezone: str = "Asia/Jakarta",
+    existing: Session | None | object = _LOOK_UP,
 ) -> Session:
     """Check the voucher typed as ``code_text`` and start the device's session with it.
 
     Raises a :class:`VoucherError` subclass when it cannot be used. A device that is
     already online with this voucher gets its session back (logging in twice is fine).
+    ``existing``: the device's online session (or None) when the caller has just read it
+    (:func:`~gateway.model.sessions.session_for_mac`); by default it is read here.
     """
     code = normalize_code(code_text)
     if not is_code(code):
         raise VoucherNotFound(code_text)
     mac = normalize_mac(mac)
-    existing = session_for_mac(r, mac)
+    if not isinstance(existing, Session | None):
+        existing = session_for_mac(r, mac)
     if existing is not None and existing.kind == "voucher":
         voucher = get_voucher(r, code)
         if voucher is not None and existing.voucher_id == voucher.id:

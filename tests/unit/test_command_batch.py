@@ -103,6 +103,20 @@ def test_replies_go_to_each_requester_in_one_round_trip(r):
     assert commands.wait_reply(r, ids[1], 0.1) is None
 
 
+def test_an_applied_login_is_marked_acked_with_its_reply(r):
+    """The portal's online page skips asking again; the login itself spends no round trip on it."""
+    ids = ["a1", "a2", "a3"]
+    commands.reply_many(r, [
+        (ids[0], {"op": "authorize", "ok": True, "sid": "s-ok", "expires_at": NOW + 600}),
+        (ids[1], {"op": "authorize", "ok": False, "sid": "s-refused", "error": "no"}),
+        (ids[2], {"op": "authorize", "ok": True, "sid": "s-late", "expires_at": NOW + 5}),
+    ], now=NOW)  # fmt: skip
+    assert 590 <= r.ttl(keys.portal_acked("s-ok")) <= 600
+    assert not r.exists(keys.portal_acked("s-refused"))
+    assert r.ttl(keys.portal_acked("s-late")) == commands.ACKED_MIN  # at least a minute
+    assert commands.wait_reply(r, ids[0], 1)["sid"] == "s-ok"
+
+
 def test_a_request_is_sent_and_waited_for_in_one_round_trip(r, redis_url):
     gateway = connect(redis_url)
     answered: list[Command] = []

@@ -63,7 +63,9 @@ class GatewayAcks:
                     answer = {"ok": True, "op": command.op}
                     if command.op == "present":  # does the session's device still answer there?
                         answer["present"] = self.present
-                    commands.reply(self.redis, command.id, answer)
+                    if command.op == "authorize":  # the daemon marks the session acked with its reply
+                        answer.update(sid=command.fields.get("sid", ""), expires_at=time.time() + 3600)
+                    commands.reply_many(self.redis, [(command.id, answer)], now=time.time())
 
     def ops(self) -> list[tuple[str, str]]:
         return [(c.op, c.fields.get("sid", "")) for c in self.received]
