@@ -3,10 +3,12 @@
 ``python bench/_class_login.py --portal http://10.42.0.1:8080 --device 10.42.0.201=ABCD-EFGH ...``
 
 Each ``--device`` is a made-up device's address (see ``gateway/lab/fakes.py``) and its
-voucher code. Every device first loads the splash (for its form token); then all post
-their codes at the same moment (a barrier), and each records when the portal answered
-(``login_ms``, after the gateway's ack) and when its first page from the internet
-arrived (``online_ms``, at most 10 s). Prints one JSON line with every device's numbers.
+voucher code. Every device first loads the splash (for its form token); then all start
+together (a barrier) and each posts its code ``--spread`` seconds or less later (a random
+offset, the same for a given ``--seed``; 0, the default: all at the same instant), and
+records, from its own post, when the portal answered (``login_ms``, after the gateway's
+ack) and when its first page from the internet arrived (``online_ms``, at most 10 s).
+Prints one JSON line with every device's numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import random
 import re
 import threading
 import time
@@ -42,6 +45,8 @@ def main() -> None:
     parser.add_argument("--portal", required=True)
     parser.add_argument("--device", action="append", default=[], help="ADDRESS=CODE")
     parser.add_argument("--upstream", default="192.0.2.1")
+    parser.add_argument("--spread", type=float, default=0.0, help="seconds over which the posts spread")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     portal = urlsplit(args.portal)
     host, port = portal.hostname, portal.port or 80
@@ -51,11 +56,15 @@ def main() -> None:
         page = _request(ip, host, port, "GET", "/")[1]
         tokens[ip] = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
     barrier = threading.Barrier(len(devices))
+    rng = random.Random(args.seed)
+    offsets = {ip: rng.uniform(0, max(0.0, args.spread)) for ip, _code in devices}
     results: list[dict] = []
 
     def one(ip: str, code: str) -> None:
         body = urlencode({"code": code, "token": tokens[ip]})
         barrier.wait(timeout=30)
+        if offsets[ip]:
+            time.sleep(offsets[ip])
         started = time.perf_counter()
         try:
             status, _ = _request(ip, host, port, "POST", "/login", body)
