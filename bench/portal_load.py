@@ -140,10 +140,12 @@ def _class_login(lab: Lab, ns: str, size: int, runs: int = 1) -> dict:
                 for fake, voucher in zip(fakes, vouchers, strict=True):
                     argv += ["--device", f"{fake.ip}={voucher.code}"]
                 out = lab.exec(ns, *argv, timeout=120, check=True).stdout
-                devices = json.loads(out.strip().splitlines()[-1])["devices"]
+                got = json.loads(out.strip().splitlines()[-1])
+                devices = got["devices"]
                 online = [d["online_ms"] for d in devices if d["online_ms"] is not None]
                 results.setdefault(name, []).append({
                     "spread_s": spread,
+                    "client_cpu_s": got.get("client_cpu_s"),
                     "answered_303": sum(d["status"] == 303 for d in devices),
                     "online": len(online),
                     "login": _percentiles([d["login_ms"] for d in devices if d["status"] == 303]),

@@ -13,6 +13,7 @@ transaction, so two phones racing for the last device slot cannot both win.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -20,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.exceptions import NoScriptError
 
 from gateway.config import Plan
 from gateway.days import end_of_day
@@ -309,6 +311,24 @@ def issue_batch(
 
 _LOOK_UP = object()  # redeem's default ``existing``: read the device's session in Redis
 
+# a voucher and its devices, read together (one round trip on the connection that WATCHes them)
+_READ = "return {redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}"
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
+
+
+def _read_voucher(pipe: redis.client.Pipeline, vkey: str, dkey: str) -> tuple[dict[str, str], set[str]]:
+    """Return the voucher hash at ``vkey`` and the device set at ``dkey`` in one round trip.
+
+    ``pipe`` is watching both keys (:meth:`redis.Redis.transaction`), so the script runs at
+    once on the watching connection, as HGETALL and SMEMBERS would; by digest, and sent
+    whole only the first time this Redis sees it.
+    """
+    try:
+        flat, members = pipe.evalsha(_READ_SHA, 2, vkey, dkey)
+    except NoScriptError:
+        flat, members = pipe.eval(_READ, 2, vkey, dkey)
+    return dict(zip(flat[::2], flat[1::2], strict=True)), set(members)
+
 
 def redeem(
     r: redis.Redis,
@@ -342,7 +362,7 @@ def redeem(
     vkey, dkey = keys.voucher(code), keys.voucher_devices(code)
 
     def attempt(pipe: redis.client.Pipeline) -> Session:
-        data = pipe.hgetall(vkey)
+        data, devices = _read_voucher(pipe, vkey, dkey)
         if not data:
             raise VoucherNotFound(code_text)
         voucher = Voucher.from_redis(data)
@@ -366,7 +386,6 @@ def redeem(
             quota_left = voucher.quota(plan) - voucher.bytes_used
             if quota_left <= 0:
                 raise VoucherExhausted(voucher.id)
-        devices = pipe.smembers(dkey)
         online_elsewhere = 0
         for other in devices:
             if other == mac:
