@@ -35,10 +35,9 @@ ONLINE_WITHIN = 10.0  # seconds a device keeps trying its first page from the in
 
 
 async def _http(ip: str, host: str, port: int, request: bytes) -> tuple[int, bytes]:
-    """Send ``request`` (a whole HTTP/1.1 request, ``Connection: close``) from ``ip``; return (status, body)."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, local_addr=(ip, 0)), TIMEOUT
-    )
+    """Send ``request`` (a whole HTTP/1.1 request, ``Connection: close``) from ``ip``;
+    return (status, body)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, local_addr=(ip, 0)), TIMEOUT)
     try:
         writer.write(request)
         raw = await asyncio.wait_for(reader.read(), TIMEOUT)  # to EOF: the server closes
@@ -66,7 +65,7 @@ async def _device(ip: str, post: bytes, start: float, offset: float, args: argpa
     started = time.perf_counter()
     try:
         status, _ = await _http(ip, args.host, args.port, post)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         status = 0
     login_ms = (time.perf_counter() - started) * 1000
     online_ms = None
@@ -74,7 +73,7 @@ async def _device(ip: str, post: bytes, start: float, offset: float, args: argpa
     while time.perf_counter() - started < ONLINE_WITHIN:
         try:
             _, page = await _http(ip, args.upstream, 80, first_page)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             await asyncio.sleep(0.01)
             continue
         if MARKER in page:

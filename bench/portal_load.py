@@ -1,6 +1,7 @@
 """The portal under attack and under a class: issue 16's portal benchmarks, in the lab.
 
-``sudo .venv/bin/python -m bench.portal_load [--duration 10] [--concurrency 8] [--class-size 40] [--class-runs 1] [--class-only]``
+``sudo .venv/bin/python -m bench.portal_load [--duration 10] [--concurrency 8] [--class-size 40]
+[--class-runs 1] [--class-only]``
 
 - **probe redirects/s** and **splash pages/s** a good phone (not logged in) gets, first
   alone, then while a bad phone holds 64 slow connections to the portal
