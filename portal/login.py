@@ -32,6 +32,7 @@ from gateway.model.vouchers import (
 )
 from gateway.radius.login import CentralRefused, CentralUnavailable, central_login
 from portal.authorize import confirm_online, count, release
+from portal.probes import forget_offline
 from portal.splash import MAX_CODE, lang_args, render_splash, render_wait
 from portal.visitor import client_ip, client_mac, current_session, mac_session, next_url, now, token_ok
 from portal.web import csrf, get_redis, hotspot
@@ -125,6 +126,7 @@ def _online(session: Session, *, move: bool = False, fresh: bool = False) -> Res
     its session (``docs/security.md``).
     """
     config = hotspot()
+    forget_offline()  # this device's next request on an old connection must find it online
     # the questions on the login form: Android closes its sign-in window too soon for the
     # online page's survey, so answers may come with the login (never needed)
     _count_answers(session)

@@ -19,6 +19,7 @@ which is how the OS sees it is online and closes its sign-in window.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 import redis
@@ -27,10 +28,10 @@ from markupsafe import escape
 
 from gateway.logs import get_logger
 from gateway.model import keys
-from portal.visitor import current_session, remember_next
+from portal.visitor import client_mac, current_session, remember_next
 from portal.web import get_redis, hotspot
 
-__all__ = ["PROBE_HOSTS", "PROBE_PATHS", "bp", "is_probe", "own_hosts"]
+__all__ = ["OFFLINE_FOR", "PROBE_HOSTS", "PROBE_PATHS", "bp", "forget_offline", "is_probe", "own_hosts"]
 
 bp = Blueprint("probes", __name__)
 log = get_logger("portal")
@@ -103,6 +104,35 @@ def _redirect(target: str, status: int) -> Response:
     return response
 
 
+# MACs found without an online session, with when that answer expires (time.monotonic()).
+# A device that is not logged in sends its probes and its apps' requests here in bursts
+# (one phone: hundreds a second); each asked Redis whether it had come online meanwhile,
+# which was half of a redirect's cost. A login in this worker forgets the lot
+# (forget_offline); one elsewhere (another worker, the desk's CLI) is seen within
+# OFFLINE_FOR seconds, during which a connection opened before that login gets the splash
+# once more instead of the retry (docs/portal.md).
+OFFLINE_FOR = 1.0
+_OFFLINE_MAX = 4096  # MACs remembered at most (a flood of made-up MACs empties it)
+_offline: dict[str, float] = {}
+
+
+def forget_offline() -> None:
+    """Forget every "not online" answer (a device of this worker just logged in)."""
+    _offline.clear()
+
+
+def _known_offline(mac: str | None) -> bool:
+    expires = _offline.get(mac or "")
+    return expires is not None and time.monotonic() < expires
+
+
+def _remember_offline(mac: str | None) -> None:
+    if mac:
+        if len(_offline) >= _OFFLINE_MAX:
+            _offline.clear()
+        _offline[mac] = time.monotonic() + OFFLINE_FOR
+
+
 def _on_a_stale_connection() -> bool:
     """Return whether an online device reached the portal on a connection opened before login.
 
@@ -115,8 +145,12 @@ def _on_a_stale_connection() -> bool:
     cannot make a redirect loop.
     """
     try:
+        mac = client_mac()
+        if _known_offline(mac):
+            return False
         session = current_session()
         if session is None:
+            _remember_offline(mac)
             return False
         r = get_redis()
         if not r.exists(keys.portal_acked(session.sid)):

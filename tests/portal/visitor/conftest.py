@@ -94,6 +94,16 @@ def hotspot_config(hotspot_config, tmp_path) -> config_mod.Config:
     )
 
 
+@pytest.fixture(autouse=True)
+def _no_offline_memory():
+    """Each test starts with no remembered "not online" devices (portal.probes)."""
+    from portal.probes import forget_offline
+
+    forget_offline()
+    yield
+    forget_offline()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)

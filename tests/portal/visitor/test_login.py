@@ -350,6 +350,30 @@ def test_a_connection_opened_before_login_is_retried_not_sent_to_the_splash(phon
     )
 
 
+def test_a_device_found_offline_is_not_asked_again_for_a_second(phone, r, gateway, voucher, monkeypatch):
+    import portal.probes as probes
+    from gateway.model.sessions import end_session, new_session, start_session
+
+    headers = {"Host": "example.com", "Accept": "text/html"}
+    assert phone.get("/artikel?id=3", headers=headers).status_code == 302  # not online: remembered
+    # a login elsewhere (the desk's CLI, another worker): this worker learns it within OFFLINE_FOR
+    session = new_session(mac=PHONE_MAC, ip=PHONE_IP, kind="admin", plan="", now=time.time(),
+                          expires_at=time.time() + 3600, down=1, up=1)  # fmt: skip
+    start_session(r, session, time.time())
+    r.set(keys.portal_acked(session.sid), "1", ex=60)
+    assert phone.get("/artikel?id=3", headers=headers).status_code == 302
+    later = time.monotonic() + probes.OFFLINE_FOR + 0.1
+    monkeypatch.setattr(probes.time, "monotonic", lambda: later)
+    assert phone.get("/artikel?id=3", headers=headers).status_code == 307
+    # a login through this worker: at once
+    r.delete(keys.portal_retry(PHONE_MAC))
+    probes.forget_offline()
+    end_session(r, session.sid, "logout", time.time())
+    assert phone.get("/artikel?id=3", headers=headers).status_code == 302  # remembered again
+    login(phone, voucher.code)
+    assert phone.get("/artikel?id=3", headers=headers).status_code == 307
+
+
 def test_no_retry_before_the_gateway_acked(phone, gateway, voucher):
     gateway.silent = True
     assert login(phone, voucher.code).status_code == 202
