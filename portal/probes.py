@@ -28,7 +28,7 @@ from markupsafe import escape
 
 from gateway.logs import get_logger
 from gateway.model import keys
-from portal.visitor import client_mac, current_session, remember_next
+from portal.visitor import client_ip, current_session, remember_next
 from portal.web import get_redis, hotspot
 
 __all__ = ["OFFLINE_FOR", "PROBE_HOSTS", "PROBE_PATHS", "bp", "forget_offline", "is_probe", "own_hosts"]
@@ -104,7 +104,7 @@ def _redirect(target: str, status: int) -> Response:
     return response
 
 
-# MACs found without an online session, with when that answer expires (time.monotonic()).
+# Addresses found without an online session, with when that answer expires (time.monotonic()).
 # A device that is not logged in sends its probes and its apps' requests here in bursts
 # (one phone: hundreds a second); each asked Redis whether it had come online meanwhile,
 # which was half of a redirect's cost. A login in this worker forgets the lot
@@ -112,7 +112,7 @@ def _redirect(target: str, status: int) -> Response:
 # OFFLINE_FOR seconds, during which a connection opened before that login gets the splash
 # once more instead of the retry (docs/portal.md).
 OFFLINE_FOR = 1.0
-_OFFLINE_MAX = 4096  # MACs remembered at most (a flood of made-up MACs empties it)
+_OFFLINE_MAX = 4096  # addresses remembered at most (a flood of made-up ones empties it)
 _offline: dict[str, float] = {}
 
 
@@ -121,16 +121,16 @@ def forget_offline() -> None:
     _offline.clear()
 
 
-def _known_offline(mac: str | None) -> bool:
-    expires = _offline.get(mac or "")
+def _known_offline(ip: str) -> bool:
+    expires = _offline.get(ip)
     return expires is not None and time.monotonic() < expires
 
 
-def _remember_offline(mac: str | None) -> None:
-    if mac:
+def _remember_offline(ip: str) -> None:
+    if ip:
         if len(_offline) >= _OFFLINE_MAX:
             _offline.clear()
-        _offline[mac] = time.monotonic() + OFFLINE_FOR
+        _offline[ip] = time.monotonic() + OFFLINE_FOR
 
 
 def _on_a_stale_connection() -> bool:
@@ -145,12 +145,12 @@ def _on_a_stale_connection() -> bool:
     cannot make a redirect loop.
     """
     try:
-        mac = client_mac()
-        if _known_offline(mac):
+        ip = client_ip()  # not the MAC: that costs a read of the neighbour table
+        if _known_offline(ip):
             return False
         session = current_session()
         if session is None:
-            _remember_offline(mac)
+            _remember_offline(ip)
             return False
         r = get_redis()
         if not r.exists(keys.portal_acked(session.sid)):
