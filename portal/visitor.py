@@ -108,7 +108,14 @@ def _device_id() -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="portal-form")
+    secret = current_app.config["SECRET_KEY"]
+    built = _SERIALIZERS.get(secret)
+    if built is None:  # once per secret, not per form (it is stateless)
+        built = _SERIALIZERS[secret] = URLSafeTimedSerializer(secret, salt="portal-form")
+    return built
+
+
+_SERIALIZERS: dict[str | bytes, URLSafeTimedSerializer] = {}
 
 
 def form_token() -> str:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import redis
 from flask import Flask, Response, current_app, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, Domain, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from gateway.config import Config
@@ -129,8 +131,24 @@ def _messages() -> dict[int, str]:
     }
 
 
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per secret.
+
+    Flask builds a new one for every request, cookie or not; every probe paid for it.
+    """
+
+    _built: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if secrets not in self._built:
+            self._built[secrets] = super().get_signing_serializer(app)
+        return self._built[secrets]
+
+
 def init_app(app: Flask) -> None:
     """Attach the shared plumbing to ``app``."""
+    app.session_interface = _Sessions()
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     app.before_request(_pick_catalog)
