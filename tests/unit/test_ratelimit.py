@@ -103,3 +103,30 @@ def test_a_burst_of_wrong_codes_from_made_up_devices_gets_the_bound_only(r):
     answers = _burst(r, 64, ok=False, tag=4)
     assert answers.count((0, False)) == 30, "in-flight attempts count: the burst cannot overshoot"
     assert all(library_wide for wait, library_wide in answers if wait)
+
+
+def test_an_attempt_waiting_for_the_bound_is_woken_by_a_settle_not_a_timer(r, monkeypatch):
+    import threading
+
+    from gateway.model import ratelimit
+
+    monkeypatch.setattr(ratelimit, "WAKE_EVERY", 30.0)  # only a settle can wake it in time
+    whos = [(f"mac:02:00:00:00:05:{i:02x}", f"ip:10.5.0.{i}") for i in range(31)]
+    for who in whos[:30]:  # the bound full of attempts in flight
+        assert acquire(r, ATOMIC, who, NOW + 5) == (0, False)
+    got, looks, run = [], [], ratelimit._run
+
+    def counted(client, text, script_keys, args):
+        if text == ratelimit._ACQUIRE and threading.current_thread() is waiter:
+            looks.append(1)
+        return run(client, text, script_keys, args)
+
+    monkeypatch.setattr(ratelimit, "_run", counted)
+    waiter = threading.Thread(target=lambda: got.append(acquire(r, ATOMIC, whos[30], NOW + 5, patience=20)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive(), "it waits while the bound is full of attempts in flight"
+    settle(r, ATOMIC, whos[0], NOW + 5, ok=True)  # a right code: its reservation goes back
+    waiter.join(5)
+    assert not waiter.is_alive() and got == [(0, False)]
+    assert len(looks) == 2, "it looked once, slept until the settle, and looked once more (no polling)"
