@@ -67,10 +67,6 @@ def library_key(limit: Limit, now: float) -> str:
     return f"hs:rl:{limit.scope}:library:{int(now // 60)}"
 
 
-def _inflight_key(limit: Limit, now: float) -> str:
-    return f"{library_key(limit, now)}:inflight"
-
-
 def _wake_key(limit: Limit, now: float) -> str:
     return f"{library_key(limit, now)}:settled"
 
@@ -90,7 +86,8 @@ local function lock(i, lockout, max_lockout)
 end
 """
 
-# KEYS: 3 per key, then the library's counter and its in-flight counter.
+# KEYS: 3 per key, then the library's counter, its in-flight counter, the count of attempts
+# waiting for it and the list that wakes them (one item per settle while one waits).
 # ARGV: n keys, max_failures, window, lockout, max_lockout, per_minute, seconds left in the minute.
 # Returns {wait, why}: why 0 = may try (reserved), 1 = a key is locked, 2 = library-wide bound,
 # 3 = the library-wide bound is full only of attempts still in flight (try again shortly).
@@ -112,13 +109,16 @@ for i = 0, n - 1 do
   end
 end
 if wait > 0 then return {wait, 1} end
-local library, inflight = KEYS[3*n+1], KEYS[3*n+2]
+local library, inflight, waiting = KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3]
 if per_minute > 0 then
   local reserved = tonumber(redis.call('GET', library) or '0')
   if reserved >= per_minute then
     if reserved - tonumber(redis.call('GET', inflight) or '0') >= per_minute then
       return {minute_left, 2}
     end
+    -- full only of attempts in flight: the caller waits to be woken by a settle
+    redis.call('INCR', waiting)
+    redis.call('EXPIRE', waiting, 120)
     return {0, 3}
   end
 end
@@ -135,19 +135,19 @@ return {0, 0}
 """
 )
 
-# KEYS: as _ACQUIRE's, then the metrics counters' hash, then the list that wakes waiters.
-# ARGV: n keys, ok (1/0), max_failures, lockout, max_lockout, the counter to add one to (or ''),
-# per_minute. Returns the wait a failure caused.
+# KEYS: as _ACQUIRE's, then the metrics counters' hash.
+# ARGV: n keys, ok (1/0), max_failures, lockout, max_lockout, the counter to add one to (or '').
+# Returns the wait a failure caused.
 _SETTLE = (
     _LOCK
     + """
 local n, ok, max_failures = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lockout, max_lockout = tonumber(ARGV[4]), tonumber(ARGV[5])
-local library, inflight, wake = KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+4]
-if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[3*n+3], ARGV[6], 1) end
-local per_minute = tonumber(ARGV[7])
-if per_minute > 0 and tonumber(redis.call('GET', library) or '0') >= per_minute then
-  -- the bound was full: an attempt may be waiting for this one (acquire's "try again shortly")
+local library, inflight, waiting, wake = KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]
+if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[3*n+5], ARGV[6], 1) end
+if tonumber(redis.call('GET', waiting) or '0') > 0 then
+  -- an attempt waits for the bound (acquire's "try again shortly"): wake one
+  redis.call('DECR', waiting)
   redis.call('RPUSH', wake, '1')
   redis.call('LTRIM', wake, -64, -1)
   redis.call('EXPIRE', wake, 120)
@@ -174,7 +174,8 @@ return wait
 
 def _script_keys(limit: Limit, whos: Sequence[str], now: float) -> list[str]:
     per_who = [key for who in whos for key in _keys(limit, who)]
-    return [*per_who, library_key(limit, now), _inflight_key(limit, now)]
+    library = library_key(limit, now)
+    return [*per_who, library, f"{library}:inflight", f"{library}:waiting", _wake_key(limit, now)]
 
 
 def acquire(
@@ -198,7 +199,7 @@ def acquire(
     )  # fmt: skip
     deadline = time.monotonic() + patience
     while True:
-        wait, why = _run(r, _ACQUIRE, _script_keys(limit, whos, now), args)
+        wait, why = _run(r, _ACQUIRE, _script_keys(limit, whos, now), args)  # 3: it counted us waiting
         if int(why) != 3:
             return int(wait), int(why) == 2
         left = deadline - time.monotonic()
@@ -220,9 +221,8 @@ def settle(
     costs the portal one round trip fewer).
     """
     wait = _run(
-        r, _SETTLE, [*_script_keys(limit, whos, now), keys.COUNTERS, _wake_key(limit, now)],
-        (len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout, counter,
-         limit.per_minute),
+        r, _SETTLE, [*_script_keys(limit, whos, now), keys.COUNTERS],
+        (len(whos), 1 if ok else 0, limit.max_failures, limit.lockout, limit.max_lockout, counter),
     )  # fmt: skip
     return int(wait)
 
