@@ -28,3 +28,17 @@ def test_scapy_is_a_test_dependency_only():
     sources = [p for tree in ("gateway", "portal") for p in (ROOT / tree).rglob("*.py")]
     users = [p for p in sources if "scapy" in _imports(p)]
     assert users == [], f"runtime code imports scapy: {users}"
+
+
+def test_redis_commands_go_through_hiredis(redis_url):
+    """hiredis is a runtime dependency for one job: redis-py packs and parses with it."""
+    from gateway.model.store import connect
+
+    r = connect(redis_url)
+    r.ping()
+    connection = r.connection_pool.get_connection()
+    try:
+        assert type(connection._command_packer).__name__ == "HiredisRespSerializer"
+        assert "Hiredis" in type(connection._parser).__name__
+    finally:
+        r.connection_pool.release(connection)
