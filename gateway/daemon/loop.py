@@ -6,9 +6,10 @@ nftables table at once (even before Redis answers: after a reboot nobody may get
 then loops: a reconcile pass every ``gateway.reconcile_interval`` (sooner when a session
 is about to end), and in between the commands of the ``hs:commands`` stream, each
 answered on its ack key as soon as it is applied (``authorize`` commands that arrived
-together are applied together: :mod:`gateway.daemon.batch`). SIGTERM/SIGINT stop it cleanly and
-leave the kernel's enforcement in place, so nobody is cut off and nobody gets in while
-it is down. See ``docs/gateway.md``.
+together are applied together: :mod:`gateway.daemon.batch`; an ``authorize`` is answered
+once the device's traffic can flow, and the rest of the login follows the reply).
+SIGTERM/SIGINT stop it cleanly and leave the kernel's enforcement in place, so nobody is
+cut off and nobody gets in while it is down. See ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -204,6 +205,9 @@ class Daemon(CommandHandlers):
         for run in runs(batch):
             results = self.handle_run(run)
             commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)])
+            # the logins' rest (the line's split, pins, lease files): after the replies, before
+            # the next run, so an authorize then a deauthorize of a session still ends logged out
+            self.run_deferred()
         if batch:
             # after the whole batch (runs may be reordered): a failure midway replays it, and
             # every command is idempotent
