@@ -50,7 +50,7 @@ checks the fast paths' work against the kernel.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -96,11 +96,13 @@ class Entry:
     ``changes`` go first, in this order, in one batch; ``later`` (a login's split of the
     line among everyone, module docstring) goes after them, before the book is asked
     anything else: the book counts on the kernel holding both when the next entry comes.
+    ``later``'s objects are built when it is first read, so building the others' classes
+    (most of a split's cost) comes after the reply too.
     """
 
     changes: tuple[TcChange, ...] = ()
     slots: dict[str, int] = field(default_factory=dict)  # sid -> slot, for the session's hash
-    later: tuple[TcChange, ...] = ()
+    later: Sequence[TcChange] = ()  # built when first read (:class:`_Later`)
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ class ShareBook:
             return _merge([head, *(self.login(session) for session in sessions[room:])])
         kernel = dict(self.rates)  # the guarantees in the kernel: the last entry was sent whole
         now: list[TcChange] = []
-        later: list[TcChange] = []
+        later: list[_Item] = []
         slots: dict[str, int] = {}
         joining: dict[str, SessionLike] = {}
         for session in sessions:
@@ -256,7 +258,7 @@ class ShareBook:
 
     def _admit(
         self, session: SessionLike, taken: set[int] | None = None
-    ) -> tuple[list[TcChange], list[TcChange], dict[str, int], SessionLike | None]:
+    ) -> tuple[list[TcChange], list[_Item], dict[str, int], SessionLike | None]:
         """Get ``session`` ready to have classes: replace the device's old session, give a slot.
 
         Returns the changes that take an old session of the same MAC or address away (now,
@@ -266,7 +268,7 @@ class ShareBook:
         """
         taken = taken or set()
         now: list[TcChange] = []
-        later: list[TcChange] = []
+        later: list[_Item] = []
         # a device logging in again replaces its old session (same MAC or same address)
         for key in (("mac", session.mac), ("ip", session.ip)):
             old = self.sessions.get(self.owner.get(key, ""))
@@ -292,9 +294,9 @@ class ShareBook:
         """Return what takes ``session``'s classes away now (and, up to :data:`EXACT_UP_TO`,
         gives its share back to the others), all in ``changes``: nothing is left for later."""
         deletes, shares = self._leave(session)
-        return Entry(tuple(deletes + shares))
+        return Entry(tuple(deletes + _built(self.settings, shares)))
 
-    def _leave(self, session: SessionLike) -> tuple[list[TcChange], list[TcChange]]:
+    def _leave(self, session: SessionLike) -> tuple[list[TcChange], list[_Item]]:
         """Return the deletes of ``session``'s objects and (up to :data:`EXACT_UP_TO`) the
         others' classes whose share grows once it is gone."""
         known = self.sessions.get(session.sid, session)
@@ -342,14 +344,7 @@ class ShareBook:
 
     def _put(self, client: ClientShape, rates: tuple[int, int], *, fresh: bool) -> list[TcChange]:
         """Return ``client``'s class and leaf at ``rates`` (and, if ``fresh``, its filters) to send."""
-        objects = client_objects(self.settings, client, rates)
-        out = []
-        for tree in (objects.down, objects.up):
-            out.append(TcChange("replace", tree.device, tree.classes[0]))
-            out.append(TcChange("replace", tree.device, tree.leaves[0]))
-            if fresh:
-                out += (TcChange("replace", tree.device, f) for f in tree.filters)
-        return out
+        return _put(self.settings, client, rates, fresh=fresh)
 
     def _delete(self, client: ClientShape) -> list[TcChange]:
         """Return the deletes of ``client``'s filters, then of its class (which takes its leaf)."""
@@ -361,7 +356,7 @@ class ShareBook:
             out.append(TcChange("del", tree.device, tree.classes[0]))
         return out
 
-    def _resplit(self, sessions: dict[str, SessionLike], fresh: Collection[str] = ()) -> list[TcChange]:
+    def _resplit(self, sessions: dict[str, SessionLike], fresh: Collection[str] = ()) -> list[_Item]:
         """Split the line again among ``sessions``; return the classes whose share moved, not
         counting the ``fresh`` ones (:meth:`_fit` sends theirs)."""
         shapes = {}
@@ -397,7 +392,7 @@ class ShareBook:
             if sid not in moved:
                 continue
             if sid not in fresh:
-                out += self._put(client, rates[client.slot], fresh=False)
+                out.append(_Put(client, rates[client.slot]))
             self.rates[client.slot] = rates[client.slot]
         self.sessions, self.shapes = {sid: sessions[sid] for sid in shapes}, shapes
         self.kernel_slots |= kept
@@ -409,7 +404,7 @@ class ShareBook:
         fresh: Sequence[str],
         kernel: Mapping[int, tuple[int, int]],
         now: Sequence[TcChange],
-        later: list[TcChange],
+        later: list[_Item],
     ) -> list[TcChange]:
         """Return the ``fresh`` sessions' objects at guarantees that fit in what the line has
         free now; add to ``later`` what raises them to their share (and gives back what they
@@ -444,7 +439,7 @@ class ShareBook:
         for client, pair, share in zip(clients, given, fair, strict=True):
             out += self._put(client, (pair[0], pair[1]), fresh=True)
             if tuple(pair) != share:
-                later += self._put(client, share, fresh=False)
+                later.append(_Put(client, share))
         return out
 
     def _devices(self) -> tuple[str, str]:
@@ -454,35 +449,17 @@ class ShareBook:
         self,
         now: list[TcChange],
         slots: dict[str, int],
-        later: list[TcChange],
+        later: list[_Item],
         kernel: Mapping[int, tuple[int, int]],
     ) -> Entry:
-        """Return the entry sending ``now``, then ``later``: each object once (its last change),
-        the classes whose guarantee falls first, so the line is never overcommitted midway.
+        """Return the entry sending ``now``, then ``later`` (built when first read: :func:`_settle`).
 
         ``kernel``: slot -> the guarantees in the kernel before ``now``.
         """
-        last: dict[tuple, TcChange] = {}
-        for change in later:
-            key = _object(change)
-            last.pop(key, None)  # the last change counts, in its place
-            last[key] = change
-        before = {
-            (device, client_class(slot)): pair[i]
-            for slot, pair in kernel.items() for i, device in enumerate(self._devices())
-        }  # fmt: skip
-        before.update({(c.device, c.item.handle): c.item.rate for c in now if isinstance(c.item, TcClass)})
-        falls = {
-            (c.device, c.item.handle) for c in last.values()
-            if isinstance(c.item, TcClass) and c.item.rate < before.get((c.device, c.item.handle), 0)
-        }  # fmt: skip
-
-        def rises(change: TcChange) -> bool:
-            item = change.item  # a leaf goes with its class
-            handle = item.handle if isinstance(item, TcClass) else getattr(item, "parent", 0)
-            return (change.device, handle) not in falls
-
-        return Entry(tuple(now), slots, tuple(sorted(last.values(), key=rises)))
+        if not later:
+            return Entry(tuple(now), slots)
+        settings, done, items = self.settings, tuple(now), tuple(later)
+        return Entry(done, slots, _Later(lambda: _settle(settings, done, items, kernel)))
 
 
 @dataclass(frozen=True)
@@ -497,6 +474,111 @@ class _Probe:
     weight: float = 1.0
 
 
+@dataclass(frozen=True)
+class _Put:
+    """A class and leaf to send after the reply (built then: :func:`_put`)."""
+
+    client: ClientShape
+    rates: tuple[int, int]
+
+
+_Item = TcChange | _Put  # what a split leaves for after the reply, before it is built
+
+
+class _Later(Sequence[TcChange]):
+    """An entry's ``later``: built when first read (by then the reply has gone), once.
+
+    Never empty (an entry with nothing for later has ``()``), so truth costs nothing.
+    """
+
+    def __init__(self, build: Callable[[], tuple[TcChange, ...]]):
+        self._build: Callable[[], tuple[TcChange, ...]] | None = build
+        self._items: tuple[TcChange, ...] = ()
+
+    def _built(self) -> tuple[TcChange, ...]:
+        if self._build is not None:
+            self._items, self._build = self._build(), None
+        return self._items
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __getitem__(self, index):  # type: ignore[override]  # a tuple's indexing, slices too
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[TcChange]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self._built() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: compared by content
+
+    def __repr__(self) -> str:
+        return f"_Later({self._built()!r})"
+
+
+def _put(
+    settings: ShapingSettings, client: ClientShape, rates: tuple[int, int], *, fresh: bool
+) -> list[TcChange]:
+    """Return ``client``'s class and leaf at ``rates`` (and, if ``fresh``, its filters) to send."""
+    objects = client_objects(settings, client, rates)
+    out = []
+    for tree in (objects.down, objects.up):
+        out.append(TcChange("replace", tree.device, tree.classes[0]))
+        out.append(TcChange("replace", tree.device, tree.leaves[0]))
+        if fresh:
+            out += (TcChange("replace", tree.device, f) for f in tree.filters)
+    return out
+
+
+def _built(settings: ShapingSettings, items: Sequence[_Item]) -> list[TcChange]:
+    """Return the changes ``items`` stand for, in order."""
+    out: list[TcChange] = []
+    for item in items:
+        out += [item] if isinstance(item, TcChange) else _put(settings, item.client, item.rates, fresh=False)
+    return out
+
+
+def _settle(
+    settings: ShapingSettings,
+    now: Sequence[TcChange],
+    items: Sequence[_Item],
+    kernel: Mapping[int, tuple[int, int]],
+) -> tuple[TcChange, ...]:
+    """Return what goes after ``now``: each object of ``items`` once (its last change), the
+    classes whose guarantee falls first, so the line is never overcommitted midway.
+
+    ``kernel``: slot -> the guarantees in the kernel before ``now``.
+    """
+    last: dict[tuple, TcChange] = {}
+    for change in _built(settings, items):
+        key = _object(change)
+        last.pop(key, None)  # the last change counts, in its place
+        last[key] = change
+    devices = (settings.lan_interface, settings.ifb_interface)
+    before = {
+        (device, client_class(slot)): pair[i]
+        for slot, pair in kernel.items()
+        for i, device in enumerate(devices)
+    }
+    before.update({(c.device, c.item.handle): c.item.rate for c in now if isinstance(c.item, TcClass)})
+    falls = {
+        (c.device, c.item.handle) for c in last.values()
+        if isinstance(c.item, TcClass) and c.item.rate < before.get((c.device, c.item.handle), 0)
+    }  # fmt: skip
+
+    def rises(change: TcChange) -> bool:
+        item = change.item  # a leaf goes with its class
+        handle = item.handle if isinstance(item, TcClass) else getattr(item, "parent", 0)
+        return (change.device, handle) not in falls
+
+    return tuple(sorted(last.values(), key=rises))
+
+
 def _merge(entries: Sequence[Entry]) -> Entry:
     """Return one entry doing what ``entries`` do in this order.
 
@@ -507,16 +589,14 @@ def _merge(entries: Sequence[Entry]) -> Entry:
     ``later`` normally stays for after the reply.
     """
     changes: list[TcChange] = []
-    later: list[TcChange] = []
+    later: Sequence[TcChange] = ()
     for entry in entries:
         if entry.later or any(change.op == "del" for change in entry.changes):
-            changes += later
-            later = []
+            changes += later  # built now: the next entry counts on it
+            later = ()
         changes += entry.changes
-        later += entry.later
-    return Entry(
-        tuple(changes), {sid: slot for entry in entries for sid, slot in entry.slots.items()}, tuple(later)
-    )
+        later = entry.later or later
+    return Entry(tuple(changes), {sid: slot for entry in entries for sid, slot in entry.slots.items()}, later)
 
 
 def _object(change: TcChange) -> tuple:

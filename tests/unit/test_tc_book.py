@@ -391,6 +391,21 @@ def test_a_login_gets_its_own_classes_in_what_is_free_and_the_split_after_the_re
     assert in_kernel(kernel) == kernel_of(full)
 
 
+def test_the_objects_for_after_the_reply_are_built_after_it(monkeypatch):
+    # building the others' classes is most of a split's cost: it happens when `later` is read
+    from gateway.shaping import book as book_module
+
+    built = []
+    real = book_module.client_objects
+    monkeypatch.setattr(book_module, "client_objects", lambda *a: built.append(a[1].slot) or real(*a))
+    book, _ = booked([phone(n) for n in range(1, 31)])
+    entry = book.login(phone(31))
+    assert built == [31]  # the newcomer's own objects, before the reply
+    assert len(entry.later) > 4 * 30 and sorted(set(built)) == list(range(1, 32))
+    built.clear()
+    assert list(entry.later) == list(entry.later) and built == []  # built once
+
+
 def test_a_login_with_its_share_free_gets_it_at_once_and_nothing_is_left_for_after():
     book, online = booked([])
     entry = book.login(phone(1))
