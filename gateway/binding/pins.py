@@ -9,6 +9,8 @@ which no ARP or NDP packet can change. Entries carry our own
 protocol number (:data:`PROTOCOL`), so entries someone else made are never touched.
 
 A component of the reconcile loop (``name = "pins"``): level-triggered like the others.
+A login pins right after the requester has its answer (``after_reply``: the pin guards
+the device's traffic, it does not let it through).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class NeighbourPins:
     """
 
     name = "pins"
+    after_reply = True  # a login's pin guards the device's traffic, it does not let it through
 
     def __init__(self, config: Config, binder: SessionBinder | None = None):
         self.config = config

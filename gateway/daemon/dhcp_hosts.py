@@ -12,6 +12,7 @@ longer online are removed after ``online_lease_time`` so the folder stays small.
 
 A reconcile :class:`~gateway.daemon.reconcile.Component`; files are written atomically
 (temporary name, then rename) and world-readable (dnsmasq reads them as its own user).
+A login's file is written right after the requester has its answer (``after_reply``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class DhcpHosts:
     """Keeps one dhcp-hostsdir file per online device's MAC."""
 
     name = "dhcp"
+    after_reply = True  # the long lease comes at the device's next renewal: no login waits for it
 
     def __init__(self, config: Config):
         self.configure(config)

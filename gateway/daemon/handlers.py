@@ -93,7 +93,8 @@ class CommandHandlers:
         """Let the online session ``sid`` through now (fast path); the next pass checks it.
 
         An ``ip`` field moves the session to that address first (a device that logged in
-        again from a new lease gets its session back there).
+        again from a new lease gets its session back there). The reply comes once the
+        device's traffic can flow (:meth:`authorize_many`); the rest follows it.
         """
         return self.authorize_many([command])[0]
 
@@ -104,6 +105,12 @@ class CommandHandlers:
         MAC or IP: that command's reply says so); the sessions that pass are let through
         together, in one firewall transaction and one tc batch
         (:meth:`~gateway.daemon.reconcile.Reconciler.login_many`).
+
+        Before the replies only what lets the devices' traffic flow is done: their nftables
+        elements, their own tc classes (within what the line has free), their slots in
+        Redis. The split of the line among everyone, the neighbour pins and the online-lease
+        files follow right after the replies (:meth:`run_deferred`), so a reply's
+        ``warnings`` name only failures of the first part.
         """
         now = time.time()
         replies: list[dict] = []
@@ -157,13 +164,25 @@ class CommandHandlers:
         return session
 
     def _authorized(self, session: Session, failed: list[str]) -> dict:
-        """Return the reply for ``session`` once the components tried it (``failed``: who could not)."""
+        """Return the reply for ``session`` once the components tried it (``failed``: who could not).
+
+        ``warnings`` lists the components that failed before the reply; those that act after
+        it (the split of the line, pins, lease files) cannot be in it: their failures are
+        logged and bring the next pass now (:meth:`run_deferred`).
+        """
         if self.enforcer.name in failed:
             return {"ok": False, "error": "the firewall could not be updated; retrying", "sid": session.sid}
         if session.expires_at < self.next_pass_at():
             self.next_pass = time.monotonic()  # ends before the next pass: plan it
         return {"ok": True, "sid": session.sid, "mac": session.mac, "ip": session.ip,
                 "expires_at": session.expires_at, "warnings": failed}  # fmt: skip
+
+    def run_deferred(self) -> None:
+        """Do what the last run's logins left for after the reply (the split of the line among
+        everyone, neighbour pins, online-lease files); if any of it failed, the next pass
+        comes now and heals it, as after a failed fast path."""
+        if self.reconciler.run_deferred():
+            self.next_pass = time.monotonic()
 
     def deauthorize(self, command: commands.Command) -> dict:
         """End session ``sid`` (if still online) with ``reason`` (default logout) and cut it off now."""

@@ -6,9 +6,10 @@ nftables table at once (even before Redis answers: after a reboot nobody may get
 then loops: a reconcile pass every ``gateway.reconcile_interval`` (sooner when a session
 is about to end), and in between the commands of the ``hs:commands`` stream, each
 answered on its ack key as soon as it is applied (``authorize`` commands that arrived
-together are applied together: :mod:`gateway.daemon.batch`). SIGTERM/SIGINT stop it cleanly and
-leave the kernel's enforcement in place, so nobody is cut off and nobody gets in while
-it is down. See ``docs/gateway.md``.
+together are applied together: :mod:`gateway.daemon.batch`; an ``authorize`` is answered
+once the device's traffic can flow, and the rest of the login follows the reply).
+SIGTERM/SIGINT stop it cleanly and leave the kernel's enforcement in place, so nobody is
+cut off and nobody gets in while it is down. See ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,9 @@ class Daemon(CommandHandlers):
             ops = Counter(command.op for command in batch)
             log.info("commands_batch", n=len(batch), ops=dict(sorted(ops.items())))
         for run in runs(batch):
+            # the last run's logins' rest (the line's split, pins, lease files), after its replies
+            # and before this run: an authorize then a deauthorize of a session ends logged out
+            self.run_deferred()
             results = self.handle_run(run)
             commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)],
                                 now=time.time())  # fmt: skip
@@ -210,6 +214,7 @@ class Daemon(CommandHandlers):
             # every command is idempotent
             self.cursor = batch[-1].stream_id
             self.redis.set(keys.GATEWAY_CURSOR, self.cursor)
+        self.run_deferred()  # before the next read of the stream
         return len(batch)
 
     def run(self) -> int:

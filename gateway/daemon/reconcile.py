@@ -12,6 +12,15 @@ Plugging in (see ``docs/gateway.md``, "Components and hooks"):
 - a **hook** does non-kernel work after each pass (session log, metrics) and implements
   :class:`PassHook`.
 
+A login's fast path does before the reply only what lets the device's own traffic flow
+(the firewall's elements, its own tc class): the rest (the split of the line among
+everyone, the neighbour pin, the online-lease file) is queued and done by
+:meth:`Reconciler.run_deferred`, which the daemon calls right after the reply, before it
+reads the next commands. Every fast path and every pass runs what is still queued first,
+so each starts from the kernel the last one left (a pass could drop it as superseded,
+since it plans everything from Redis and the kernel, but the shaper's book counts on it
+being sent, and it is a few objects: running it keeps one rule for everyone).
+
 :func:`build_reconciler` is the one place components are listed (the daemon and
 ``hotspotctl doctor --repair`` both use it); hooks are listed in the daemon.
 """
@@ -20,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
@@ -66,6 +75,12 @@ class Component(Protocol):
     - ``login_many`` (optional): the logins of commands that arrived together, in one
       kernel transaction; returns ``{sid: why}`` for the sessions it could not let in
       (the others are in). A component without it gets ``login`` once per session.
+    - ``after_reply`` (optional, default False): its ``login`` does not decide whether the
+      device's traffic flows (a neighbour pin, a lease file), so it runs right after the
+      reply (:meth:`Reconciler.run_deferred`); its failure is logged and brings the next
+      pass now, but the reply can no longer name it in ``warnings``.
+    - ``settle()`` (optional): what ``login``/``login_many`` left for after the reply (the
+      shaper's split of the line among everyone), run then like an ``after_reply`` login.
     - ``close``: release handles on shutdown. Kernel state must stay in place.
 
     Raise on failure: the loop logs it and carries on with the other components.
@@ -152,6 +167,10 @@ class Reconciler:
         self.components: list[Component] = [enforcer, *components]
         self.neighbours = neighbours
         self.binder = binder
+        # what the fast paths left for after the reply, in order: (component name, job);
+        # a job returns False or raises when it failed (logged)
+        self.deferred: list[tuple[str, Callable[[], object]]] = []
+        self.deferred_failed: list[str] = []  # failures since run_deferred() last reported them
 
     def configure(self, config: Config) -> None:
         """Take a reloaded config; components with a ``configure(config)`` method get it too."""
@@ -173,45 +192,86 @@ class Reconciler:
     # -- fast paths ----------------------------------------------------------------------
 
     def login(self, session: Session, now: float) -> list[str]:
-        """Run every component's login for ``session``; return the names that failed."""
-        return self._each("login", session, now)
+        """Run every component's login for ``session``; return the names that failed before the reply
+        (see :meth:`login_many`)."""
+        return self.login_many([session], now)[session.sid]
 
     def login_many(self, sessions: Sequence[Session], now: float) -> dict[str, list[str]]:
-        """Run every component's login for all ``sessions`` at once; return ``{sid: failed names}``.
+        """Let all ``sessions`` in at once; return ``{sid: names of the components that failed}``.
 
         A component with ``login_many`` gets them in one call (one nftables transaction, one
         netlink batch); the others get ``login`` once per session. A component that fails
         for some sessions fails for those alone; one that raises fails for all of them (the
         next pass heals it). A sid given twice counts once, with its last session.
+
+        Only what lets the devices' traffic flow runs now: the logins of ``after_reply``
+        components and every ``settle`` are queued for :meth:`run_deferred` (right after the
+        reply), so their failures are not in what this returns.
         """
+        self._run_pending()  # the last logins' rest first: every fast path starts from what it left
         unique = list({session.sid: session for session in sessions}.values())
         failed: dict[str, list[str]] = {session.sid: [] for session in unique}
-        if len(unique) == 1:
-            failed[unique[0].sid] = self.login(unique[0], now)
-            return failed
         for component in self.components:
-            many = getattr(component, "login_many", None)
-            if many is None:
-                for session in unique:
-                    try:
-                        component.login(session, now)
-                    except Exception:
-                        log.exception("login_failed", component=component.name, sid=session.sid)
-                        failed[session.sid].append(component.name)
+            if getattr(component, "after_reply", False):
+                self.deferred.append((component.name, self._login_job(component, unique, now)))
                 continue
-            try:
-                refused = many(unique, now)
-            except Exception:
-                log.exception("login_failed", component=component.name, sessions=len(unique))
-                refused = dict.fromkeys(failed, "raised")
-            for sid, why in refused.items():
-                if sid in failed:
-                    log.warning("login_refused", component=component.name, sid=sid, error=why)
-                    failed[sid].append(component.name)
+            for sid in self._logins(component, unique, now):
+                failed[sid].append(component.name)
+            settle = getattr(component, "settle", None)
+            if settle is not None:
+                self.deferred.append((component.name, settle))
         return failed
+
+    def _logins(self, component: Component, sessions: list[Session], now: float) -> list[str]:
+        """Run ``component``'s logins for ``sessions``; return the sids it failed for (logged)."""
+        many = getattr(component, "login_many", None)
+        if many is None or len(sessions) == 1:
+            out = []
+            for session in sessions:
+                try:
+                    component.login(session, now)
+                except Exception:
+                    log.exception("login_failed", component=component.name, sid=session.sid)
+                    out.append(session.sid)
+            return out
+        try:
+            refused = many(sessions, now)
+        except Exception:
+            log.exception("login_failed", component=component.name, sessions=len(sessions))
+            return [session.sid for session in sessions]
+        wanted = {session.sid for session in sessions}
+        for sid, why in refused.items():
+            if sid in wanted:
+                log.warning("login_refused", component=component.name, sid=sid, error=why)
+        return [sid for sid in refused if sid in wanted]
+
+    def _login_job(self, component: Component, sessions: list[Session], now: float) -> Callable[[], bool]:
+        def job() -> bool:
+            return not self._logins(component, sessions, now)
+
+        return job
+
+    def run_deferred(self) -> list[str]:
+        """Do what the fast paths left for after the reply, in order; return the names of the
+        components that failed since the last call (each logged; the next pass heals them)."""
+        self._run_pending()
+        failed, self.deferred_failed = self.deferred_failed, []
+        return failed
+
+    def _run_pending(self) -> None:
+        while self.deferred:
+            name, job = self.deferred.pop(0)
+            try:
+                ok = job() is not False
+            except Exception:
+                log.exception("deferred_failed", component=name)
+                ok = False
+            if not ok:
+                self.deferred_failed.append(name)
 
     def logout(self, session: Session, now: float) -> list[str]:
         """Run every component's logout for ``session``; return the names that failed."""
+        self._run_pending()
         return self._each("logout", session, now)
 
     def finish(self, session: Session, reason: str, now: float) -> tuple[Session | None, list[str]]:
@@ -223,6 +283,7 @@ class Reconciler:
         Returns the ended session (None if it was no longer online) and the components
         that failed.
         """
+        self._run_pending()  # a login's rest (a pin, its share) must not come back after the cut
         failed, final = [], {}
         for component in self.components:
             try:
@@ -264,6 +325,8 @@ class Reconciler:
     def run_pass(self, now: float | None = None) -> PassResult:
         """Make the kernel follow Redis once; raise only if Redis cannot be read."""
         started = time.monotonic()
+        self._run_pending()  # the fast paths' rest first (module docstring); this pass heals its failures
+        self.deferred_failed = []
         now = time.time() if now is None else now
         result = PassResult(at=now)
         sessions = online_sessions(self.redis)

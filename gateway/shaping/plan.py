@@ -88,6 +88,7 @@ __all__ = [
     "line_rate",
     "plan_tc",
     "settings_from_config",
+    "unauth_classes",
 ]
 
 # A full-size TCP segment carries 1448 bytes of data (MSS 1460 less 12 bytes of
@@ -309,14 +310,13 @@ def _tree(
     at: _Offsets,
     arp: bool,
 ) -> TcTree:
-    total, unauth_rate, unauth_ceil = _budget(settings, uplink)
+    total, unauth_rate, _unauth_ceil = _budget(settings, uplink)
     caps, rates, _water = _shares(settings, clients, uplink, cap_of)
 
-    # upload (no ARP there): 1:2 and 1:e share the not-logged-in guarantee (module doc)
-    web_rate = 0 if arp else bytes_rate(unauth_rate / 2)
+    web_rate = _web_rate(unauth_rate, arp)
     classes = [
         _class(UPLINK_CLASS, ROOT_QDISC, total, total, 1.0),
-        _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate - web_rate, unauth_ceil, 0.5, prio=1),
+        _unauth_class(settings, uplink, arp),
         _class(LOCAL_CLASS, ROOT_QDISC, LOCAL_RATE, LOCAL_RATE, 1.0),
     ]
     leaves = [
@@ -363,6 +363,18 @@ def _tree(
         leaves=tuple(sorted(leaves)),
         filters=tuple(sorted(filters, key=_filter_order)),
     )
+
+
+def _web_rate(unauth_rate: int, arp: bool) -> int:
+    """Return 1:e's guarantee: upload (no ARP there) splits the not-logged-in one with 1:2 (module doc)."""
+    return 0 if arp else bytes_rate(unauth_rate / 2)
+
+
+def _unauth_class(settings: ShapingSettings, uplink: int, arp: bool, less: int = 0) -> TcClass:
+    """Return the not-logged-in class 1:2 of one tree, its guarantee lowered by ``less``."""
+    _total, unauth_rate, unauth_ceil = _budget(settings, uplink)
+    return _class(UNAUTH_CLASS, UPLINK_CLASS, unauth_rate - _web_rate(unauth_rate, arp) - less, unauth_ceil,
+                  0.5, prio=1)  # fmt: skip
 
 
 def _web_unauth_filter() -> TcFilter:
@@ -459,6 +471,19 @@ def client_objects(settings: ShapingSettings, client: ClientShape, rates: tuple[
         klass, leaf, v4, v6 = _client_objects(settings, client, cap, rate, at)
         trees.append(TcTree(device, UNAUTH_CLASS, (klass,), (leaf,), (v4, v6)))
     return TcPlan(*trees)
+
+
+def unauth_classes(settings: ShapingSettings, less: tuple[int, int] = (0, 0)) -> tuple[TcClass, TcClass]:
+    """Return the not-logged-in class 1:2 of the download and the upload tree, as :func:`plan_tc`
+    has them, each guarantee lowered by ``less`` (down, up).
+
+    A login lends newcomers a sliver of it while the line has nothing free, until the line is
+    split again right after the reply (:mod:`gateway.shaping.book`).
+    """
+    return (
+        _unauth_class(settings, settings.uplink_down, True, less[0]),
+        _unauth_class(settings, settings.uplink_up, False, less[1]),
+    )
 
 
 def plan_tc(settings: ShapingSettings, sessions: Iterable) -> TcPlan:

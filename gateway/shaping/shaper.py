@@ -19,7 +19,12 @@ A pass (level-triggered, from the kernel and Redis, nothing remembered that matt
 The fast paths read nothing: the book says which objects to send (the newcomers', or
 the leaver's deletes, and the others' classes whose share moved), the slot goes to Redis,
 and the applier sends the lot in one netlink batch (:meth:`TcApplier.queue` /
-:meth:`TcApplier.commit`). The next pass checks the fast paths' work against the kernel.
+:meth:`TcApplier.commit`). A login sends only the newcomers' own objects (within what the
+line has free) and keeps the split of the line among everyone for :meth:`Shaper.settle`,
+which the reconcile loop calls right after the requester has its answer
+(:meth:`gateway.daemon.reconcile.Reconciler.run_deferred`); anything that touches the
+trees before that sends it first. The next pass checks the fast paths' work against the
+kernel.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from gateway.logs import get_logger
 from gateway.model import keys
 from gateway.model.sessions import Session
 from gateway.shaping.apply import TcApplier, slot_counters
-from gateway.shaping.book import EXACT_UP_TO, Entry, ShareBook
+from gateway.shaping.book import EXACT_UP_TO, Entry, ShareBook, TcChange
 from gateway.shaping.plan import settings_from_config
 from gateway.shaping.rates import write_rates
 
@@ -53,6 +58,7 @@ class Shaper:
         self.leaf_kind = ""  # probed at the first pass: building a Shaper touches nothing
         self.config = config
         self.book = ShareBook(settings_from_config(config, "pfifo"))
+        self.later: tuple[TcChange, ...] = ()  # the last login's split of the line, for settle()
 
     def configure(self, config: Config) -> None:
         """Take a (reloaded) config: uplink rates and interfaces apply at the next pass."""
@@ -72,6 +78,7 @@ class Shaper:
     def reconcile(self, sessions: Sequence[Session], now: float) -> dict[str, int]:
         """Make both trees match ``sessions``; return counts of tc objects changed."""
         self._probe()
+        self.later = ()  # a login's split not sent yet: this pass plans everyone from the kernel
         settings = self.book.settings
         down = self.applier.read(settings.lan_interface)
         up = self.applier.read(settings.ifb_interface)
@@ -97,7 +104,8 @@ class Shaper:
     # -- fast paths ----------------------------------------------------------------------
 
     def login(self, session: Session, now: float) -> None:
-        """Give ``session`` its classes now, at its fair share (no kernel read, no full plan).
+        """Give ``session`` its own classes now, within what the line has free (no kernel read, no
+        full plan); its fair share, and the others' shrinking to make room, wait for :meth:`settle`.
 
         A device logging in again has its old session's classes taken away in the same
         batch; with every slot taken, nothing is sent (the default class carries it).
@@ -105,11 +113,20 @@ class Shaper:
         self._send(self.book.login(session))
 
     def login_many(self, sessions: Sequence[Session], now: float) -> dict[str, str]:
-        """Give all ``sessions`` their classes in one netlink batch, the line split once (a class
-        logging in together); raise if the batch failed (tc has no transactions: the rest was
-        sent, and the next pass finishes the job)."""
+        """Give all ``sessions`` their own classes in one netlink batch (a class logging in
+        together), the line split once for them all by :meth:`settle`; raise if the batch failed
+        (tc has no transactions: the rest was sent, and the next pass finishes the job)."""
         self._send(self.book.login_many(sessions))
         return {}
+
+    def settle(self) -> None:
+        """Send what the last logins left for after the reply: the line split among everyone (the
+        others' classes, shrinking first; the newcomers' fair share). Raise if tc refused some
+        of it: the next pass finishes the job."""
+        later, self.later = self.later, ()
+        if later:
+            self.applier.queue(later)
+            self.applier.commit()
 
     def logout(self, session: Session, now: float) -> None:
         """Take ``session``'s classes away now (and, up to :data:`EXACT_UP_TO`, give its share back)."""
@@ -117,8 +134,10 @@ class Shaper:
 
     def _send(self, entry: Entry) -> None:
         self._store_slots(entry.slots)  # recorded first: a restart finds the slot owned
-        if entry.changes:
-            self.applier.queue(entry.changes)
+        # a split not sent yet goes first: the book counts on the kernel holding it
+        changes, self.later = (*self.later, *entry.changes), entry.later
+        if changes:
+            self.applier.queue(changes)
             self.applier.commit()
 
     def _store_slots(self, slots: Mapping[str, int]) -> None:

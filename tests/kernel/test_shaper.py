@@ -75,10 +75,14 @@ def test_fast_paths_act_at_once_and_the_pass_finishes(shaper, r):
     shaper.reconcile(online_sessions(r), NOW)
     share_of_two = shaper.applier.read("lan0").classes[client_class(1)].rate
 
-    # login: the phone's classes are there at once, and everyone has a third of the line
+    # login: the phone's classes are there at once (the others keep their halves until the
+    # reply has gone), then everyone has a third of the line
     phone = _login(r, 3, down=10_000_000)
     shaper.login(get_session(r, phone.sid), NOW + 1)
     assert get_session(r, phone.sid).slot == 3
+    first = shaper.applier.read("lan0").classes
+    assert client_class(3) in first and first[client_class(1)].rate == share_of_two
+    shaper.settle()
     thirds = shaper.applier.read("lan0").classes
     assert thirds[client_class(3)].rate == thirds[client_class(1)].rate < share_of_two
     assert thirds[client_class(3)].ceil == 9_500_000
@@ -89,6 +93,7 @@ def test_fast_paths_act_at_once_and_the_pass_finishes(shaper, r):
     again = _login(r, 3, down=10_000_000)
     assert get_session(r, phone.sid).end_reason == "replaced"
     shaper.login(get_session(r, again.sid), NOW + 4)
+    shaper.settle()
     slot = get_session(r, again.sid).slot
     classes = shaper.applier.read("lan0").classes
     assert client_class(slot) in classes and (slot == 3 or client_class(3) not in classes)

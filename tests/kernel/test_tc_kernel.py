@@ -180,7 +180,10 @@ def test_a_book_entry_lands_as_the_full_plan_would_have_it(applier):
     step = book.begin_pass([phone(1), phone(2)], {}, 0.0)
     applier.apply(step.plan)
     book.end_pass(step)
-    applier.queue(book.login(phone(3)).changes)
+    entry = book.login(phone(3))
+    applier.queue(entry.changes)  # before the reply: the newcomer's own objects
+    applier.commit()
+    applier.queue(entry.later)  # after it: the line split among the three
     applier.commit()
     # what the kernel holds now is what a pass over all three plans: nothing left to do
     _assert_in_step(applier, plan_tc(BOOK_SETTINGS, list(book.sessions.values())))

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway import config as config_mod
 from gateway.daemon.batch import runs
@@ -22,7 +23,7 @@ from gateway.firewall.nft import ApplyError
 from gateway.firewall.plan import Element, Want, element_timeout, login_elements, session_elements
 from gateway.model import commands, keys
 from gateway.model.commands import Command
-from gateway.model.sessions import end_session, new_session, start_session
+from gateway.model.sessions import end_session, get_session, new_session, start_session
 from gateway.model.store import connect
 
 NOW = 1_800_000_000.0
@@ -258,9 +259,10 @@ def test_authorize_many_answers_each_command_and_lets_the_good_ones_in_together(
     ]
 
 
-def test_waiting_commands_are_served_without_blocking_and_logged_as_one_batch(r, capsys):
+def test_waiting_commands_are_served_without_blocking_and_logged_as_one_batch(config, r, capsys):
     daemon = Daemon.__new__(Daemon)  # the command path only: no kernel, no loop
     daemon.redis, daemon.cursor = r, "0-0"
+    daemon.reconciler = Reconciler(config, r, FakeComponent("nft", many=True), [])  # type: ignore[arg-type]
     daemon.handlers = {"ping": lambda command: {"ok": True, "n": command.fields["n"]}}
     assert daemon.serve_commands(None) == 0  # nothing waiting: back at once
     ids = [commands.send(r, "ping", n=n) for n in range(3)]
@@ -269,3 +271,121 @@ def test_waiting_commands_are_served_without_blocking_and_logged_as_one_batch(r,
     assert daemon.serve_commands(None) == 0
     assert r.get(keys.GATEWAY_CURSOR) == daemon.cursor
     assert "commands_batch" in capsys.readouterr().out
+
+
+# -- the reply first, the rest of a login right after it ------------------------------------
+
+
+class AfterReply(FakeComponent):
+    """A component whose login runs after the reply (pins, lease files); notes whether the
+    requesters had their answers by then, and what it holds."""
+
+    after_reply = True
+
+    def __init__(self, name: str, r, *, explode: bool = False):
+        super().__init__(name, many=False, explode=explode)
+        self.r = r
+        self.acks: list[str] = []  # request ids whose reply must be out first
+        self.answered: list[bool] = []
+        self.held: set[str] = set()
+
+    def login(self, session, now):
+        self.calls.append(("one", [session.sid]))
+        self.answered.append(all(self.r.exists(keys.ack(i)) for i in self.acks))
+        if self.explode:
+            raise RuntimeError("netlink said no")
+        self.held.add(session.sid)
+
+    def logout(self, session, now):
+        self.calls.append(("logout", [session.sid]))
+        self.held.discard(session.sid)
+
+
+class Settles(FakeComponent):
+    """A component that leaves part of its login for after the reply (the shaper's split)."""
+
+    def __init__(self, name: str, r):
+        super().__init__(name, many=True)
+        self.r = r
+        self.acks: list[str] = []
+        self.settled: list[bool] = []
+
+    def settle(self):
+        self.settled.append(all(self.r.exists(keys.ack(i)) for i in self.acks))
+
+
+def _daemon(config, r, components):
+    daemon = Daemon.__new__(Daemon)  # the command path only: no kernel, no loop
+    daemon.redis, daemon.cursor, daemon.next_pass = r, "0-0", time.monotonic() + 60
+    nft = FakeComponent("nft", many=True)
+    daemon.reconciler = Reconciler(config, r, nft, components)  # type: ignore[arg-type]
+    daemon.enforcer = nft
+    daemon.handlers = {"authorize": daemon.authorize, "deauthorize": daemon.deauthorize}
+    return daemon
+
+
+def test_the_reply_goes_out_before_the_rest_of_the_login(config, r):
+    now = time.time()
+    sessions = [start_session(r, phone(n, now), now) for n in (1, 2, 3)]
+    tc, pins = Settles("tc", r), AfterReply("pins", r)
+    daemon = _daemon(config, r, [tc, pins])
+    ids = [commands.send(r, "authorize", sid=s.sid) for s in sessions]
+    tc.acks = pins.acks = ids
+    assert daemon.serve_commands(None) == 3
+    # the firewall and the newcomers' own classes before the reply; the split and the pins after
+    assert daemon.enforcer.calls == [("many", [s.sid for s in sessions])]
+    assert tc.calls == [("many", [s.sid for s in sessions])] and tc.settled == [True]
+    assert pins.answered == [True, True, True] and pins.held == {s.sid for s in sessions}
+    assert all(commands.wait_reply(r, i, 1)["ok"] for i in ids)
+    assert daemon.reconciler.deferred == []
+    assert daemon.next_pass > time.monotonic() + 30  # nothing failed: no pass brought forward
+
+
+def test_a_failure_after_the_reply_brings_the_next_pass_now(config, r):
+    now = time.time()
+    session = start_session(r, phone(1, now), now)
+    pins = AfterReply("pins", r, explode=True)
+    daemon = _daemon(config, r, [pins])
+    request = commands.send(r, "authorize", sid=session.sid)
+    with capture_logs() as logs:
+        daemon.serve_commands(None)
+    reply = commands.wait_reply(r, request, 1)
+    # the reply went before the pin failed: it cannot name it
+    assert reply["ok"] is True and reply["warnings"] == []
+    assert pins.answered == [True]
+    assert any(e["event"] == "login_failed" and e["component"] == "pins" for e in logs)
+    assert daemon.next_pass <= time.monotonic()  # the pass that heals it comes now
+    # reported once: the next run does not bring another pass forward
+    daemon.next_pass = time.monotonic() + 60
+    daemon.run_deferred()
+    assert daemon.next_pass > time.monotonic() + 30
+
+
+def test_authorize_then_deauthorize_together_end_logged_out_with_nothing_left(config, r):
+    now = time.time()
+    session = start_session(r, phone(1, now), now)
+    pins = AfterReply("pins", r)
+    daemon = _daemon(config, r, [pins])
+    ids = [commands.send(r, "authorize", sid=session.sid), commands.send(r, "deauthorize", sid=session.sid)]
+    assert daemon.serve_commands(None) == 2
+    # the pin comes after the authorize's reply and before the deauthorize, which takes it away
+    assert pins.calls == [("one", [session.sid]), ("logout", [session.sid])] and pins.held == set()
+    assert commands.wait_reply(r, ids[0], 1)["ok"] and commands.wait_reply(r, ids[1], 1)["ended"]
+    assert get_session(r, session.sid).state == "ended"
+
+
+def test_work_left_for_after_the_reply_runs_before_any_other_fast_path_or_pass(config, r):
+    pins = AfterReply("pins", r)
+    nft = FakeComponent("nft", many=True)
+    nft.counters, nft.expected = dict, ""  # what a pass reads of the firewall: nothing counted
+    rec = Reconciler(config, r, nft, [pins])  # type: ignore[arg-type]
+    a, b = phone(1), phone(2)
+    rec.login_many([a], NOW)
+    assert pins.calls == []  # queued
+    rec.login_many([b], NOW)  # the next login runs it first
+    assert pins.calls == [("one", [a.sid])]
+    rec.logout(a, NOW)  # and so does a logout: b's pin first, then both logouts
+    assert pins.calls == [("one", [a.sid]), ("one", [b.sid]), ("logout", [a.sid])]
+    rec.login_many([a], NOW)
+    rec.run_pass(NOW)  # a pass too
+    assert pins.calls[-1] == ("one", [a.sid]) and rec.deferred == []
