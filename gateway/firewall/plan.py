@@ -49,7 +49,9 @@ __all__ = [
     "diff_batch",
     "diff_elements",
     "fresh_batch",
+    "get_elements",
     "login_elements",
+    "parse_got",
     "parse_set",
     "plan_elements",
     "rebuild_batch",
@@ -311,6 +313,45 @@ def parse_set(listing: Mapping[str, Any], set_name: str) -> dict[Element, Presen
                 bytes=int(counter.get("bytes", 0)),
                 packets=int(counter.get("packets", 0)),
             )
+    return found
+
+
+def get_elements(elements: Iterable[Element]) -> list[str]:
+    """Return the ``get element`` commands that read ``elements`` (each must be in the kernel)."""
+    return [f"get element {TABLE} {e.set} {{ {e.text()} }}" for e in elements]
+
+
+_GOT_SET = re.compile(r"\bset (\S+) \{")
+_GOT_ELEMENTS = re.compile(r"elements = \{ (.*?) \}\s*$", re.M)
+_GOT_COUNTER = re.compile(r"^(?P<key>.+?) counter packets (?P<packets>\d+) bytes (?P<bytes>\d+)")
+_GOT_COMMENT = re.compile(r'comment "(?P<comment>[^"]*)"')
+
+
+def parse_got(text: str) -> dict[Element, Present]:
+    """Return the elements in the (text) output of :func:`get_elements`' commands, keyed as planned.
+
+    libnftables answers ``get element`` in nft's own syntax even with JSON output (nftables
+    1.0.6): one ``table { set NAME { ... elements = { KEY counter ... comment "SID" } } }``
+    block per command. Expiry is not read (``expires`` None): the caller wants the counters.
+    """
+    found: dict[Element, Present] = {}
+    for block in text.split("\ntable "):
+        named = _GOT_SET.search(block)
+        listed = _GOT_ELEMENTS.search(block)
+        if not named or not listed:
+            continue
+        counter = _GOT_COUNTER.match(listed.group(1))
+        if not counter:
+            continue
+        key = tuple(_normal(part.strip()) for part in counter.group("key").split(" . "))
+        if any(part is None for part in key):
+            continue
+        comment = _GOT_COMMENT.search(listed.group(1))
+        found[Element(named.group(1), key)] = Present(  # type: ignore[arg-type]
+            comment=comment.group("comment") if comment else "",
+            bytes=int(counter.group("bytes")),
+            packets=int(counter.group("packets")),
+        )
     return found
 
 

@@ -97,3 +97,40 @@ def test_apply_read_back_apply_again_changes_nothing(scratch):
     enforcer.configure(other)
     assert enforcer.reconcile(online[1:], now + 4)["rebuilt"] == 0
     enforcer.close()
+
+
+def test_a_logout_reads_its_own_counters_at_the_delete_with_many_online(scratch):
+    """Item 10 at scale: the logout reads its elements one by one (``get element``), not the
+    whole set, and still gets the bytes the kernel counted; gone elements fall back to a listing."""
+    config = loads(CONFIG, "k.toml")
+    config = replace(config, network=replace(config.network, netns=scratch))
+    enforcer = NftEnforcer(config)
+    now = time.time()
+    crowd = sessions(150, now)  # addresses .100-.249
+    enforcer.reconcile(crowd, now)
+    nft = Nft(scratch)
+    leaving, other = crowd[7], crowd[8]
+    # the kernel counted some traffic for both (as the packets would have)
+    for s, n in ((leaving, 500), (other, 900)):
+        nft.apply(f'add element inet hotspot auth4 {{ {s.mac} . {s.ip} counter packets 5 bytes {n} '
+                  f'timeout 1h comment "{s.sid}" }}')  # fmt: skip
+        nft.apply(f"delete element inet hotspot auth4 {{ {s.mac} . {s.ip} }}")
+        nft.apply(f'add element inet hotspot auth4 {{ {s.mac} . {s.ip} counter packets 5 bytes {n} '
+                  f'timeout 1h comment "{s.sid}" }}')  # fmt: skip
+    calls = []
+    listing = nft.read_then_apply
+    enforcer.nft.read_then_apply = lambda *a, **k: calls.append(a) or listing(*a, **k)
+    final = enforcer.logout(leaving, now + 1)
+    assert final[Element("auth4", (leaving.mac, leaving.ip))].bytes == 500
+    assert calls == [], "its own elements were read, not the whole set"
+    view = read_kernel(nft)
+    assert Element("auth4", (leaving.mac, leaving.ip)) not in view.elements
+    assert len(view.elements) == 2 * 149
+    # an element the enforcer believes in but the kernel lost (deleted by hand): the logout
+    # still cuts off and reads what is left, by listing the sets
+    nft.apply(f"delete element inet hotspot down4 {{ {other.ip} }}")
+    final = enforcer.logout(other, now + 2)
+    assert final[Element("auth4", (other.mac, other.ip))].bytes == 900
+    assert len(calls) == 1
+    assert Element("auth4", (other.mac, other.ip)) not in read_kernel(nft).elements
+    enforcer.close()
