@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,8 +333,11 @@ def parse_got(text: str) -> dict[Element, Present]:
 
     libnftables answers ``get element`` in nft's own syntax even with JSON output (nftables
     1.0.6): one ``table { set NAME { ... elements = { KEY counter ... comment "SID" } } }``
-    block per command. Expiry is not read (``expires`` None): the caller wants the counters.
+    block per command; a version that answers in JSON is read as a set listing. Expiry is
+    not read from the text (``expires`` None): the caller wants the counters.
     """
+    if text.lstrip().startswith("{"):  # a libnftables that answers gets in JSON
+        return _parse_got_json(text)
     found: dict[Element, Present] = {}
     for block in text.split("\ntable "):
         named = _GOT_SET.search(block)
@@ -353,6 +357,20 @@ def parse_got(text: str) -> dict[Element, Present]:
             packets=int(counter.group("packets")),
         )
     return found
+
+
+def _parse_got_json(text: str) -> dict[Element, Present]:
+    found: dict[Element, Present] = {}
+    decoder, at = json.JSONDecoder(), 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return found
+        doc, at = decoder.raw_decode(text, at)
+        names = {item["set"].get("name") for item in doc.get("nftables", []) if "set" in item}
+        for name in names:
+            found.update(parse_set(doc, name))
 
 
 def _key(val: Any) -> tuple[str, ...] | None:

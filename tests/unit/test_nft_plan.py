@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,8 @@ from gateway.firewall.plan import (
     Want,
     diff_batch,
     diff_elements,
+    get_elements,
+    parse_got,
     parse_set,
     plan_elements,
     rebuild_batch,
@@ -188,6 +191,40 @@ def test_parse_set_reads_keys_comments_timeouts_counters():
     assert auth[Element("auth4", (MAC2, "10.42.0.101"))] == Present("", None, 0, 0)
     assert parse_set(LISTING, "down6") == {Element("down6", ("2001:db8:42::101",)): Present()}
     assert parse_set(LISTING, "walled4") == {}
+
+
+GOT = """table inet hotspot {
+	set auth4 {
+		type ether_addr . ipv4_addr
+		flags timeout
+		elements = { 02:00:00:00:01:0A . 10.42.0.100 counter packets 3 bytes 252 timeout 1h1m \
+expires 59m58s comment "aaaa" }
+	}
+}
+table inet hotspot {
+	set down6 {
+		type ipv6_addr
+		flags timeout
+		elements = { 2001:DB8:42:0::101 counter packets 0 bytes 0 timeout 1h comment "bbbb" }
+	}
+}
+"""
+
+
+def test_parse_got_reads_the_counters_of_get_element_in_nft_syntax_or_json():
+    want = {
+        Element("auth4", ("02:00:00:00:01:0a", "10.42.0.100")): Present("aaaa", None, 252, 3),
+        Element("down6", ("2001:db8:42::101",)): Present("bbbb", None, 0, 0),
+    }
+    assert parse_got(GOT) == want
+    assert get_elements(want) == [
+        "get element inet hotspot auth4 { 02:00:00:00:01:0a . 10.42.0.100 }",
+        "get element inet hotspot down6 { 2001:db8:42::101 }",
+    ]
+    # a libnftables that answers in JSON: one listing per get
+    auth = parse_got(json.dumps(LISTING) + "\n")
+    assert auth[Element("auth4", ("02:00:00:00:01:0a", "10.42.0.100"))].bytes == 252
+    assert parse_got("") == {}
 
 
 def test_fingerprint_ignores_handles_and_elements():
