@@ -13,6 +13,7 @@ from typing import Any
 
 import nftables
 
+from gateway.firewall.plan import json_documents
 from gateway.nsenter import in_netns
 
 __all__ = ["ApplyError", "Nft"]
@@ -69,14 +70,7 @@ class Nft:
         rc, out, err = self.ctx.cmd(text)
         if rc != 0:
             raise ApplyError(op, err or f"rc={rc}")
-        docs, decoder, at = [], json.JSONDecoder(), 0
-        while True:
-            while at < len(out) and out[at].isspace():
-                at += 1
-            if at >= len(out):
-                return docs
-            doc, at = decoder.raw_decode(out, at)
-            docs.append(doc)
+        return json_documents(out)
 
     def list_json(self, what: str, *, terse: bool = False) -> dict[str, Any] | None:
         """Return ``nft -j list <what>`` as data, or None when the object does not exist."""

@@ -51,6 +51,7 @@ __all__ = [
     "diff_elements",
     "fresh_batch",
     "get_elements",
+    "json_documents",
     "login_elements",
     "parse_got",
     "parse_set",
@@ -359,18 +360,25 @@ def parse_got(text: str) -> dict[Element, Present]:
     return found
 
 
-def _parse_got_json(text: str) -> dict[Element, Present]:
-    found: dict[Element, Present] = {}
-    decoder, at = json.JSONDecoder(), 0
+def json_documents(text: str) -> list[dict[str, Any]]:
+    """Return the JSON documents libnftables printed one after another (one per listing)."""
+    docs, decoder, at = [], json.JSONDecoder(), 0
     while True:
         while at < len(text) and text[at].isspace():
             at += 1
         if at >= len(text):
-            return found
+            return docs
         doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
+
+
+def _parse_got_json(text: str) -> dict[Element, Present]:
+    found: dict[Element, Present] = {}
+    for doc in json_documents(text):
         names = {item["set"].get("name") for item in doc.get("nftables", []) if "set" in item}
         for name in names:
             found.update(parse_set(doc, name))
+    return found
 
 
 def _key(val: Any) -> tuple[str, ...] | None:
