@@ -26,7 +26,7 @@ def count(r: redis.Redis, name: str) -> None:
 
 
 def confirm_online(
-    r: redis.Redis, session: Session, *, timeout: float, now: float, ip: str = "", fresh: bool = False
+    r: redis.Redis, session: Session, *, timeout: float, ip: str = "", fresh: bool = False
 ) -> bool:
     """Return True once the gateway has applied ``session``; False if it did not ack in time.
 

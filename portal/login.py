@@ -131,8 +131,7 @@ def _online(session: Session, *, move: bool = False, fresh: bool = False) -> Res
     # online page's survey, so answers may come with the login (never needed)
     _count_answers(session)
     ip = client_ip() if move else ""
-    r = get_redis()
-    if confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now(), ip=ip, fresh=fresh):
+    if confirm_online(get_redis(), session, timeout=config.gateway.ack_timeout, ip=ip, fresh=fresh):
         return redirect(url_for("splash.online", **lang_args()), 303)
     return render_wait()
 

@@ -204,7 +204,7 @@ def online():
     r = get_redis()
     config = hotspot()
     # no move from here: a GET proves nothing a MAC clone could not (only a voucher login moves)
-    if not confirm_online(r, session, timeout=config.gateway.ack_timeout, now=now()):
+    if not confirm_online(r, session, timeout=config.gateway.ack_timeout):
         return render_wait()
     done = survey.answered(r, session.sid) if config.portal.survey.asked else frozenset()
     return visitor_page(

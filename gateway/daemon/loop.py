@@ -203,18 +203,17 @@ class Daemon(CommandHandlers):
             ops = Counter(command.op for command in batch)
             log.info("commands_batch", n=len(batch), ops=dict(sorted(ops.items())))
         for run in runs(batch):
-            # the last run's logins' rest (the line's split, pins, lease files), after its replies
-            # and before this run: an authorize then a deauthorize of a session ends logged out
-            self.run_deferred()
             results = self.handle_run(run)
             commands.reply_many(self.redis, [(c.id, r) for c, r in zip(run, results, strict=True)],
                                 now=time.time())  # fmt: skip
+            # the logins' rest (the line's split, pins, lease files): after their replies, before
+            # the next run and the next read, so an authorize then a deauthorize ends logged out
+            self.run_deferred()
         if batch:
             # after the whole batch (runs may be reordered): a failure midway replays it, and
             # every command is idempotent
             self.cursor = batch[-1].stream_id
             self.redis.set(keys.GATEWAY_CURSOR, self.cursor)
-        self.run_deferred()  # before the next read of the stream
         return len(batch)
 
     def run(self) -> int:

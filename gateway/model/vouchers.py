@@ -321,7 +321,9 @@ def _read_voucher(pipe: redis.client.Pipeline, vkey: str, dkey: str) -> tuple[di
 
     ``pipe`` is watching both keys (:meth:`redis.Redis.transaction`), so the script runs at
     once on the watching connection, as HGETALL and SMEMBERS would; by digest, and sent
-    whole only the first time this Redis sees it.
+    whole only the first time this Redis sees it. (Not through a redis-py ``Script`` as the
+    rate limit's are, ``gateway.model.ratelimit._run``: on a pipeline it would add a
+    SCRIPT EXISTS round trip to the EXEC.)
     """
     try:
         flat, members = pipe.evalsha(_READ_SHA, 2, vkey, dkey)
