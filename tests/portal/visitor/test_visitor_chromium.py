@@ -173,9 +173,12 @@ def test_survey_one_tap_each_at_320px_and_accessible(phone_server, browser, r, a
     _at_width(browser, 320)
     assert axe_violations(browser) == [], "the online page with the questions"
     for answer in ("Perempuan", "16 sampai 30 tahun", "Ya"):
-        browser.find_element(
+        button = browser.find_element(
             By.XPATH, f"//section[@id='survey']//button[normalize-space()='{answer}']"
-        ).click()
+        )
+        button.click()
+        # from the second tap on, the URL already says thanks=1: wait for the new page first
+        WebDriverWait(browser, 15).until(EC.staleness_of(button), "the page after the tap")
         WebDriverWait(browser, 15).until(EC.url_contains("thanks=1"), browser.current_url)
         assert "Terima kasih" in browser.find_element(By.ID, "survey").text
     assert axe_violations(browser) == [], "after a tap: thanks, and the question left"
